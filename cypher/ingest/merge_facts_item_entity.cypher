@@ -1,0 +1,8 @@
+// mode: write
+// params: $rows (list of {head, predicate, tail, source})
+// External-KG triples from a Item to a Entity; one FACT edge per (head, predicate, tail).
+UNWIND $rows AS row
+MATCH (h:Item {id: row.head})
+MATCH (t:Entity {uri: row.tail})
+MERGE (h)-[f:FACT {predicate: row.predicate}]->(t)
+SET f.source = row.source

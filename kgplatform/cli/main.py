@@ -1,0 +1,99 @@
+"""The ``kgp`` admin CLI: a thin layer over the library. Errors become one ``Error: …`` line + exit code."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import KgpError
+from . import db as db_cli
+from . import ingest as ingest_cli
+from .common import info, load_settings, open_graph, print_json, settings
+
+app = typer.Typer(
+    name="kgp",
+    help="kgplatform: a Neo4j knowledge-graph recommendation platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cli.app, name="db")
+app.add_typer(ingest_cli.app, name="ingest")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", help="kgplatform home (local Neo4j, runs, caches). Env KGP_HOME."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where the datasets live. Env KGP_DATA_DIR."),
+) -> None:
+    ctx.obj = load_settings(home=home, data_dir=data_dir)
+
+
+@app.command()
+def migrate(ctx: typer.Context,
+            show_status: bool = typer.Option(False, "--status", help="List applied and pending migrations."),
+            as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+    """Apply the versioned Cypher migrations in migrations/ (idempotent)."""
+    from ..db.migrations import migrate as run, status
+
+    with open_graph(ctx, migrate=False) as graph:
+        if show_status:
+            rows = status(graph)
+            if as_json:
+                print_json([r.__dict__ for r in rows])
+            else:
+                for r in rows:
+                    print(f"V{r.version:04d}  {r.state:8}  {r.description}" + (f"  ({r.applied_at})" if r.applied_at else ""))
+            return
+        applied = run(graph)
+    if as_json:
+        print_json({"applied": [f"V{m.version:04d}" for m in applied]})
+    elif applied:
+        for m in applied:
+            print(f"applied V{m.version:04d} {m.description}")
+    else:
+        print("schema is up to date")
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+    """Node counts per label and relationship counts per type."""
+    from ..stats import graph_stats
+
+    with open_graph(ctx, migrate=False) as graph:
+        doc = graph_stats(graph)
+    if as_json:
+        print_json(doc)
+        return
+    print("nodes:")
+    for k, v in doc["nodes"].items():
+        print(f"  {k:<14}{v:>10,}")
+    print("relationships:")
+    for k, v in doc["relationships"].items():
+        print(f"  {k:<14}{v:>10,}")
+
+
+def main() -> None:
+    """Console entry point: maps KgpError onto ``Error: …`` / ``Hint: …`` and its exit code."""
+    debug = os.environ.get("KGP_DEBUG", "") not in ("", "0", "false")
+    try:
+        app()
+    except KgpError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"Error: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"Hint: {e.hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The one settings object.
+
+Resolved once (at the CLI root, or by the caller of the library) and passed down explicitly; library code
+never reads ``os.environ`` itself. Standard Neo4j variables keep their usual names
+(``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE``); everything else takes the ``KGP_`` prefix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root when running from a checkout (``cypher/``, ``migrations/``, ``launcher/`` live there).
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+def resource_dir(name: str) -> Path:
+    """Locate a shipped resource folder (``cypher``, ``migrations``, ``launcher``, ``glossaries``).
+
+    Inside an installed wheel they sit in the package; in a checkout they sit at the repository root.
+    """
+    for candidate in (PACKAGE_DIR / name, REPO_ROOT / name):
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT / name
+
+
+class Settings(BaseSettings):
+    """All configuration of kgplatform. See the README's "Configuration" table."""
+
+    model_config = SettingsConfigDict(env_prefix="KGP_", extra="ignore", populate_by_name=True)
+
+    # --- Neo4j connection (standard names, no prefix) ---
+    neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_URI", "neo4j_uri"))
+    neo4j_user: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_USER", "neo4j_user"))
+    neo4j_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("NEO4J_PASSWORD", "neo4j_password")
+    )
+    neo4j_database: str = Field(
+        default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "neo4j_database")
+    )
+    #: ``auto`` = env URI → testcontainers (if a Docker engine answers) → local launcher.
+    connection: Literal["auto", "env", "testcontainers", "local"] = "auto"
+    query_timeout_s: float = 600.0
+
+    # --- local Neo4j launcher ---
+    home: Path = Field(default_factory=lambda: Path.home() / ".kgplatform")
+    bolt_port: int = 7687
+    http_port: int = 7474
+    auth: bool = True
+    heap: str = "2g"
+    pagecache: str = "1g"
+    start_timeout_s: float = 180.0
+
+    # --- data ---
+    data_dir: Path = Field(default_factory=lambda: REPO_ROOT.parent / "shared" / "data")
+    batch_size: int = 5000
+    session_gap_s: int = 3600
+
+    # --- embeddings ---
+    encoder: str = "all-MiniLM-L6-v2"
+    embed_batch_size: int = 64
+
+    # --- LLM extraction ---
+    llm_model: str = "smollm2"  # a bundled name (smollm2, gemma3-270m) or a path to any .gguf file
+    llm_endpoint: str | None = None  # OpenAI-compatible base URL (vLLM, llama.cpp server)
+    llm_api_key: SecretStr | None = None
+    llm_endpoint_model: str = "default"
+    llm_ctx: int = 2048
+    llm_threads: int | None = None
+    llm_max_tokens: int = 96
+    llm_retries: int = 2
+    related_k: int = 100
+    glossary: Path | None = None
+
+    # --- training ---
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 2024
+    runs_dir: Path | None = None  # default: <home>/runs
+
+    debug: bool = False
+
+    @property
+    def neo4j_home(self) -> Path:
+        return self.home / "neo4j"
+
+    @property
+    def resolved_runs_dir(self) -> Path:
+        return self.runs_dir or (self.home / "runs")

@@ -1,0 +1,46 @@
+"""Ingest stage: load a dataset from files, validate every row, then write it to the graph.
+
+>>> from kgplatform.ingest import load_dataset, write_dataset
+>>> data = load_dataset("movielens-100k", Path("../shared/data/movielens-100k"))
+>>> write_dataset(graph, data)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ConfigError
+from .amazon import load_amazon_beauty, load_amazon_games
+from .generic import load_generic
+from .model import Fact, ParsedDataset
+from .movielens import load_movielens
+from .writer import IngestReport, write_dataset
+
+#: dataset kind -> (loader, default dataset name, default folder under the data dir)
+LOADERS: dict[str, tuple[Callable[..., ParsedDataset], str, str]] = {
+    "movielens-100k": (load_movielens, "movielens-100k", "movielens-100k"),
+    "amazon-beauty": (load_amazon_beauty, "amazon-beauty", "amazon-beauty"),
+    "amazon-games": (load_amazon_games, "amazon-games", "amazon-games"),
+    "generic": (load_generic, "", ""),
+}
+
+
+def load_dataset(kind: str, path: Path, *, name: str | None = None, session_gap_s: int | None = 1800,
+                 dbpedia_dir: Path | None = None, with_kg: bool = True) -> ParsedDataset:
+    """Parse and validate a dataset of ``kind`` from ``path`` (nothing is written)."""
+    if kind not in LOADERS:
+        raise ConfigError(f"unknown dataset kind {kind!r}", hint=f"one of: {', '.join(LOADERS)}")
+    loader, default_name, _ = LOADERS[kind]
+    dataset = name or default_name
+    if not dataset:
+        raise ConfigError("the generic loader needs a dataset name (--name)")
+    if kind == "movielens-100k":
+        return load_movielens(path, dataset=dataset, dbpedia_dir=dbpedia_dir, session_gap_s=session_gap_s,
+                              with_kg=with_kg)
+    if kind == "generic":
+        return load_generic(path, dataset=dataset, session_gap_s=session_gap_s)
+    return loader(path, dataset=dataset)
+
+
+__all__ = ["LOADERS", "load_dataset", "write_dataset", "IngestReport", "ParsedDataset", "Fact",
+           "load_movielens", "load_amazon_beauty", "load_amazon_games", "load_generic"]

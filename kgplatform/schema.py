@@ -1,0 +1,88 @@
+"""The graph vocabulary: labels, relationship types and property names, shared by code, Cypher and tests.
+
+Model (see README "Graph model")::
+
+    (:User {id, dataset, rawId, ...profile})-[:INTERACTED {pos, ts, rating}]->(:Item {id, dataset, rawId, title, text})
+    (:User)-[:HAS_SESSION]->(:Session {id, dataset, start, end})-[:CONTAINS {pos, ts}]->(:Item)
+    (:Item|Entity)-[:FACT {predicate, source}]->(:Item|Entity)      external KG triples (DBpedia, Freebase)
+    (:Item)-[:SATISFIES {kind: 'exact'|'related', ...}]->(:Intent {key, name})
+    (:User)-[:HAS_INTENT {kind: 'exact'|'related', ...}]->(:Intent)
+    (:User)-[:HAS_PERSONA]->(:Persona {id})
+    (:User)-[:RECOMMENDED {rank, score, run}]->(:Item)
+    (:Run {id, model, dataset, ...})
+
+Node ids are dataset-qualified strings ``"<dataset>:<rawId>"`` so several datasets share one graph; the raw id
+is kept in ``rawId``. External entities are global (``Entity.uri``), so DBpedia entities are shared across
+datasets. A Freebase entity linked to an item (``.link`` file) *is* that item: its triples attach to the Item.
+"""
+from __future__ import annotations
+
+import re
+
+# Labels
+USER = "User"
+ITEM = "Item"
+ENTITY = "Entity"
+SESSION = "Session"
+INTENT = "Intent"
+PERSONA = "Persona"
+RUN = "Run"
+MIGRATION = "KgpMigration"
+EMBEDDING_MODEL = "KgpEncoder"
+DATASET = "Dataset"
+
+LABELS = frozenset({USER, ITEM, ENTITY, SESSION, INTENT, PERSONA, RUN, MIGRATION, EMBEDDING_MODEL, DATASET})
+
+# Relationship types
+INTERACTED = "INTERACTED"
+HAS_SESSION = "HAS_SESSION"
+CONTAINS = "CONTAINS"
+FACT = "FACT"
+SATISFIES = "SATISFIES"
+HAS_INTENT = "HAS_INTENT"
+HAS_PERSONA = "HAS_PERSONA"
+RECOMMENDED = "RECOMMENDED"
+
+REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED})
+
+# Intent edge kinds
+EXACT = "exact"
+RELATED = "related"
+INTENT_KINDS = (EXACT, RELATED)
+
+# Entity sources
+DBPEDIA = "dbpedia"
+FREEBASE = "freebase"
+
+FREEBASE_NS = "http://rdf.freebase.com/ns/"
+DBPEDIA_RESOURCE = "http://dbpedia.org/resource/"
+DBPEDIA_CATEGORY = "http://dbpedia.org/resource/Category:"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def node_id(dataset: str, raw_id: str) -> str:
+    """The graph id of a user/item/session of ``dataset``."""
+    return f"{dataset}:{raw_id}"
+
+
+def quote_identifier(name: str, allowed: frozenset[str]) -> str:
+    """Backtick-quote a label/type/property that must vary, after checking it against an allow-list.
+
+    The only sanctioned way to put an identifier (never a value) into Cypher text.
+    """
+    if name not in allowed or not _IDENT.match(name):
+        raise ValueError(f"identifier {name!r} is not in the schema allow-list")
+    return f"`{name}`"
+
+
+def embedding_property(model: str) -> str:
+    """Property name holding a learned embedding for ``model`` (e.g. ``emb_ikgr``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
+    if not slug:
+        raise ValueError(f"bad model name {model!r}")
+    return f"emb_{slug}"
+
+
+TEXT_EMBEDDING = "textEmbedding"
+TEXT_HASH = "textHash"
