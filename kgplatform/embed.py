@@ -134,11 +134,10 @@ def user_text(props: dict[str, Any]) -> str | None:
         words.append(_GENDER.get(str(gender).lower(), str(gender)))
     if occ and str(occ).lower() not in ("none", "other"):
         words.append(str(occ))
-    elif occ:
-        words.append("person (occupation: " + str(occ) + ")")
-    else:
+    elif not gender:
         words.append("person")
-    return "A " + " ".join(words) + "."
+    return ("An " if words[0][0] in "8aeiou" or words[0].startswith("11-") or words[0].startswith("18-")
+            else "A ") + " ".join(words) + "."
 
 
 def intent_text(props: dict[str, Any]) -> str | None:

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import KgpError
 from . import db as db_cli
+from . import demo as demo_cli
 from . import ingest as ingest_cli
 from .common import info, load_settings, open_graph, print_json, settings
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(ingest_cli.app, name="ingest")
+demo_cli.register(app)
 
 
 @app.callback()

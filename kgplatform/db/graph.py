@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import neo4j
-from neo4j import GraphDatabase, Query, RoutingControl
+from neo4j import GraphDatabase, Query, RoutingControl, unit_of_work
 from neo4j import exceptions as neo4j_exc
 
 from ..errors import AuthenticationFailed, DatabaseUnavailable, QueryError
@@ -72,7 +72,8 @@ class Graph:
         auth = (info.user or "neo4j", info.password or "") if info.password is not None else None
         with translate_errors(info.uri):
             try:
-                driver = GraphDatabase.driver(info.uri, auth=auth, connection_timeout=10)
+                driver = GraphDatabase.driver(info.uri, auth=auth, connection_timeout=10,
+                                              notifications_min_severity="OFF")
             except ValueError as e:
                 raise DatabaseUnavailable(f"bad Neo4j URI {info.uri!r}: {e}") from e
             try:
@@ -105,7 +106,7 @@ class Graph:
         if missing:
             raise QueryError(f"query {nq.name!r} is missing parameters: {', '.join(missing)}")
 
-    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+    def read(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run a read query in a read transaction and return its records as dicts."""
         nq = self.registry[name]
         if nq.mode != "read":
@@ -117,11 +118,11 @@ class Graph:
             )
         return [r.data() for r in records]
 
-    def read_one(self, name: str, **params: Any) -> dict[str, Any] | None:
+    def read_one(self, name: str, /, **params: Any) -> dict[str, Any] | None:
         rows = self.read(name, **params)
         return rows[0] if rows else None
 
-    def write(self, name: str, **params: Any) -> neo4j.ResultSummary:
+    def write(self, name: str, /, **params: Any) -> neo4j.ResultSummary:
         """Run a write query in one write transaction."""
         nq = self.registry[name]
         if nq.mode != "write":
@@ -137,6 +138,7 @@ class Graph:
         self,
         name: str,
         rows: Sequence[dict[str, Any]] | Iterable[dict[str, Any]],
+        /,
         *,
         batch_size: int = 5000,
         progress: Callable[[int], None] | None = None,
@@ -157,9 +159,14 @@ class Graph:
             if not batch:
                 return
             data = list(batch)
+
+            @unit_of_work(metadata={"app": "kgplatform", "query": nq.name}, timeout=self.timeout_s)
+            def work(tx: neo4j.ManagedTransaction) -> None:
+                tx.run(nq.text, {**params, "rows": data}).consume()
+
             with translate_errors(f"{self.info.uri} [{name}]"):
                 with self.driver.session(database=self.info.database) as s:
-                    s.execute_write(lambda tx: tx.run(self._q(nq), {**params, "rows": data}).consume())
+                    s.execute_write(work)
             total += len(data)
             if progress:
                 progress(len(data))
@@ -173,11 +180,12 @@ class Graph:
         return total
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["GraphTx"]:
+    def transaction(self, purpose: str = "transaction") -> Iterator["GraphTx"]:
         """One explicit write transaction for several named queries (all or nothing)."""
         with translate_errors(self.info.uri):
             with self.driver.session(database=self.info.database) as s:
-                with s.begin_transaction() as tx:
+                with s.begin_transaction(metadata={"app": "kgplatform", "query": purpose},
+                                         timeout=self.timeout_s) as tx:
                     yield GraphTx(self, tx)
                     tx.commit()
 
@@ -195,7 +203,7 @@ class GraphTx:
         self.graph = graph
         self.tx = tx
 
-    def run(self, name: str, **params: Any) -> list[dict[str, Any]]:
+    def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         nq = self.graph.registry[name]
         self.graph._check_params(nq, params)
-        return [r.data() for r in self.tx.run(self.graph._q(nq), params)]
+        return [r.data() for r in self.tx.run(nq.text, params)]

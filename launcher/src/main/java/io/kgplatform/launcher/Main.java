@@ -14,7 +14,8 @@
  * What this class adds on top of CommunityBootstrapper: a small CLI, a fixed set of local-only settings
  * (127.0.0.1 binding, no usage reports or telemetry, small transaction-log retention), the initial password for
  * user "neo4j" on first start (written the way `neo4j-admin dbms set-initial-password` does), port 0 resolved to a
- * free port (so the advertised addresses are right), and an atomically written <home>/run/ready.json once Bolt accepts connections.
+ * free port (so the advertised addresses are right), APOC Core linked into <home>/plugins, and an atomically
+ * written <home>/run/ready.json once Bolt accepts connections (deleted again on shutdown).
  *
  * Usage: Main --home DIR [--bolt-port N] [--http-port N] [--no-auth | --password-file F] [--pagecache 512m]
  * Heap size is a JVM flag (-Xmx), passed by the caller. SIGTERM/SIGINT shut the DBMS down cleanly.
@@ -146,18 +147,25 @@ public final class Main {
         Path confFile = args.home().resolve("conf").resolve(Config.DEFAULT_CONFIG_FILE_NAME);
         int code = bootstrapper.start(args.home(), confFile, overrides, false, false);
         if (code != 0) {
-            System.err.println("launcher: Neo4j failed to start (exit code " + code + "); see " + args.home().resolve("logs"));
+            System.err.printf(
+                    "launcher: Neo4j failed to start (exit code %d); see %s%n", code, args.home().resolve("logs"));
             System.exit(code);
             return;
         }
 
-        var system = (GraphDatabaseAPI) bootstrapper.getDatabaseManagementService().database("system");
-        var ports = system.getDependencyResolver().resolveDependency(ConnectorPortRegister.class);
-        int boltPort = ports.getLocalAddress(ConnectorType.BOLT).getPort();
-        int httpPort = ports.getLocalAddress(ConnectorType.HTTP).getPort();
-        awaitTcp(boltPort);
-        writeReady(ready, args, boltPort, httpPort);
-        System.err.printf("launcher: ready bolt://%s:%d http://%s:%d/browser/%n", HOST, boltPort, HOST, httpPort);
+        try {
+            var system = (GraphDatabaseAPI) bootstrapper.getDatabaseManagementService().database("system");
+            var ports = system.getDependencyResolver().resolveDependency(ConnectorPortRegister.class);
+            int boltPort = ports.getLocalAddress(ConnectorType.BOLT).getPort();
+            int httpPort = ports.getLocalAddress(ConnectorType.HTTP).getPort();
+            awaitTcp(boltPort);
+            writeReady(ready, args, boltPort, httpPort);
+            System.err.printf("launcher: ready bolt://%s:%d http://%s:%d/browser/%n", HOST, boltPort, HOST, httpPort);
+        } catch (Exception e) {
+            // Neo4j's threads would keep the JVM alive without a ready.json: exit instead (the hooks stop Neo4j).
+            System.err.println("launcher: Neo4j started but is not usable: " + e);
+            System.exit(1);
+        }
 
         new CountDownLatch(1).await(); // serve until a signal runs the shutdown hooks
     }

@@ -1,0 +1,53 @@
+"""Benchmark plumbing: a throwaway local Neo4j (or KGP_BENCH_NEO4J_URI), never a user's database."""
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kgplatform.config import Settings  # noqa: E402
+from kgplatform.db.graph import ConnectionInfo, Graph  # noqa: E402
+from kgplatform.db.migrations import migrate  # noqa: E402
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("KGP_DATA_DIR", Settings().data_dir))
+
+
+@contextlib.contextmanager
+def bench_graph(heap: str = "2g", pagecache: str = "1g") -> Iterator[Graph]:
+    uri = os.environ.get("KGP_BENCH_NEO4J_URI")
+    if uri:
+        graph = Graph.open(ConnectionInfo(uri, os.environ.get("KGP_BENCH_NEO4J_USER"),
+                                          os.environ.get("KGP_BENCH_NEO4J_PASSWORD")))
+        migrate(graph)
+        try:
+            yield graph
+        finally:
+            graph.close()
+        return
+    from kgplatform.db.server import LocalServer
+
+    with tempfile.TemporaryDirectory(prefix="kgp-bench-") as home:
+        server = LocalServer(Path(home), bolt_port=0, http_port=0, auth=False, heap=heap, pagecache=pagecache)
+        info = server.start()
+        try:
+            graph = Graph.open(ConnectionInfo(info.uri, None, None, source="local"))
+            migrate(graph)
+            try:
+                yield graph
+            finally:
+                graph.close()
+        finally:
+            server.stop()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,446 @@
+"""Two-round intent extraction (IKGR §4.1–4.3).
+
+Round 1 (``round=1``, exact intents): for every item — and every user that has profile text — a LangChain
+chain (prompt template → chat model → structured output) returns up to five short intent phrases. They are
+normalised, merged case-insensitively into ``(:Intent {key, name})`` and linked with
+``(:Item)-[:SATISFIES {kind: 'exact'}]->`` / ``(:User)-[:HAS_INTENT {kind: 'exact'}]->``, each edge carrying
+``model``, ``promptVersion`` and ``runId``. Domain-glossary explanations for terms found in the node's text
+are appended under ``### Knowledge Context:``.
+
+Round 2 (``round=2``, related intents): every node's text vector is matched against the intent vector index
+(``db.index.vector.queryNodes``); the top-K intents the node does *not* already have as exact intents are
+offered as options, and the model picks the most relevant. The picks must be a subset of the options; they
+are linked with ``kind: 'related'`` and the retrieval ``score``. New items/users simply run both rounds and
+join the existing pool. Text vectors that are missing or stale are computed first (:func:`embed_graph`).
+
+Robustness:
+
+- An unusable answer is retried (``Settings.llm_retries`` times, sampling at temperature 0.7 with a fixed
+  seed), then the node is marked ``extractStatus``/``relatedStatus = 'failed'`` with the reason in
+  ``extractError``/``relatedError``, and the run goes on. Repeated *backend* failures (endpoint down) abort.
+- Each node's result is written in one transaction together with its status and key
+  ``"<model>|<promptVersion>|<inputHash>"`` (``extractKey``/``relatedKey``). A node whose key matches and
+  whose status is ``ok`` is skipped; one that failed with the same key is skipped unless ``retry_failed``.
+  So a run killed at any point and started again ends with the same graph as an uninterrupted run (edges
+  and intents are MERGEd; a redone node's old edges are replaced, never duplicated).
+- Validated answers are cached in SQLite (``<home>/cache/llm-results.sqlite``) by a hash of model, prompt
+  version and the exact rendered messages, so re-runs (even against a rebuilt graph) are cheap.
+
+LLM output never becomes Cypher: phrases fill pydantic models that fixed named queries write.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from .. import schema
+from ..config import Settings
+from ..embed import embed_graph, item_text, user_text
+from ..errors import ConfigError, ExtractionError
+from .cache import ResultCache, cache_key
+from .glossary import Glossary, load_glossary
+from .llm import LLMBackend, load_backend
+from .prompts import PromptSet, describe, example_keys, format_options, round1_prompts, round2_prompts
+from .schemas import (
+    MAX_RELATED,
+    IntentList,
+    InvalidAnswer,
+    normalize_phrases,
+    related_schema,
+    validate_selection,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..db.graph import Graph
+
+OK = "ok"
+FAILED = "failed"
+#: Abort the run after this many consecutive backend errors (not bad answers: a dead endpoint).
+MAX_CONSECUTIVE_BACKEND_ERRORS = 5
+_UNSET: Any = object()
+
+_AREA = {schema.ITEM: "item", schema.USER: "user"}
+_TEXT = {schema.ITEM: item_text, schema.USER: user_text}
+
+
+@dataclass
+class ExtractSummary:
+    """What one :func:`extract` run did (the CLI prints it; ``to_dict`` for ``--json``)."""
+
+    round: int
+    model: str
+    prompt_version: str
+    run_id: str
+    dataset: str | None = None
+    considered: int = 0  # nodes looked at (after ``limit``)
+    ok: int = 0  # nodes extracted and written in this run
+    failed: int = 0  # nodes marked failed in this run
+    skipped: int = 0  # already done with the same model + prompt version + input
+    skipped_failed: int = 0  # failed before with the same key (use retry_failed to try again)
+    no_text: int = 0  # users without profile text, nodes without a text vector
+    pending_round1: int = 0  # round 2 only: nodes round 1 has not seen yet
+    no_options: int = 0  # round 2 only: nothing left to offer
+    cached: int = 0  # answers replayed from the result cache
+    llm_calls: int = 0
+    retries: int = 0
+    rejected_copies: int = 0  # answers rejected for repeating the few-shot examples
+    dropped_phrases: int = 0  # phrases dropped by normalisation
+    links: int = 0  # intent edges written
+    seconds: float = 0.0
+    llm_seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)  # first 50 {id, reason}
+
+    @property
+    def processed(self) -> int:
+        return self.ok + self.failed
+
+    @property
+    def nodes_per_s(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["processed"] = self.processed
+        d["nodes_per_s"] = round(self.nodes_per_s, 3)
+        d["seconds"] = round(self.seconds, 3)
+        d["llm_seconds"] = round(self.llm_seconds, 3)
+        return d
+
+    def lines(self) -> list[str]:
+        """A short human summary."""
+        return [
+            f"round {self.round} ({self.model}, prompt {self.prompt_version}, run {self.run_id})",
+            f"  considered {self.considered}: ok {self.ok}, failed {self.failed}, skipped {self.skipped}"
+            f" (+{self.skipped_failed} failed earlier), no text {self.no_text}"
+            + (f", waiting for round 1 {self.pending_round1}, no options {self.no_options}" if self.round == 2 else ""),
+            f"  {self.links} intent links; {self.llm_calls} LLM calls ({self.retries} retries, {self.cached} cached);"
+            f" {self.nodes_per_s:.2f} nodes/s over {self.seconds:.1f}s",
+        ]
+
+
+@dataclass
+class _Node:
+    label: str
+    id: str
+    text: str
+    title: str | None
+    description: str
+    key: str
+
+
+def _hash(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()[:16]
+
+
+def default_cache_path(settings: Settings) -> Path:
+    return settings.home / "cache" / "llm-results.sqlite"
+
+
+def _new_run_id(round_: int) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"extract-r{round_}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def _pages(graph: Graph, label: str, dataset: str | None, page: int = 1000) -> Iterator[dict[str, Any]]:
+    after = ""
+    while True:
+        rows = graph.read(f"agent/page_{_AREA[label]}s", dataset=dataset, after=after, page=page)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1]["id"]
+
+
+def extract(
+    graph: Graph,
+    settings: Settings,
+    round: int = 1,  # noqa: A002 - the paper's word
+    dataset: str | None = None,
+    limit: int | None = None,
+    items_only: bool = False,
+    model: str | None = None,
+    endpoint: str | None = None,
+    *,
+    glossary: str | Path | Glossary | None = _UNSET,
+    related_k: int | None = None,
+    retry_failed: bool = False,
+    use_cache: bool = True,
+    progress: bool = True,
+    backend: LLMBackend | None = None,
+) -> ExtractSummary:
+    """Run one extraction round over the graph's items (and users with profile text).
+
+    Args:
+        round: 1 = exact intents, 2 = related intents via retrieval over the existing pool.
+        dataset: restrict to one dataset's items/users.
+        limit: consider only the first ``limit`` nodes of each label (by id) — stable across re-runs.
+        items_only: skip users.
+        model: bundled model name or GGUF path (default ``settings.llm_model``).
+        endpoint: OpenAI-compatible base URL (default ``settings.llm_endpoint``); ``model`` is then the
+            served model's name.
+        glossary: a :class:`Glossary`, a bundled name (``movies``) or a path; default ``settings.glossary``.
+        related_k: round-2 candidates per node (default ``settings.related_k``, 100 as in the paper).
+        retry_failed: try again nodes that failed earlier with the same model/prompt/input.
+        use_cache: read/write the result cache.
+        backend: an already built :class:`LLMBackend` (tests, benchmarks); overrides model/endpoint.
+    """
+    if round not in (1, 2):
+        raise ConfigError(f"round must be 1 or 2, not {round!r}")
+    if limit is not None and limit < 0:
+        raise ConfigError("limit must be >= 0")
+    started = time.perf_counter()
+    if glossary is _UNSET:
+        glossary = settings.glossary
+    gloss = glossary if isinstance(glossary, Glossary) or glossary is None else load_glossary(glossary)
+    prompts = round1_prompts() if round == 1 else round2_prompts()
+    labels = [schema.ITEM] if items_only else [schema.ITEM, schema.USER]
+    k = int(related_k if related_k is not None else settings.related_k)
+    if round == 2 and k < 1:
+        raise ConfigError("related_k must be >= 1")
+
+    if round == 2:
+        pool = graph.read_one("agent/count_intents") or {}
+        if not pool.get("intents"):
+            raise ExtractionError("there are no intents yet", hint="run round 1 first (kgp extract --round 1)")
+        # Round 2 retrieves by text vectors: bring the nodes' and intents' vectors up to date first.
+        embed_graph(graph, settings, dataset, progress=progress, labels=[*labels, schema.INTENT])
+
+    be = backend or load_backend(settings, model, endpoint)
+    summary = ExtractSummary(round, be.model_id, prompts.version, _new_run_id(round), dataset)
+    cache = ResultCache(default_cache_path(settings) if use_cache else None)
+    try:
+        for label in labels:
+            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed)
+            _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress)
+        if round == 1:
+            graph.write("agent/delete_orphan_intents")
+    finally:
+        summary.cached = cache.hits
+        cache.close()
+        summary.seconds = time.perf_counter() - started
+    graph.write("agent/record_run", id=summary.run_id, props={
+        "round": round, "model": summary.model, "promptVersion": summary.prompt_version,
+        "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
+        "seconds": round_(summary.seconds), "llmCalls": summary.llm_calls,
+    })
+    return summary
+
+
+def round_(x: float) -> float:
+    return float(f"{x:.3f}")
+
+
+def extract_all(graph: Graph, settings: Settings, **kwargs: Any) -> list[ExtractSummary]:
+    """Round 1 then round 2 with the same options (what a new dataset, or new items/users, need)."""
+    return [extract(graph, settings, round=1, **kwargs), extract(graph, settings, round=2, **kwargs)]
+
+
+def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | None, limit: int | None,
+            gloss: Glossary | None, prompts: PromptSet, k: int, retry_failed: bool) -> list[_Node]:
+    """The nodes of ``label`` this run must (re)do; counts the rest in ``summary``."""
+    todo: list[_Node] = []
+    seen = 0
+    for row in _pages(graph, label, dataset):
+        if limit is not None and seen >= limit:
+            break
+        seen += 1
+        summary.considered += 1
+        text = _TEXT[label](row["props"])
+        if not text:
+            summary.no_text += 1
+            continue
+        context = gloss.context(text) if gloss else ""
+        description = describe(label, text, context)
+        if summary.round == 1:
+            key = f"{summary.model}|{summary.prompt_version}|{_hash(description)}"
+            status, prev = row.get("extractStatus"), row.get("extractKey")
+        else:
+            if row.get("extractStatus") is None:
+                summary.pending_round1 += 1
+                continue
+            if not row.get("embedded"):
+                summary.no_text += 1
+                continue
+            key = f"{summary.model}|{summary.prompt_version}|{_hash(description)}|k{k}"
+            status, prev = row.get("relatedStatus"), row.get("relatedKey")
+        if prev == key and status == OK:
+            summary.skipped += 1
+            continue
+        if prev == key and status == FAILED and not retry_failed:
+            summary.skipped_failed += 1
+            continue
+        title = (row["props"].get("title") or None) if label == schema.ITEM else None
+        todo.append(_Node(label, row["id"], text, title, description, key))
+    return todo
+
+
+def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LLMBackend, prompts: PromptSet,
+               label: str, todo: list[_Node], k: int, cache: ResultCache, progress: bool) -> None:
+    if not todo:
+        return
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"round {summary.round} {label.lower()}s", unit=label.lower(),
+                   file=sys.stderr, dynamic_ncols=True)
+    template = prompts.templates[label]
+    examples = example_keys()
+    area = _AREA[label]
+    consecutive_errors = 0
+    try:
+        for node in todo:
+            if summary.round == 1:
+                row, backend_error = _round1_node(node, be, template, summary, settings, cache, examples)
+                graph.write_rows(f"agent/write_{area}_exact", [row], model=summary.model,
+                                 promptVersion=summary.prompt_version, runId=summary.run_id)
+            else:
+                row, backend_error = _round2_node(graph, node, be, template, summary, settings, cache, k)
+                graph.write_rows(f"agent/write_{area}_related", [row], model=summary.model,
+                                 promptVersion=summary.prompt_version, runId=summary.run_id)
+            if row["status"] == OK:
+                summary.ok += 1
+                summary.links += len(row["intents"])
+            else:
+                summary.failed += 1
+                if len(summary.failures) < 50:
+                    summary.failures.append({"id": node.id, "reason": row["error"]})
+            consecutive_errors = consecutive_errors + 1 if backend_error else 0
+            if consecutive_errors >= MAX_CONSECUTIVE_BACKEND_ERRORS:
+                raise ExtractionError(
+                    f"the LLM backend failed {consecutive_errors} times in a row: {backend_error}",
+                    hint="check the endpoint/model; nodes done so far are kept and the run can be resumed",
+                )
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(ok=summary.ok, failed=summary.failed, refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _messages_key(round_no: int, be: LLMBackend, prompts_version: str, template, variables: dict[str, Any],
+                  extra: str = "") -> str:
+    msgs = template.format_messages(**variables)
+    rendered = json.dumps([[m.type, m.content] for m in msgs], ensure_ascii=False)
+    return cache_key(f"r{round_no}", be.model_id, prompts_version, rendered, extra)
+
+
+def _ask_with_retries(be: LLMBackend, template, variables: dict[str, Any], schema_: Any, settings: Settings,
+                      summary: ExtractSummary, check) -> tuple[Any, list[Any] | None, str | None, str | None]:
+    """Call the model up to ``1 + llm_retries`` times until ``check(answer)`` accepts it.
+
+    Returns ``(checked, raw_answer, error, backend_error)``; ``checked`` is ``None`` on failure.
+    """
+    error = backend_error = None
+    for attempt in range(settings.llm_retries + 1):
+        if attempt:
+            summary.retries += 1
+        summary.llm_calls += 1
+        t0 = time.perf_counter()
+        try:
+            answer = be.ask(template, variables, schema_, attempt)
+            checked = check(answer)
+            return checked, answer, None, None
+        except (InvalidAnswer, ValidationError) as e:
+            error = f"attempt {attempt + 1}: {_one_line(e)}"
+            backend_error = None
+            if isinstance(e, InvalidAnswer) and "repeat the few-shot" in str(e):
+                summary.rejected_copies += 1
+        except Exception as e:  # noqa: BLE001 - backend failure: recorded on the node, run goes on
+            error = backend_error = f"attempt {attempt + 1}: {type(e).__name__}: {_one_line(e)}"
+        finally:
+            summary.llm_seconds += time.perf_counter() - t0
+    return None, None, error, backend_error
+
+
+def _one_line(e: BaseException) -> str:
+    s = " ".join(str(e).split())
+    return s[:300]
+
+
+def _round1_node(node: _Node, be: LLMBackend, template, summary: ExtractSummary, settings: Settings,
+                 cache: ResultCache, examples: frozenset[str]) -> tuple[dict[str, Any], str | None]:
+    variables = {"description": node.description}
+    ck = _messages_key(1, be, summary.prompt_version, template, variables)
+
+    def check(answer: list[Any]):
+        norm = normalize_phrases(answer, source_text=node.text, title=node.title, example_keys=examples)
+        summary.dropped_phrases += len(norm.dropped)
+        return norm
+
+    norm = None
+    cached = cache.get(ck)
+    if cached is not None:
+        try:
+            norm = check(cached)
+        except InvalidAnswer:
+            norm = None
+    error = backend_error = None
+    if norm is None:
+        norm, answer, error, backend_error = _ask_with_retries(be, template, variables, IntentList, settings,
+                                                               summary, check)
+        if norm is not None:
+            cache.put(ck, answer, round=1, model=be.model_id, prompt_version=summary.prompt_version)
+    if norm is None:
+        return {"id": node.id, "status": FAILED, "error": error, "key": node.key, "intents": []}, backend_error
+    intents = [{"key": i.key, "name": i.name} for i in norm.intents]
+    return {"id": node.id, "status": OK, "error": None, "key": node.key, "intents": intents}, None
+
+
+def _fit_options(be: LLMBackend, template, description: str, options: list[str]) -> list[str]:
+    """Drop the least similar options until the prompt fits the context window (llama.cpp only)."""
+    if be.n_ctx is None or be.count_tokens("x") is None:
+        return options
+    budget = be.n_ctx - (be.max_tokens or 96) - 64
+    while len(options) > 5:
+        msgs = template.format_messages(description=description, options=format_options(options))
+        n = sum((be.count_tokens(m.content) or 0) + 8 for m in msgs)
+        if n <= budget:
+            break
+        options = options[: max(5, int(len(options) * 0.8))]
+    return options
+
+
+def _round2_node(graph: Graph, node: _Node, be: LLMBackend, template, summary: ExtractSummary,
+                 settings: Settings, cache: ResultCache, k: int) -> tuple[dict[str, Any], str | None]:
+    rows = graph.read(f"agent/retrieve_{_AREA[node.label]}_options", id=node.id, k=k)
+    if not rows:
+        summary.no_options += 1
+        return {"id": node.id, "status": OK, "error": None, "key": node.key, "intents": []}, None
+    names = _fit_options(be, template, node.description, [r["name"] for r in rows])
+    offered = {r["key"]: float(r["score"]) for r in rows if r["name"] in set(names)}
+    variables = {"description": node.description, "options": format_options(names)}
+    ck = _messages_key(2, be, summary.prompt_version, template, variables)
+    schema_ = related_schema(names, MAX_RELATED)
+
+    def check(answer: list[Any]):
+        return validate_selection(answer, offered, MAX_RELATED)
+
+    picked = None
+    cached = cache.get(ck)
+    if cached is not None:
+        try:
+            picked = check(cached)
+        except InvalidAnswer:
+            picked = None
+    error = backend_error = None
+    if picked is None:
+        picked, answer, error, backend_error = _ask_with_retries(be, template, variables, schema_, settings,
+                                                                 summary, check)
+        if picked is not None:
+            cache.put(ck, answer, round=2, model=be.model_id, prompt_version=summary.prompt_version)
+    if picked is None:
+        return {"id": node.id, "status": FAILED, "error": error, "key": node.key, "intents": []}, backend_error
+    return ({"id": node.id, "status": OK, "error": None, "key": node.key,
+             "intents": [{"key": p.key, "score": p.score} for p in picked]}, None)

@@ -1,0 +1,106 @@
+"""Sampled-negative candidate sets, drawn once and stored so every model is scored on the same candidates.
+
+For each user with a target in a phase, ``num_negatives`` distinct items drawn uniformly from the items the
+user *never* interacted with (in train, validation or test). The draw uses its own seeded CPU generator, in
+fixed-size user chunks, so it is identical across runs, machines and devices. Files are keyed by the data
+checksum, the seed and the number of negatives: ``neg<K>-<checksum[:16]>-seed<seed>.pt``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from kgplatform.errors import TrainingError
+from kgplatform.eval.split import Phase, Split
+
+_CHUNK = 1024  # users per draw; part of the sampling definition (changing it changes the candidates)
+
+
+@dataclass(frozen=True)
+class SampledCandidates:
+    """Negatives per phase: ``negatives[phase]`` is ``[len(split.users(phase)), num_negatives]``."""
+
+    checksum: str
+    seed: int
+    num_negatives: int
+    users: dict[str, Tensor]
+    negatives: dict[str, Tensor]
+
+    def for_users(self, phase: Phase, users: Tensor) -> Tensor:
+        """Negatives of ``users`` (a subset of the phase's users, any order)."""
+        all_users = self.users[phase]
+        pos = torch.searchsorted(all_users, users.cpu())
+        if bool((pos >= all_users.numel()).any()) or not torch.equal(all_users[pos.clamp(max=all_users.numel() - 1)], users.cpu()):
+            raise TrainingError(f"candidates: some users have no {phase} candidates")
+        return self.negatives[phase][pos]
+
+    def file_name(self) -> str:
+        return candidate_file_name(self.checksum, self.seed, self.num_negatives)
+
+
+def candidate_file_name(checksum: str, seed: int, num_negatives: int) -> str:
+    return f"neg{num_negatives}-{checksum[:16]}-seed{seed}.pt"
+
+
+def _draw(split: Split, users: Tensor, k: int, gen: torch.Generator) -> Tensor:
+    out = []
+    n = split.num_items
+    lens = split.seq_len
+    for chunk in users.split(_CHUNK):
+        weights = torch.rand(chunk.numel(), n, generator=gen)
+        rows = torch.repeat_interleave(torch.arange(chunk.numel()), lens[chunk])
+        starts = split.seq_indptr[chunk]
+        offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(lens[chunk], 0) - lens[chunk], lens[chunk])
+        weights[rows, split.seq_items[starts[rows] + offs]] = -1.0
+        free = (weights >= 0).sum(1)
+        if bool((free < k).any()):
+            raise TrainingError(
+                f"candidates: a user has fewer than {k} items they never interacted with",
+                hint="use fewer negatives on this dataset",
+            )
+        out.append(torch.topk(weights, k, dim=1).indices)
+    return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)
+
+
+def sample_negatives(
+    split: Split,
+    checksum: str,
+    *,
+    num_negatives: int = 99,
+    seed: int = 2024,
+    cache_dir: str | Path | None = None,
+) -> SampledCandidates:
+    """Draw (or load from ``cache_dir``) the negatives for the validation and test targets.
+
+    Args:
+        split: the leave-one-out split.
+        checksum: :meth:`RecData.checksum` of the data the split came from (the cache key).
+        num_negatives: negatives per user (99 for the usual 1 + 99 protocol).
+        seed: sampling seed, independent of the training seed.
+        cache_dir: where the ``.pt`` file is stored; ``None`` keeps it in memory only.
+    """
+    path = Path(cache_dir) / candidate_file_name(checksum, seed, num_negatives) if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # corrupt file: say so rather than silently redraw
+            raise TrainingError(f"{path}: cannot read candidate file", hint="delete it to redraw") from e
+        if blob.get("checksum") != checksum or blob.get("seed") != seed:
+            raise TrainingError(f"{path}: candidate file does not match the data checksum/seed")
+        return SampledCandidates(checksum, seed, num_negatives, blob["users"], blob["negatives"])
+    gen = torch.Generator().manual_seed(seed)
+    users = {ph: split.users(ph).clone() for ph in ("valid", "test")}
+    negs = {ph: _draw(split, users[ph], num_negatives, gen) for ph in ("valid", "test")}
+    cands = SampledCandidates(checksum, seed, num_negatives, users, negs)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {"checksum": checksum, "seed": seed, "num_negatives": num_negatives, "users": users, "negatives": negs},
+            tmp,
+        )
+        tmp.replace(path)
+    return cands

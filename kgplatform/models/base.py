@@ -1,0 +1,87 @@
+"""The one small contract every recommender follows (after RecBole's ``AbstractRecommender``).
+
+A model takes plain sizes, tensors and a typed config — never a dataset object — and implements:
+
+* ``loss(batch) -> dict[str, Tensor]``: named losses for one training batch (the Trainer sums them and logs
+  each); the batch layout is the one produced by the model's ``sampler`` (see
+  :mod:`kgplatform.train.samplers`).
+* ``score(users, items, seq=None) -> Tensor``: ``[B, C]`` scores of ``items [B, C]`` for ``users [B]``.
+* ``full_scores(users, seq=None) -> Tensor``: ``[B, num_items]`` scores of every item.
+* ``user_embeddings(users, seq=None)`` / ``item_embeddings()``: the learned vectors written back to the
+  graph (``None`` where a model has none).
+
+Sequential models set ``needs_sequence = True`` and ``max_seq_len``; the caller then passes ``seq``: the
+last ``max_seq_len`` history items, right-padded with ``-1`` (:data:`kgplatform.eval.split.PAD`).
+``prepare_eval()`` is called (under ``no_grad``, in eval mode) before scoring, to cache anything that does
+not depend on the user batch (e.g. propagated graph embeddings); ``train()`` drops that cache.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+class Recommender(nn.Module):
+    """Base class; see the module docstring for the contract."""
+
+    #: which training sampler feeds ``loss``: ``"pairs"`` (user, pos, neg), ``"sequences"`` or ``"none"``.
+    sampler: ClassVar[str] = "pairs"
+    needs_sequence: ClassVar[bool] = False
+    max_seq_len: int = 0
+
+    def __init__(self, num_users: int, num_items: int) -> None:
+        super().__init__()
+        self.num_users = num_users
+        self.num_items = num_items
+
+    # ---- training
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
+
+    # ---- scoring
+    def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def prepare_eval(self) -> None:
+        """Cache batch-independent state before scoring (default: nothing)."""
+
+    def train(self, mode: bool = True):
+        if mode:
+            self._drop_cache()
+        return super().train(mode)
+
+    def _drop_cache(self) -> None:
+        """Forget what ``prepare_eval`` cached."""
+
+    # ---- write-back
+    def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor | None:
+        return None
+
+    def item_embeddings(self) -> Tensor | None:
+        return None
+
+    # ---- post-training tuning on validation (e.g. IKGR's lambda)
+    def eval_grid(self) -> dict[str, list[float]]:
+        """Inference-time parameters the Trainer grid-searches on validation after training."""
+        return {}
+
+    def set_eval_param(self, name: str, value: float) -> None:
+        raise KeyError(name)
+
+    def eval_params(self) -> dict[str, float]:
+        return {}
+
+
+def device_of(module: nn.Module) -> torch.device:
+    for t in list(module.parameters()) + list(module.buffers()):
+        return t.device
+    return torch.device("cpu")

@@ -1,0 +1,77 @@
+"""BPR-MF: matrix factorisation trained with the Bayesian Personalised Ranking loss (Rendle et al., 2009)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kgplatform.models.base import Recommender
+
+
+@dataclass
+class BPRConfig:
+    """Args:
+        embedding_dim: size of user and item vectors.
+        reg_weight: L2 weight on the embeddings of the batch (0 = rely on the optimiser's weight decay).
+    """
+
+    embedding_dim: int = 64
+    reg_weight: float = 0.0
+
+
+class BPRMF(Recommender):
+    r"""Matrix factorisation with the BPR loss.
+
+    .. math::
+        s(u, i) = \mathbf{e}_u^\top \mathbf{e}_i, \qquad
+        \mathcal{L}_{\text{bpr}} = -\frac{1}{|B|}\sum_{(u,i,j) \in B} \log \sigma\big(s(u,i) - s(u,j)\big)
+
+    with :math:`j` a sampled item the user has not interacted with.
+
+    Args:
+        num_users (int): number of users.
+        num_items (int): number of items.
+        config (BPRConfig): hyper-parameters.
+
+    Shapes:
+        - **loss** batch: ``users``, ``pos``, ``neg`` ``[B]``
+        - **score**: users ``[B]``, items ``[B, C]`` → ``[B, C]``
+        - **full_scores**: users ``[B]`` → ``[B, num_items]``
+    """
+
+    sampler = "pairs"
+
+    def __init__(self, num_users: int, num_items: int, config: BPRConfig | None = None) -> None:
+        super().__init__(num_users, num_items)
+        self.config = config or BPRConfig()
+        d = self.config.embedding_dim
+        self.user_emb = nn.Embedding(num_users, d)
+        self.item_emb = nn.Embedding(num_items, d)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_normal_(self.user_emb.weight)
+        nn.init.xavier_normal_(self.item_emb.weight)
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        u = self.user_emb(batch["users"])
+        p = self.item_emb(batch["pos"])
+        n = self.item_emb(batch["neg"])
+        out = {"bpr": -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()}
+        if self.config.reg_weight:
+            out["reg"] = self.config.reg_weight * (u.pow(2).sum() + p.pow(2).sum() + n.pow(2).sum()) / u.shape[0]
+        return out
+
+    def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
+        return torch.einsum("bd,bcd->bc", self.user_emb(users), self.item_emb(items))
+
+    def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
+        return self.user_emb(users) @ self.item_emb.weight.t()
+
+    def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
+        return self.user_emb(users)
+
+    def item_embeddings(self) -> Tensor:
+        return self.item_emb.weight

@@ -1,0 +1,468 @@
+"""IKGR: the intent-augmented KG recommender of "Explain What You Mean" (paper 001), Sections 3.3–4.5."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kgplatform.models.base import Recommender
+from kgplatform.nn.intent import IntentTranslation, Weighting, max_cos_per_item
+from kgplatform.nn.kg_conv import KGConv
+from kgplatform.nn.transh import TransH
+
+# relation offsets after the KG relations
+CONSUMES, SAT_EXACT, SAT_RELATED, HAS_EXACT, HAS_RELATED, HAS_INHERITED = range(6)
+_EXTRA_RELATIONS = ("consumes", "satisfies_exact", "satisfies_related", "has_intent_exact",
+                    "has_intent_related", "has_intent_inherited")
+
+
+@dataclass
+class IKGRConfig:
+    """Hyper-parameters and the paper's ablation switches (Table 3).
+
+    Ablations (``IKGRConfig.ablation(name)``): ``no_aug`` (no intent nodes: ``use_intents=False``),
+    ``exact_only`` (``related_intents=False``), ``no_int_scoring`` (``intent_scoring=False``: Eq. 9 only),
+    ``no_int_trans`` (``intent_translation=False``: a free learned :math:`d_r` for *consumes*).
+
+    Args:
+        embedding_dim: :math:`d`.
+        num_layers: KG convolution layers (the paper uses one).
+        aggr / act: :class:`~kgplatform.nn.KGConv` aggregation and activation.
+        conv_interactions: also convolve over the training *consumes* edges (the interaction part of the
+            KG); otherwise users only see their intents.
+        use_intents / related_intents / intent_scoring / intent_translation: see above.
+        inherit_user_intents: a user's intent set also holds the intents of the items they consumed in
+            *training* (most frequent first), as Eq. 10's wording allows; added as ``has_intent_inherited``
+            edges too.
+        max_user_intents / max_item_intents: intent-set caps (padding size of Eq. 8/10).
+        lam: :math:`\\lambda` of Eq. 11. ``tune_lambda`` grid-searches ``lambda_grid`` on validation.
+        tau / weighting: Eq. 8's temperature and pair weighting (:class:`~kgplatform.nn.IntentTranslation`).
+        rec_loss: the interaction objective on the Eq. 9 score — ``softmax`` (in-batch sampled softmax over
+            the batch's positives and negatives), ``bpr``, or ``none`` (TransH margin only, as the paper's
+            text literally reads). The paper scores with Eq. 9/11 but trains only Eq. 7; without a loss on
+            the cosine the scoring function is never optimised, so a ranking loss on it is our addition.
+        rec_temperature: cosine temperature of ``rec_loss``.
+        kg_weight: weight of the TransH margin loss (Eq. 7) over consumes, intent and KG triples.
+        kg_batch_size: intent/KG triples sampled per training step.
+        margin / epsilon / corrupt_relation: TransH (Eq. 7) settings.
+        norm_weight: weight of TransH's soft norm/orthogonality constraints.
+    """
+
+    embedding_dim: int = 64
+    num_layers: int = 1
+    aggr: Literal["mean", "sum"] = "mean"
+    act: Literal["tanh", "relu", "leaky_relu", "none"] = "tanh"
+    conv_interactions: bool = True
+    use_intents: bool = True
+    related_intents: bool = True
+    intent_scoring: bool = True
+    intent_translation: bool = True
+    inherit_user_intents: bool = True
+    max_user_intents: int = 16
+    max_item_intents: int = 16
+    lam: float = 0.1
+    tune_lambda: bool = True
+    lambda_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+    tau: float = 0.1
+    weighting: Weighting = "similar"
+    rec_loss: Literal["softmax", "bpr", "none"] = "softmax"
+    rec_temperature: float = 0.1
+    kg_weight: float = 0.1
+    kg_batch_size: int = 2048
+    margin: float = 1.0
+    epsilon: float = 0.01
+    corrupt_relation: float = 0.5
+    norm_weight: float = 1e-3
+
+    ABLATIONS = ("full", "no_aug", "exact_only", "no_int_scoring", "no_int_trans")
+
+    def ablation(self, name: str) -> IKGRConfig:
+        """A copy with one of the paper's Table 3 ablations applied."""
+        changes = {
+            "full": {},
+            "no_aug": {"use_intents": False},
+            "exact_only": {"related_intents": False},
+            "no_int_scoring": {"intent_scoring": False},
+            "no_int_trans": {"intent_translation": False},
+        }
+        if name not in changes:
+            raise ValueError(f"unknown ablation {name!r}; one of {', '.join(changes)}")
+        return dataclasses.replace(self, **changes[name])
+
+
+def _padded_sets(owner: Tensor, member: Tensor, weight: Tensor, n_owner: int, cap: int) -> Tensor:
+    """``[n_owner, cap]`` member indices (``-1`` padded), highest ``weight`` first, duplicates merged."""
+    if owner.numel() == 0 or cap == 0:
+        return torch.full((n_owner, max(cap, 1)), -1, dtype=torch.long)
+    key = owner * (int(member.max()) + 1) + member
+    uniq, inv = torch.unique(key, return_inverse=True)
+    w = torch.zeros(uniq.numel(), dtype=torch.float64).scatter_add_(0, inv, weight.to(torch.float64))
+    m_n = int(member.max()) + 1
+    o, m = uniq // m_n, uniq % m_n
+    # unique() sorted by (owner, member); re-sort stably by weight desc, then by owner
+    order = torch.argsort(-w, stable=True)
+    order = order[torch.argsort(o[order], stable=True)]
+    o, m = o[order], m[order]
+    counts = torch.bincount(o, minlength=n_owner)
+    rank = torch.arange(o.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    keep = rank < cap
+    out = torch.full((n_owner, cap), -1, dtype=torch.long)
+    out[o[keep], rank[keep]] = m[keep]
+    return out
+
+
+class IKGR(Recommender):
+    r"""Intent Knowledge Graph Recommender.
+
+    One node space holds users, items, KG entities and intent nodes. Input features come from the text
+    embeddings where given (a linear projection of the sentence-transformer vectors plus a learned
+    per-node vector) and are learned otherwise. Then:
+
+    1. **KG convolution** (Eq. 3, :class:`~kgplatform.nn.KGConv`) over the intent-augmented graph: KG
+       triples, *item satisfies intent* and *user has intent* (exact/related) edges and the training
+       *user consumes item* edges, each also reversed, gives :math:`\mathbf{e}_v`.
+    2. **TransH** (Eq. 4–7, :class:`~kgplatform.nn.TransH`) on :math:`\mathbf{e}`: margin loss over true vs.
+       corrupted triples of every relation, with soft norm constraints.
+    3. **Intent translation** (Eq. 8, :class:`~kgplatform.nn.IntentTranslation`): the *consumes* relation
+       keeps a learned hyperplane :math:`\mathbf{w}_r`, but its translation is
+       :math:`\mathbf{d}_{ui}` computed from the user's and the item's intent embeddings.
+    4. **Intent-aware scoring** (Eq. 9–11):
+
+    .. math::
+        s(u, i) = (1 - \lambda)\cos(\mathbf{e}_u, \mathbf{e}_i)
+            + \lambda \frac{1}{|\mathcal{I}_u|}\sum_{a \in \mathcal{I}_u}\max_{b \in \mathcal{I}_i}
+              \cos(\mathbf{e}_a, \mathbf{e}_b)
+
+    Args:
+        num_users (int), num_items (int): sizes.
+        num_entities (int): entity-space size (items first; ``num_items`` when there is no KG).
+        num_kg_relations (int): number of KG relations.
+        kg_triples (torch.Tensor): ``[T, 3]`` KG triples in the entity space (may be empty).
+        train_users, train_items (torch.Tensor): training interactions ``[N]``.
+        num_intents (int): number of intent nodes.
+        item_intents (torch.Tensor): ``[E, 3]`` (item, intent, kind 0 exact / 1 related).
+        user_intents (torch.Tensor): ``[E, 3]`` (user, intent, kind) from profiles.
+        item_text, user_text, intent_text (torch.Tensor, optional): text feature matrices.
+        config (IKGRConfig): hyper-parameters and ablation switches.
+
+    Shapes:
+        - **loss** batch: ``users``, ``pos``, ``neg`` ``[B]``
+        - **score**: users ``[B]``, items ``[B, C]`` → ``[B, C]``
+        - **full_scores**: users ``[B]`` → ``[B, num_items]``
+    """
+
+    sampler = "pairs"
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        num_entities: int,
+        num_kg_relations: int,
+        kg_triples: Tensor,
+        train_users: Tensor,
+        train_items: Tensor,
+        num_intents: int = 0,
+        item_intents: Tensor | None = None,
+        user_intents: Tensor | None = None,
+        item_text: Tensor | None = None,
+        user_text: Tensor | None = None,
+        intent_text: Tensor | None = None,
+        config: IKGRConfig | None = None,
+    ) -> None:
+        super().__init__(num_users, num_items)
+        self.config = c = config or IKGRConfig()
+        U, I = num_users, num_items
+        E = max(num_entities, num_items)
+        empty3 = torch.zeros(0, 3, dtype=torch.long)
+        ii = item_intents if item_intents is not None and c.use_intents else empty3
+        ui = user_intents if user_intents is not None and c.use_intents else empty3
+        if not c.related_intents:
+            ii, ui = ii[ii[:, 2] == 0], ui[ui[:, 2] == 0]
+        T = num_intents if c.use_intents else 0
+        self.num_entities, self.num_intents = E, T
+        self.user_off, self.ent_off, self.int_off = 0, U, U + E
+        N = U + E + T
+        R_kg = num_kg_relations
+        self.rel_base = R_kg
+        R = R_kg + len(_EXTRA_RELATIONS)
+        self.num_rel_total = R
+        self.relation_names = [f"kg{r}" for r in range(R_kg)] + list(_EXTRA_RELATIONS)
+
+        # --- intent sets (Eq. 8 / Eq. 10); inherited user intents come from *training* items only
+        item_sets = _padded_sets(ii[:, 0], ii[:, 1], 2.0 - ii[:, 2].float(), I, c.max_item_intents if T else 0)
+        inh = torch.zeros(0, 3, dtype=torch.long)
+        if T and c.inherit_user_intents and ii.numel():
+            # (user, intent) for every training interaction × item intent
+            item_ptr = torch.argsort(ii[:, 0], stable=True)
+            ii_sorted = ii[item_ptr]
+            cnt = torch.bincount(ii_sorted[:, 0], minlength=I)
+            start = torch.cumsum(cnt, 0) - cnt
+            per = cnt[train_items]
+            rows = torch.repeat_interleave(torch.arange(train_items.numel()), per)
+            offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(per, 0) - per, per)
+            picked = ii_sorted[start[train_items[rows]] + offs]
+            inh_u, inh_t = train_users[rows], picked[:, 1]
+            # profile intents first (weight 1e6), then inherited by frequency
+            sets_u = torch.cat([ui[:, 0], inh_u])
+            sets_t = torch.cat([ui[:, 1], inh_t])
+            sets_w = torch.cat([torch.full((ui.shape[0],), 1e6), torch.ones(inh_u.numel())])
+            user_sets = _padded_sets(sets_u, sets_t, sets_w, U, c.max_user_intents)
+            # the inherited edges actually kept (those not already a profile intent)
+            rr, cc = torch.nonzero(user_sets >= 0, as_tuple=True)
+            tt = user_sets[rr, cc]
+            is_prof = torch.isin(rr * max(T, 1) + tt, ui[:, 0] * max(T, 1) + ui[:, 1])
+            rr, tt = rr[~is_prof], tt[~is_prof]
+            inh = torch.stack([rr, tt, torch.full_like(rr, 2)], 1)
+        else:
+            user_sets = _padded_sets(ui[:, 0], ui[:, 1], torch.ones(ui.shape[0]), U, c.max_user_intents if T else 0)
+        self.register_buffer("item_sets", item_sets)
+        self.register_buffer("user_sets", user_sets)
+
+        # --- triples in the unified node space
+        heads, rels, tails = [], [], []
+        kg = kg_triples.view(-1, 3) if kg_triples is not None else empty3
+        if kg.numel():
+            heads.append(kg[:, 0] + self.ent_off)
+            rels.append(kg[:, 1])
+            tails.append(kg[:, 2] + self.ent_off)
+        for edges, base_rel, off in ((ii, SAT_EXACT, self.ent_off), (ui, HAS_EXACT, self.user_off)):
+            if edges.numel():
+                heads.append(edges[:, 0] + off)
+                rels.append(R_kg + base_rel + edges[:, 2].clamp(max=1))
+                tails.append(edges[:, 1] + self.int_off)
+        if inh.numel():
+            heads.append(inh[:, 0] + self.user_off)
+            rels.append(torch.full((inh.shape[0],), R_kg + HAS_INHERITED))
+            tails.append(inh[:, 1] + self.int_off)
+
+        def cat(xs: list[Tensor]) -> Tensor:
+            return torch.cat(xs) if xs else torch.zeros(0, dtype=torch.long)
+
+        tri_h, tri_r, tri_t = cat(heads), cat(rels), cat(tails)
+        self.register_buffer("tri_h", tri_h)
+        self.register_buffer("tri_r", tri_r)
+        self.register_buffer("tri_t", tri_t)
+        # tail range of every relation, for type-consistent corruption
+        lo = torch.zeros(R, dtype=torch.long)
+        size = torch.ones(R, dtype=torch.long)
+        lo[:R_kg], size[:R_kg] = self.ent_off, E
+        lo[R_kg + CONSUMES], size[R_kg + CONSUMES] = self.ent_off, I
+        for k in (SAT_EXACT, SAT_RELATED, HAS_EXACT, HAS_RELATED, HAS_INHERITED):
+            lo[R_kg + k], size[R_kg + k] = self.int_off, max(T, 1)
+        self.register_buffer("tail_lo", lo)
+        self.register_buffer("tail_size", size)
+        present = torch.unique(tri_r) if tri_r.numel() else torch.zeros(0, dtype=torch.long)
+        self.register_buffer("present_rels", present)
+
+        # --- convolution graph: triples (+ training interactions), both directions
+        src, dst, typ = [tri_h], [tri_t], [tri_r]
+        if c.conv_interactions and train_users.numel():
+            src.append(train_users + self.user_off)
+            dst.append(train_items + self.ent_off)
+            typ.append(torch.full((train_users.numel(),), R_kg + CONSUMES))
+        s, d_, t = torch.cat(src), torch.cat(dst), torch.cat(typ)
+        edge_index = torch.stack([torch.cat([s, d_]), torch.cat([d_, s])])  # messages src -> dst and back
+        edge_type = torch.cat([t, t + R])
+        self.register_buffer("edge_index", edge_index)
+        self.register_buffer("edge_type", edge_type)
+
+        # --- parameters
+        dim = c.embedding_dim
+        self.transh = TransH(N, R, dim, margin=c.margin, epsilon=c.epsilon, corrupt_relation=c.corrupt_relation)
+        self.convs = nn.ModuleList(KGConv(dim, dim, 2 * R, aggr=c.aggr, act=c.act) for _ in range(c.num_layers))
+        self.translation = IntentTranslation(c.tau, c.weighting)
+        self.text_proj = nn.ModuleDict()
+        self._text_slices: dict[str, tuple[int, int]] = {}
+        for name, feats, off, n in (("item", item_text, self.ent_off, I), ("user", user_text, self.user_off, U),
+                                    ("intent", intent_text if T else None, self.int_off, T)):
+            if feats is not None and n:
+                self.register_buffer(f"{name}_text", feats.to(torch.float32))
+                self.text_proj[name] = nn.Linear(feats.shape[1], dim, bias=False)
+                self._text_slices[name] = (off, n)
+        self.lam = c.lam
+        self._cache: Tensor | None = None
+        self._int_cache: Tensor | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.transh.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+        for lin in self.text_proj.values():
+            nn.init.xavier_uniform_(lin.weight)
+
+    # ------------------------------------------------------------ embeddings
+    def input_features(self) -> Tensor:
+        """:math:`\\mathbf{h}^{(0)}`: learned node vectors, plus projected text where available."""
+        x = self.transh.node_emb.weight
+        for name, (off, n) in self._text_slices.items():
+            x = x.index_add(0, torch.arange(off, off + n, device=x.device),
+                            self.text_proj[name](getattr(self, f"{name}_text")))
+        return x
+
+    def propagate(self) -> Tensor:
+        """Final node embeddings :math:`\\mathbf{e}` ``[N, d]`` after the KG convolution(s)."""
+        x = self.input_features()
+        for conv in self.convs:
+            x = conv(x, self.edge_index, self.edge_type)
+        return x
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+        self._int_cache = None
+
+    def _embeddings(self) -> Tensor:
+        if self._cache is not None and not self.training:
+            return self._cache
+        return self.propagate()
+
+    def prepare_eval(self) -> None:
+        with torch.no_grad():
+            self._cache = self.propagate()
+            self._int_cache = None
+            if self._uses_intent_score():
+                T, I = self.num_intents, self.num_items
+                if T * I <= 60_000_000:  # ~240 MB of float32
+                    self._int_cache = self._max_cos(torch.arange(T, device=self._cache.device))
+
+    # ------------------------------------------------------------ intents
+    def _intent_emb(self, e: Tensor) -> Tensor:
+        return e[self.int_off : self.int_off + self.num_intents]
+
+    def _set_emb(self, e: Tensor, sets: Tensor) -> tuple[Tensor, Tensor]:
+        mask = sets >= 0
+        return self._intent_emb(e)[sets.clamp(min=0)], mask
+
+    def consumes_translation(self, e: Tensor, users: Tensor, items: Tensor) -> Tensor:
+        """:math:`\\mathbf{d}_{ui}` (Eq. 8), or the free :math:`\\mathbf{d}_r` where intents are off/missing."""
+        free = self.transh.rel_emb.weight[self.rel_base + CONSUMES].expand(users.numel(), -1)
+        if not (self.config.intent_translation and self.num_intents):
+            return free
+        ue, um = self._set_emb(e, self.user_sets[users])
+        ie, im = self._set_emb(e, self.item_sets[items])
+        d, has = self.translation(ue, um, ie, im)
+        return torch.where(has[:, None], d, free)
+
+    def _uses_intent_score(self) -> bool:
+        return bool(self.config.intent_scoring and self.config.use_intents and self.num_intents)
+
+    def _item_intent_edges(self) -> tuple[Tensor, Tensor]:
+        rows, cols = torch.nonzero(self.item_sets >= 0, as_tuple=True)
+        return rows, self.item_sets[rows, cols]
+
+    def _max_cos(self, intents: Tensor) -> Tensor:
+        e = self._embeddings()
+        it, iv = self._item_intent_edges()
+        ie = self._intent_emb(e)
+        return max_cos_per_item(ie[intents], ie, it, iv, self.num_items)
+
+    def intent_scores(self, users: Tensor) -> Tensor:
+        """Eq. 10 for every item: ``[B, num_items]`` (0 where the user or the item has no intent)."""
+        sets = self.user_sets[users]  # [B, m]
+        mask = sets >= 0
+        w = mask.float() / mask.sum(1, keepdim=True).clamp(min=1)
+        if self._int_cache is not None:
+            M = self._int_cache  # [T, I]
+            A = torch.zeros(users.numel(), self.num_intents, device=users.device)
+            A.scatter_add_(1, sets.clamp(min=0), w)
+            return A @ M
+        uniq, inv = torch.unique(sets.clamp(min=0), return_inverse=True)
+        M = self._max_cos(uniq)
+        A = torch.zeros(users.numel(), uniq.numel(), device=users.device)
+        A.scatter_add_(1, inv, w)
+        return A @ M
+
+    # ------------------------------------------------------------ training
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        c = self.config
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        e = self.propagate()
+        eu = e[users + self.user_off]
+        ep = e[pos + self.ent_off]
+        en = e[neg + self.ent_off]
+        out: dict[str, Tensor] = {}
+        if c.rec_loss != "none":
+            nu = F.normalize(eu, dim=-1)
+            if c.rec_loss == "softmax":
+                cand = F.normalize(torch.cat([ep, en]), dim=-1)
+                logits = nu @ cand.t() / c.rec_temperature
+                target = torch.arange(users.numel(), device=users.device)
+                same = torch.cat([pos, neg])[None, :] == pos[:, None]  # the positive repeated in the batch
+                same[target, target] = False
+                out["rec"] = F.cross_entropy(logits.masked_fill(same, float("-inf")), target)
+            else:
+                sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
+                sn = (nu * F.normalize(en, dim=-1)).sum(-1)
+                out["rec"] = -F.logsigmoid((sp - sn) / c.rec_temperature).mean()
+        if c.kg_weight:
+            th = self.transh
+            r_c = torch.full_like(users, self.rel_base + CONSUMES)
+            pos_e = th.energy(eu, r_c, ep, self.consumes_translation(e, users, pos))
+            neg_e = th.energy(eu, r_c, en, self.consumes_translation(e, users, neg))
+            kg = th.margin_loss(pos_e, neg_e)
+            parts = [eu, ep]
+            if self.tri_h.numel():
+                idx = torch.randint(self.tri_h.numel(), (c.kg_batch_size,), device=users.device)
+                h, r, t = self.tri_h[idx], self.tri_r[idx], self.tri_t[idx]
+                r2 = r.clone()
+                if c.corrupt_relation > 0 and self.present_rels.numel() > 1:
+                    flip = torch.rand(r.shape, device=r.device) < c.corrupt_relation
+                    pick = torch.randint(self.present_rels.numel(), (r.numel(),), device=r.device)
+                    r2 = torch.where(flip, self.present_rels[pick], r)
+                t2 = self.tail_lo[r2] + (torch.rand(r2.shape, device=r.device) * self.tail_size[r2]).long()
+                kg = kg + th.margin_loss(th.energy(e[h], r, e[t]), th.energy(e[h], r2, e[t2]))
+                parts += [e[h], e[t]]
+            out["kg"] = c.kg_weight * kg
+            if c.norm_weight:
+                out["norm"] = c.norm_weight * th.constraint_loss(torch.cat(parts))
+        return out
+
+    # ------------------------------------------------------------ scoring
+    def _cos_all(self, users: Tensor) -> Tensor:
+        e = self._embeddings()
+        u = F.normalize(e[users + self.user_off], dim=-1)
+        it = F.normalize(e[self.ent_off : self.ent_off + self.num_items], dim=-1)
+        return u @ it.t()
+
+    def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
+        s = self._cos_all(users)
+        if self._uses_intent_score() and self.lam:
+            s = (1 - self.lam) * s + self.lam * self.intent_scores(users)
+        return s
+
+    def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
+        e = self._embeddings()
+        u = F.normalize(e[users + self.user_off], dim=-1)
+        it = F.normalize(e[items + self.ent_off], dim=-1)
+        s = torch.einsum("bd,bcd->bc", u, it)
+        if self._uses_intent_score() and self.lam:
+            s = (1 - self.lam) * s + self.lam * self.intent_scores(users).gather(1, items)
+        return s
+
+    # ------------------------------------------------------------ write-back / tuning
+    def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
+        return self._embeddings()[users + self.user_off]
+
+    def item_embeddings(self) -> Tensor:
+        return self._embeddings()[self.ent_off : self.ent_off + self.num_items]
+
+    def intent_embeddings(self) -> Tensor:
+        return self._intent_emb(self._embeddings())
+
+    def eval_grid(self) -> dict[str, list[float]]:
+        if self._uses_intent_score() and self.config.tune_lambda:
+            return {"lam": list(self.config.lambda_grid)}
+        return {}
+
+    def set_eval_param(self, name: str, value: float) -> None:
+        if name != "lam":
+            raise KeyError(name)
+        self.lam = float(value)
+
+    def eval_params(self) -> dict[str, float]:
+        return {"lam": self.lam if self._uses_intent_score() else 0.0}

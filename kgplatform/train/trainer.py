@@ -1,0 +1,472 @@
+"""The one Trainer for every registry model.
+
+``Trainer(TrainConfig(...)).fit("sasrec", data)`` splits the data leave-one-out, draws (or loads) the
+sampled-negative candidates, builds the model from :data:`kgplatform.models.MODELS`, trains with Adam on the
+model's named losses, evaluates validation full-ranking NDCG@10 every ``eval_every`` epochs, stops early
+after ``patience`` evaluations without improvement, restores the best weights, grid-searches the model's
+inference-time parameters (IKGR's :math:`\\lambda`) on validation, and scores the test split under both
+protocols. The returned :class:`TrainResult` carries everything a run record needs.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from kgplatform.errors import TrainingError
+from kgplatform.eval.candidates import SampledCandidates, sample_negatives
+from kgplatform.eval.evaluate import FULL, evaluate, sampled_label
+from kgplatform.eval.split import Split, leave_one_out
+from kgplatform.models import MODELS, Recommender, get_spec
+from kgplatform.train.data import RecData
+from kgplatform.train.samplers import PairSampler, SequenceSampler
+
+EARLY_STOP_METRIC = "NDCG@10"
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; ``None`` fields take the model's defaults from its registry entry.
+
+    Args:
+        epochs / batch_size / lr / eval_every: as named (``eval_every`` in epochs).
+        weight_decay: Adam L2 weight decay.
+        patience: evaluations without a new best validation NDCG@10 before stopping.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        seed: training seed (model init, batch order, negatives).
+        candidate_seed / num_negatives: the stored sampled-negative candidates (fixed across models and
+            training seeds so every run is scored on the same candidates).
+        eval_batch_size: users per evaluation batch.
+        ties: tie policy of the metrics (see :mod:`kgplatform.eval.metrics`).
+        cache_dir: where candidate files live (``None``: memory only).
+        run_dir: where the checkpoint, ``log.jsonl`` and ``run.json`` go (``None``: nothing written).
+        max_seconds: stop training after this much wall time (checked between epochs).
+        grad_clip: clip the gradient norm (``None``: off).
+        tune: grid-search the model's ``eval_grid()`` on validation after training.
+    """
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    eval_every: int | None = None
+    weight_decay: float = 0.0
+    patience: int = 10
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 2024
+    candidate_seed: int = 2024
+    num_negatives: int = 99
+    eval_batch_size: int = 1024
+    ties: Literal["average", "optimistic", "pessimistic"] = "average"
+    cache_dir: Path | None = None
+    run_dir: Path | None = None
+    max_seconds: float | None = None
+    grad_clip: float | None = None
+    tune: bool = True
+
+    def resolved(self, model: str) -> TrainConfig:
+        spec = get_spec(model)
+        d = spec.train_defaults
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs if self.epochs is not None else d.get("epochs", 100),
+            batch_size=self.batch_size or d.get("batch_size", 2048),
+            lr=self.lr or d.get("lr", 1e-3),
+            eval_every=self.eval_every or d.get("eval_every", 1),
+        )
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    losses: dict[str, float]
+    train_seconds: float
+    eval_seconds: float = 0.0
+    valid: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' requested but CUDA is not available", hint="use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise TrainingError(f"unknown device {device!r} (auto|cpu|cuda)")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a CPU generator for the samplers."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    import torch_geometric
+
+    import kgplatform
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "numpy": np.__version__,
+        "kgplatform": kgplatform.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _jsonable(x: Any) -> Any:
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(x).items()}
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclass
+class TrainResult:
+    """Everything one training run produced.
+
+    ``metrics[phase][protocol][metric]`` with phase ``valid``/``test`` and protocol ``full`` or
+    ``sampled<K>``. ``user_embeddings``/``item_embeddings`` are CPU tensors (``None`` for POP); sequential
+    models' user vectors encode the user's full sequence. ``model``/``split`` stay attached for
+    :meth:`recommend`.
+    """
+
+    run_id: str
+    model_name: str
+    dataset: str
+    model_config: dict
+    train_config: dict
+    seed: int
+    device: str
+    versions: dict[str, str]
+    data_checksum: str
+    data_summary: dict
+    best_epoch: int
+    epochs_run: int
+    seconds_per_epoch: float
+    train_seconds: float
+    eval_params: dict[str, float]
+    metrics: dict[str, dict[str, dict[str, float]]]
+    log: list[EpochLog]
+    user_embeddings: Tensor | None
+    item_embeddings: Tensor | None
+    checkpoint_path: Path | None = None
+    model: Recommender | None = field(default=None, repr=False)
+    split: Split | None = field(default=None, repr=False)
+
+    @torch.no_grad()
+    def recommend(self, user_idx: int | Sequence[int] | Tensor, k: int = 10, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
+        """Top-``k`` item indices and scores for the given users, ``[B, k]`` each (CPU).
+
+        Scores use everything known about the user (the full sequence, test item included); with
+        ``exclude_seen`` every item the user interacted with is left out.
+        """
+        if self.model is None or self.split is None:
+            raise TrainingError("this result has no model attached (loaded from a record?)")
+        return recommend(self.model, self.split, user_idx, k, exclude_seen)
+
+    def to_record(self) -> dict:
+        """A JSON-serialisable run record (no tensors, no secrets)."""
+        return _jsonable(
+            {
+                "run_id": self.run_id,
+                "model": self.model_name,
+                "dataset": self.dataset,
+                "model_config": self.model_config,
+                "train_config": self.train_config,
+                "seed": self.seed,
+                "device": self.device,
+                "versions": self.versions,
+                "data_checksum": self.data_checksum,
+                "data": self.data_summary,
+                "best_epoch": self.best_epoch,
+                "epochs_run": self.epochs_run,
+                "seconds_per_epoch": self.seconds_per_epoch,
+                "train_seconds": self.train_seconds,
+                "eval_params": self.eval_params,
+                "metrics": self.metrics,
+                "checkpoint": self.checkpoint_path,
+                "log": [e.to_dict() for e in self.log],
+            }
+        )
+
+
+@torch.no_grad()
+def recommend(
+    model: Recommender, split: Split, user_idx: int | Sequence[int] | Tensor, k: int = 10, exclude_seen: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Top-``k`` recommendations of ``model`` (see :meth:`TrainResult.recommend`)."""
+    users = torch.as_tensor(user_idx, dtype=torch.long).view(-1).cpu()
+    if users.numel() and (int(users.min()) < 0 or int(users.max()) >= split.num_users):
+        raise TrainingError("user index out of range")
+    device = next(iter(list(model.parameters()) + list(model.buffers()))).device
+    was = model.training
+    model.eval()
+    model.prepare_eval()
+    try:
+        seq = None
+        if model.needs_sequence:
+            seq = split.history_sequences(None, users, model.max_seq_len)[0].to(device)
+        scores = model.full_scores(users.to(device), seq=seq).float()
+        if exclude_seen:
+            lens = split.seq_len[users]
+            rows = torch.repeat_interleave(torch.arange(users.numel()), lens)
+            offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
+            items = split.seq_items[split.seq_indptr[users][rows] + offs]
+            scores[rows.to(device), items.to(device)] = float("-inf")
+        top = torch.topk(scores, min(k, split.num_items), dim=1)
+    finally:
+        model.train(was)
+    return top.indices.cpu(), top.values.cpu()
+
+
+def _embeddings(model: Recommender, split: Split, batch_size: int) -> tuple[Tensor | None, Tensor | None]:
+    model.eval()
+    model.prepare_eval()
+    device = next(iter(list(model.parameters()) + list(model.buffers()))).device
+    with torch.no_grad():
+        item = model.item_embeddings()
+        chunks = []
+        for ub in torch.arange(split.num_users).split(batch_size):
+            seq = split.history_sequences(None, ub, model.max_seq_len)[0].to(device) if model.needs_sequence else None
+            u = model.user_embeddings(ub.to(device), seq=seq)
+            if u is None:
+                chunks = None
+                break
+            chunks.append(u.float().cpu())
+    users = torch.cat(chunks) if chunks else None
+    return users, (item.detach().float().cpu().clone() if item is not None else None)
+
+
+class Trainer:
+    """Trains and evaluates any registry model (see the module docstring).
+
+    Args:
+        config: training settings.
+        log: a callable receiving progress lines (default: print to stderr).
+    """
+
+    def __init__(self, config: TrainConfig | None = None, *, log: Callable[[str], None] | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def fit(
+        self,
+        model: str,
+        data: RecData,
+        model_config: Any = None,
+        *,
+        split: Split | None = None,
+        candidates: SampledCandidates | None = None,
+        checksum: str | None = None,
+    ) -> TrainResult:
+        """Train registry model ``model`` on ``data`` and evaluate it.
+
+        Args:
+            model: a key of :data:`kgplatform.models.MODELS`.
+            data: the dataset.
+            model_config: the model's typed config, a dict of its fields, or ``None`` for defaults.
+            split / candidates / checksum: reuse precomputed ones (e.g. across seeds).
+        """
+        spec = get_spec(model)
+        cfg = self.config.resolved(model)
+        mcfg = spec.make_config(model_config)
+        device = resolve_device(cfg.device)
+        checksum = checksum or data.checksum()
+        split = split or leave_one_out(data)
+        if split.valid_users.numel() == 0 or split.test_users.numel() == 0:
+            raise TrainingError(f"{data.dataset}: no user has enough interactions for validation and test")
+        if candidates is None or candidates.checksum != checksum:
+            candidates = sample_negatives(
+                split, checksum, num_negatives=cfg.num_negatives, seed=cfg.candidate_seed, cache_dir=cfg.cache_dir
+            )
+        gen = seed_everything(cfg.seed)
+        net = spec.build(data, split, mcfg, gen).to(device)
+        run_id = f"{model}-{data.dataset}-s{cfg.seed}-{time.strftime('%Y%m%dT%H%M%S')}"
+        run_dir = Path(cfg.run_dir) / run_id if cfg.run_dir else None
+        if run_dir:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        self.log(f"[{model}] {data.dataset}: {data.num_users} users, {data.num_items} items, "
+                 f"{split.num_train} train interactions; device={device}, seed={cfg.seed}")
+
+        def valid_score() -> dict[str, float]:
+            m = evaluate(net, split, "valid", protocols=(FULL,), batch_size=cfg.eval_batch_size, ties=cfg.ties)
+            return m[FULL]
+
+        history: list[EpochLog] = []
+        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+        best_score, best_epoch, bad = -1.0, 0, 0
+        train_time = 0.0
+        epochs_run = 0
+        if net.trainable and cfg.epochs > 0:
+            if spec.model_cls.sampler == "pairs":
+                sampler = PairSampler(split, cfg.batch_size, gen)
+            elif spec.model_cls.sampler == "sequences":
+                sampler = SequenceSampler(split, net.max_seq_len, cfg.batch_size, gen)
+            else:
+                raise TrainingError(f"{model}: trainable model with sampler {spec.model_cls.sampler!r}")
+            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            log_fh = (run_dir / "log.jsonl").open("w") if run_dir else None
+            start_all = time.perf_counter()
+            try:
+                for epoch in range(1, cfg.epochs + 1):
+                    net.train()
+                    t0 = time.perf_counter()
+                    sums: dict[str, float] = {}
+                    n_batches = 0
+                    for batch in sampler:
+                        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                        losses = net.loss(batch)
+                        total = sum(losses.values())
+                        if not torch.isfinite(total):
+                            raise TrainingError(
+                                f"{model}: loss became {float(total)} at epoch {epoch}", hint="lower the learning rate"
+                            )
+                        opt.zero_grad(set_to_none=True)
+                        total.backward()
+                        if cfg.grad_clip:
+                            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                        opt.step()
+                        for k, v in losses.items():
+                            sums[k] = sums.get(k, 0.0) + float(v.detach())
+                        n_batches += 1
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    dt = time.perf_counter() - t0
+                    train_time += dt
+                    epochs_run = epoch
+                    entry = EpochLog(epoch, {k: v / max(n_batches, 1) for k, v in sums.items()}, dt)
+                    stop = False
+                    if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                        t1 = time.perf_counter()
+                        entry.valid = valid_score()
+                        entry.eval_seconds = time.perf_counter() - t1
+                        score = entry.valid[EARLY_STOP_METRIC]
+                        if score > best_score:
+                            best_score, best_epoch, bad = score, epoch, 0
+                            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                        else:
+                            bad += 1
+                            stop = bad >= cfg.patience
+                    history.append(entry)
+                    loss_txt = " ".join(f"{k}={v:.4f}" for k, v in entry.losses.items())
+                    val_txt = f" valid NDCG@10={entry.valid[EARLY_STOP_METRIC]:.4f}" if entry.valid else ""
+                    self.log(f"[{model}] epoch {epoch} {loss_txt} ({dt:.1f}s){val_txt}")
+                    if log_fh:
+                        log_fh.write(json.dumps(_jsonable(entry.to_dict())) + "\n")
+                        log_fh.flush()
+                    if stop:
+                        self.log(f"[{model}] early stop: no improvement in {cfg.patience} evaluations")
+                        break
+                    if cfg.max_seconds and time.perf_counter() - start_all > cfg.max_seconds:
+                        self.log(f"[{model}] time budget of {cfg.max_seconds:.0f}s reached")
+                        break
+            finally:
+                if log_fh:
+                    log_fh.close()
+            net.load_state_dict(best_state)
+        # inference-time parameters grid-searched on validation (IKGR's lambda)
+        if cfg.tune:
+            for name, grid in net.eval_grid().items():
+                scores = []
+                for v in grid:
+                    net.set_eval_param(name, v)
+                    scores.append(valid_score()[EARLY_STOP_METRIC])
+                best = grid[int(np.argmax(scores))]
+                net.set_eval_param(name, best)
+                self.log(f"[{model}] tuned {name}={best} on validation "
+                         f"({', '.join(f'{g}:{s:.4f}' for g, s in zip(grid, scores))})")
+        metrics = {
+            phase: evaluate(net, split, phase, protocols=(FULL, "sampled"), candidates=candidates,
+                            batch_size=cfg.eval_batch_size, ties=cfg.ties)
+            for phase in ("valid", "test")
+        }
+        user_emb, item_emb = _embeddings(net, split, cfg.eval_batch_size)
+        ckpt = None
+        if run_dir:
+            ckpt = run_dir / "model.pt"
+            torch.save(
+                {"model": model, "model_config": dataclasses.asdict(mcfg), "state_dict": net.state_dict(),
+                 "data_checksum": checksum, "best_epoch": best_epoch, "eval_params": net.eval_params()},
+                ckpt,
+            )
+        result = TrainResult(
+            run_id=run_id,
+            model_name=model,
+            dataset=data.dataset,
+            model_config=_jsonable(dataclasses.asdict(mcfg)),
+            train_config=_jsonable(dataclasses.asdict(cfg)),
+            seed=cfg.seed,
+            device=str(device),
+            versions=versions(),
+            data_checksum=checksum,
+            data_summary=data.summary(),
+            best_epoch=best_epoch,
+            epochs_run=epochs_run,
+            seconds_per_epoch=train_time / epochs_run if epochs_run else 0.0,
+            train_seconds=train_time,
+            eval_params=net.eval_params(),
+            metrics=metrics,
+            log=history,
+            user_embeddings=user_emb,
+            item_embeddings=item_emb,
+            checkpoint_path=ckpt,
+            model=net,
+            split=split,
+        )
+        if run_dir:
+            (run_dir / "run.json").write_text(json.dumps(result.to_record(), indent=2))
+        t = metrics["test"]
+        lab = sampled_label(candidates.num_negatives)
+        self.log(f"[{model}] test full NDCG@10={t[FULL]['NDCG@10']:.4f} HR@10={t[FULL]['HR@10']:.4f} | "
+                 f"{lab} NDCG@10={t[lab]['NDCG@10']:.4f} HR@10={t[lab]['HR@10']:.4f}")
+        return result
+
+
+def load_checkpoint(path: str | Path, data: RecData, split: Split | None = None, device: str = "cpu") -> Recommender:
+    """Rebuild a model from a Trainer checkpoint (the data must have the recorded checksum)."""
+    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if blob["data_checksum"] != data.checksum():
+        raise TrainingError(f"{path}: checkpoint was trained on different data (checksum mismatch)")
+    spec = get_spec(blob["model"])
+    split = split or leave_one_out(data)
+    net = spec.build(data, split, spec.make_config(blob["model_config"]), torch.Generator().manual_seed(0))
+    net.load_state_dict(blob["state_dict"])
+    for k, v in blob.get("eval_params", {}).items():
+        try:
+            net.set_eval_param(k, v)
+        except KeyError:
+            pass
+    return net.to(resolve_device(device))
+
+
+__all__ = ["MODELS", "TrainConfig", "TrainResult", "Trainer", "EpochLog", "recommend", "load_checkpoint",
+           "resolve_device", "seed_everything", "versions"]

@@ -1,0 +1,65 @@
+"""The kgp CLI end to end (subprocess), against the session's real Neo4j."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ..conftest import DBPEDIA, TINY
+
+
+def kgp(neo4j_server, tmp_path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "KGP_"))}
+    env.update(NEO4J_URI=neo4j_server.uri, KGP_HOME=str(tmp_path / "home"))
+    if neo4j_server.password:
+        env.update(NEO4J_USER=neo4j_server.user or "neo4j", NEO4J_PASSWORD=neo4j_server.password)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "kgplatform.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_ingest_and_stats_json(graph, neo4j_server, tmp_path):
+    r = kgp(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
+            "--name", "cli-tiny", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["rows"]["interactions"] == 6017
+    r = kgp(neo4j_server, tmp_path, "stats", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)  # exactly one JSON document on stdout
+    assert doc["nodes"]["Item"] == 300 and doc["relationships"]["INTERACTED"] == 6017
+
+
+def test_migrate_status(graph, neo4j_server, tmp_path):
+    r = kgp(neo4j_server, tmp_path, "migrate")
+    assert r.returncode == 0 and "up to date" in r.stdout
+    r = kgp(neo4j_server, tmp_path, "migrate", "--status")
+    assert r.returncode == 0 and "V0001  applied" in r.stdout
+
+
+def test_malformed_input_one_line_error(graph, neo4j_server, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "items.csv").write_text("id,title\na,A\n")
+    (bad / "interactions.csv").write_text("user_id,item_id\nu1,zzz\n")
+    r = kgp(neo4j_server, tmp_path, "ingest", "generic", "--path", str(bad), "--name", "bad")
+    assert r.returncode == 9
+    lines = [l for l in r.stderr.splitlines() if l.startswith("Error:")]
+    assert lines == [f"Error: {bad / 'interactions.csv'}:2: unknown item_id zzz (not in items.csv)"]
+    assert "Traceback" not in r.stderr
+
+
+def test_db_down_one_line_error(neo4j_server, tmp_path):
+    r = kgp(neo4j_server, tmp_path, "stats", env_extra={"NEO4J_URI": "bolt://127.0.0.1:1"})
+    assert r.returncode == 4
+    assert r.stderr.startswith("Error: cannot reach Neo4j at bolt://127.0.0.1:1")
+    assert "Hint:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_path_one_line_error(neo4j_server, tmp_path):
+    r = kgp(neo4j_server, tmp_path, "ingest", "amazon-beauty", "--path", str(tmp_path / "nowhere"))
+    assert r.returncode == 9
+    assert "missing user sequence" in r.stderr
