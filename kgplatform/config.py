@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # --- data ---
     data_dir: Path = Field(default_factory=lambda: REPO_ROOT.parent / "shared" / "data")
     batch_size: int = 5000
-    session_gap_s: int = 3600
+    session_gap_s: int = 1800
 
     # --- embeddings ---
     encoder: str = "all-MiniLM-L6-v2"

@@ -6,6 +6,6 @@ WHERE n.id > $after AND ($dataset IS NULL OR n.dataset = $dataset)
 RETURN n.id AS id, n {.title, .text, .year, .genres, .abstract, .description} AS props,
        n.extractStatus AS extractStatus, n.extractKey AS extractKey,
        n.relatedStatus AS relatedStatus, n.relatedKey AS relatedKey,
-       n.textEmbedding IS NOT NULL AS embedded
+       n.textHash AS textHash
 ORDER BY n.id
 LIMIT $page

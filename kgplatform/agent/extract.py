@@ -45,7 +45,7 @@ from pydantic import ValidationError
 
 from .. import schema
 from ..config import Settings
-from ..embed import embed_graph, item_text, user_text
+from ..embed import embed_graph, item_text, load_encoder, text_hash, user_text
 from ..errors import ConfigError, ExtractionError
 from .cache import ResultCache, cache_key
 from .glossary import Glossary, load_glossary
@@ -136,6 +136,7 @@ class _Node:
     title: str | None
     description: str
     key: str
+    text_hash: str | None = None
 
 
 def _hash(s: str) -> str:
@@ -212,8 +213,9 @@ def extract(
         pool = graph.read_one("agent/count_intents") or {}
         if not pool.get("intents"):
             raise ExtractionError("there are no intents yet", hint="run round 1 first (kgp extract --round 1)")
-        # Round 2 retrieves by text vectors: bring the nodes' and intents' vectors up to date first.
-        embed_graph(graph, settings, dataset, progress=progress, labels=[*labels, schema.INTENT])
+        # Round 2 retrieves by text vectors: bring the intents' vectors up to date first (the nodes'
+        # own vectors are refreshed per label below, only for the nodes this run processes).
+        embed_graph(graph, settings, dataset, progress=progress, labels=[schema.INTENT])
 
     be = backend or load_backend(settings, model, endpoint)
     summary = ExtractSummary(round, be.model_id, prompts.version, _new_run_id(round), dataset)
@@ -221,6 +223,8 @@ def extract(
     try:
         for label in labels:
             todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed)
+            if round == 2:
+                _ensure_vectors(graph, settings, label, todo)
             _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress)
         if round == 1:
             graph.write("agent/delete_orphan_intents")
@@ -268,9 +272,6 @@ def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | No
             if row.get("extractStatus") is None:
                 summary.pending_round1 += 1
                 continue
-            if not row.get("embedded"):
-                summary.no_text += 1
-                continue
             key = f"{summary.model}|{summary.prompt_version}|{_hash(description)}|k{k}"
             status, prev = row.get("relatedStatus"), row.get("relatedKey")
         if prev == key and status == OK:
@@ -280,8 +281,23 @@ def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | No
             summary.skipped_failed += 1
             continue
         title = (row["props"].get("title") or None) if label == schema.ITEM else None
-        todo.append(_Node(label, row["id"], text, title, description, key))
+        todo.append(_Node(label, row["id"], text, title, description, key, row.get("textHash")))
     return todo
+
+
+def _ensure_vectors(graph: Graph, settings: Settings, label: str, todo: list[_Node]) -> None:
+    """Encode the text of the nodes about to be processed whose ``textHash`` is missing or stale."""
+    if not todo:
+        return
+    enc = load_encoder(settings)
+    stale = [(n, text_hash(enc.name, n.text)) for n in todo]
+    stale = [(n, h) for n, h in stale if n.text_hash != h]
+    if not stale:
+        return
+    vectors = enc.encode([n.text for n, _ in stale])
+    graph.write_rows(f"embed/set_{_AREA[label]}_embeddings",
+                     [{"key": n.id, "hash": h, "embedding": v.tolist()} for (n, h), v in zip(stale, vectors)],
+                     batch_size=1000)
 
 
 def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LLMBackend, prompts: PromptSet,

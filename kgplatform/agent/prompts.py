@@ -110,7 +110,7 @@ def format_options(options: list[str]) -> str:
     return "### Options:\n" + "\n".join(f"- {o}" for o in options)
 
 
-def describe(label: str, text: str, context: str = "", max_chars: int = 900) -> str:
+def describe(label: str, text: str, context: str = "", max_chars: int = 500) -> str:
     """The node block of a prompt: header, text (cut at ``max_chars`` on a word boundary), glossary."""
     text = " ".join(text.split()) if label == schema.USER else text.strip()
     if len(text) > max_chars:

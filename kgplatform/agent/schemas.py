@@ -88,6 +88,29 @@ def clean_name(name: str) -> str:
     return " ".join(name.split()).strip(_EDGE_PUNCT)
 
 
+_PAREN = re.compile(r"\s*\([^)]*\)")
+_ARTICLE_SUFFIX = re.compile(r"^(.*),\s*(the|a|an|les|la|le|il|el|das|der|die)$", re.IGNORECASE)
+
+
+def title_variants(title: str) -> set[str]:
+    """Keys a title may come back as: as is, without parentheses ("Shanghai Triad (Yao a yao …)"), with a
+    MovieLens-style trailing article moved to the front ("Birdcage, The" → "the birdcage") and without it."""
+    out: set[str] = set()
+    for t in {title, _PAREN.sub("", title)}:
+        key = intent_key(t)
+        if not key:
+            continue
+        out.add(key)
+        m = _ARTICLE_SUFFIX.match(key)
+        if m:
+            out.add(f"{m.group(2)} {m.group(1)}")
+            out.add(m.group(1))
+        for art in ("the ", "a ", "an "):
+            if key.startswith(art):
+                out.add(key[len(art):])
+    return out
+
+
 class InvalidAnswer(ValueError):
     """The model's answer is unusable (retry, then mark the node failed with this reason)."""
 
@@ -114,7 +137,7 @@ def normalize_phrases(
     seen: set[str] = set()
     copied = 0
     source_lc = " ".join(source_text.lower().split())
-    title_key = intent_key(title) if title else None
+    title_keys = title_variants(title) if title else set()
     for raw in phrases:
         if not isinstance(raw, str):
             dropped.append((repr(raw), "not a string"))
@@ -134,7 +157,7 @@ def normalize_phrases(
             dropped.append((raw, "no letters"))
         elif key in GENERIC:
             dropped.append((raw, "generic"))
-        elif title_key and key == title_key:
+        elif key in title_keys or (key.startswith("the ") and key[4:] in title_keys):
             dropped.append((raw, "the node's own title"))
         elif key in seen:
             dropped.append((raw, "duplicate"))
