@@ -84,7 +84,8 @@ class ExtractSummary:
     dataset: str | None = None
     considered: int = 0  # nodes looked at (after ``limit``)
     ok: int = 0  # nodes extracted and written in this run
-    failed: int = 0  # nodes marked failed in this run
+    failed: int = 0  # nodes marked failed in this run (unusable answers after all retries)
+    errors: int = 0  # nodes left pending because the backend failed (retried by the next run)
     skipped: int = 0  # already done with the same model + prompt version + input
     skipped_failed: int = 0  # failed before with the same key (use retry_failed to try again)
     no_text: int = 0  # users without profile text, nodes without a text vector
@@ -102,7 +103,7 @@ class ExtractSummary:
 
     @property
     def processed(self) -> int:
-        return self.ok + self.failed
+        return self.ok + self.failed + self.errors
 
     @property
     def nodes_per_s(self) -> float:
@@ -120,7 +121,8 @@ class ExtractSummary:
         """A short human summary."""
         return [
             f"round {self.round} ({self.model}, prompt {self.prompt_version}, run {self.run_id})",
-            f"  considered {self.considered}: ok {self.ok}, failed {self.failed}, skipped {self.skipped}"
+            f"  considered {self.considered}: ok {self.ok}, failed {self.failed}, backend errors {self.errors},"
+            f" skipped {self.skipped}"
             f" (+{self.skipped_failed} failed earlier), no text {self.no_text}"
             + (f", waiting for round 1 {self.pending_round1}, no options {self.no_options}" if self.round == 2 else ""),
             f"  {self.links} intent links; {self.llm_calls} LLM calls ({self.retries} retries, {self.cached} cached);"
@@ -234,7 +236,8 @@ def extract(
         summary.seconds = time.perf_counter() - started
     graph.write("agent/record_run", id=summary.run_id, props={
         "round": round, "model": summary.model, "promptVersion": summary.prompt_version,
-        "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
+        "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "errors": summary.errors,
+        "skipped": summary.skipped,
         "seconds": round_(summary.seconds), "llmCalls": summary.llm_calls,
     })
     return summary
@@ -318,19 +321,27 @@ def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LL
         for node in todo:
             if summary.round == 1:
                 row, backend_error = _round1_node(node, be, template, summary, settings, cache, examples)
-                graph.write_rows(f"agent/write_{area}_exact", [row], model=summary.model,
-                                 promptVersion=summary.prompt_version, runId=summary.run_id)
+                query = f"agent/write_{area}_exact"
             else:
                 row, backend_error = _round2_node(graph, node, be, template, summary, settings, cache, k)
-                graph.write_rows(f"agent/write_{area}_related", [row], model=summary.model,
-                                 promptVersion=summary.prompt_version, runId=summary.run_id)
-            if row["status"] == OK:
-                summary.ok += 1
-                summary.links += len(row["intents"])
-            else:
-                summary.failed += 1
+                query = f"agent/write_{area}_related"
+            if backend_error:
+                # The backend itself failed (endpoint down, model crash): nothing is recorded on the node,
+                # so the next run tries it again without --retry-failed.
+                summary.errors += 1
                 if len(summary.failures) < 50:
-                    summary.failures.append({"id": node.id, "reason": row["error"]})
+                    summary.failures.append({"id": node.id, "reason": backend_error})
+            else:
+                # The node's edges, intents and status in one transaction: a kill leaves it done or untouched.
+                graph.write_rows(query, [row], model=summary.model, promptVersion=summary.prompt_version,
+                                 runId=summary.run_id)
+                if row["status"] == OK:
+                    summary.ok += 1
+                    summary.links += len(row["intents"])
+                else:
+                    summary.failed += 1
+                    if len(summary.failures) < 50:
+                        summary.failures.append({"id": node.id, "reason": row["error"]})
             consecutive_errors = consecutive_errors + 1 if backend_error else 0
             if consecutive_errors >= MAX_CONSECUTIVE_BACKEND_ERRORS:
                 raise ExtractionError(

@@ -73,7 +73,7 @@ class RelatedOut(BaseModel):
 GENERIC = frozenset({
     "movie", "movies", "film", "films", "item", "items", "product", "products", "user", "users", "none",
     "n a", "na", "unknown", "other", "others", "entertainment", "watch", "watching", "watching movies",
-    "intent", "intents", "thing", "things", "stuff", "good", "nice", "great", "the", "a", "an",
+    "intent", "intents", "genre", "genres", "thing", "things", "stuff", "good", "nice", "great", "the", "a", "an",
 })
 
 _EDGE_PUNCT = " \t\"'`.,;:!?()[]{}<>*-_#/\\|"

@@ -135,3 +135,22 @@ def test_auth_accepts_the_stored_password(auth_server):
     assert stored.read_text().strip() == info.password and len(info.password) >= 8
     assert stat.S_IMODE(os.stat(stored).st_mode) == 0o600
     assert run(info, "RETURN 1 AS one")[0]["one"] == 1
+
+
+def test_cli_wrong_password_is_one_line_error(auth_server, tmp_path):
+    import subprocess
+    import sys
+
+    info = auth_server.status()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "KGP_"))}
+    env.update(NEO4J_URI=info.uri, NEO4J_USER="neo4j", NEO4J_PASSWORD="wrong-password", KGP_HOME=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "kgplatform.cli.main", "stats"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 5
+    assert r.stderr.splitlines()[0].startswith("Error: Neo4j rejected the credentials")
+    assert "Traceback" not in r.stderr
+    env["NEO4J_PASSWORD"] = info.password
+    r = subprocess.run([sys.executable, "-m", "kgplatform.cli.main", "stats", "--json"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["nodes"] is not None
