@@ -280,7 +280,8 @@ class Encoder:
             self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         except Exception as e:  # noqa: BLE001 - any load failure is one clear error
             raise EnvironmentMissing(f"cannot load encoder {name} from {path}: {e}") from e
-        dim = self.model.get_sentence_embedding_dimension()
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = get_dim()
         if not dim:
             raise EnvironmentMissing(f"encoder {name} does not report its embedding dimension")
         self.dimensions = int(dim)

@@ -76,6 +76,18 @@ def quote_identifier(name: str, allowed: frozenset[str]) -> str:
     return f"`{name}`"
 
 
+_EMB_PROP = re.compile(r"^emb_[a-z0-9_]+$")
+
+
+def check_identifier(kind: str, value: str) -> str:
+    """Validate and backtick-quote an identifier for a templated query (``{{label}}``, ``{{property}}``)."""
+    if kind == "label":
+        return quote_identifier(value, LABELS)
+    if kind == "property" and _EMB_PROP.match(value):
+        return f"`{value}`"
+    raise ValueError(f"identifier {kind}={value!r} is not allowed in a query template")
+
+
 def embedding_property(model: str) -> str:
     """Property name holding a learned embedding for ``model`` (e.g. ``emb_ikgr``)."""
     slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")

@@ -11,15 +11,19 @@ Round 2 (``round=2``, related intents): every node's text vector is matched agai
 (``db.index.vector.queryNodes``); the top-K intents the node does *not* already have as exact intents are
 offered as options, and the model picks the most relevant. The picks must be a subset of the options; they
 are linked with ``kind: 'related'`` and the retrieval ``score``. New items/users simply run both rounds and
-join the existing pool. Text vectors that are missing or stale are computed first (:func:`embed_graph`).
+join the existing pool. Missing or stale text vectors (of the intents, and of the nodes being processed)
+are computed first. A node is offered options only after round 1 has seen it (else ``pending_round1``).
 
 Robustness:
 
 - An unusable answer is retried (``Settings.llm_retries`` times, sampling at temperature 0.7 with a fixed
   seed), then the node is marked ``extractStatus``/``relatedStatus = 'failed'`` with the reason in
-  ``extractError``/``relatedError``, and the run goes on. Repeated *backend* failures (endpoint down) abort.
+  ``extractError``/``relatedError``, and the run goes on. A *backend* failure (endpoint down, model crash)
+  records nothing on the node (the next run simply retries it); five in a row abort the run.
 - Each node's result is written in one transaction together with its status and key
-  ``"<model>|<promptVersion>|<inputHash>"`` (``extractKey``/``relatedKey``). A node whose key matches and
+  ``"<model>|<promptVersion>|<inputHash>"`` (``extractKey``; round 2's ``relatedKey`` adds ``|k<K>``), where
+  the input hash covers the node's prompt block (text and glossary context). Redoing a node's round 1
+  replaces its edges and voids its round-2 result; intents no node links to any more are removed. A node whose key matches and
   whose status is ``ok`` is skipped; one that failed with the same key is skipped unless ``retry_failed``.
   So a run killed at any point and started again ends with the same graph as an uninterrupted run (edges
   and intents are MERGEd; a redone node's old edges are replaced, never duplicated).
@@ -222,12 +226,13 @@ def extract(
     be = backend or load_backend(settings, model, endpoint)
     summary = ExtractSummary(round, be.model_id, prompts.version, _new_run_id(round), dataset)
     cache = ResultCache(default_cache_path(settings) if use_cache else None)
+    streak = [0]  # consecutive backend errors, across labels
     try:
         for label in labels:
             todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed)
             if round == 2:
                 _ensure_vectors(graph, settings, label, todo)
-            _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress)
+            _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
         if round == 1:
             graph.write("agent/delete_orphan_intents")
     finally:
@@ -304,7 +309,8 @@ def _ensure_vectors(graph: Graph, settings: Settings, label: str, todo: list[_No
 
 
 def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LLMBackend, prompts: PromptSet,
-               label: str, todo: list[_Node], k: int, cache: ResultCache, progress: bool) -> None:
+               label: str, todo: list[_Node], k: int, cache: ResultCache, progress: bool, streak: list[int]
+               ) -> None:
     if not todo:
         return
     bar = None
@@ -316,7 +322,6 @@ def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LL
     template = prompts.templates[label]
     examples = example_keys()
     area = _AREA[label]
-    consecutive_errors = 0
     try:
         for node in todo:
             if summary.round == 1:
@@ -342,10 +347,10 @@ def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LL
                     summary.failed += 1
                     if len(summary.failures) < 50:
                         summary.failures.append({"id": node.id, "reason": row["error"]})
-            consecutive_errors = consecutive_errors + 1 if backend_error else 0
-            if consecutive_errors >= MAX_CONSECUTIVE_BACKEND_ERRORS:
+            streak[0] = streak[0] + 1 if backend_error else 0
+            if streak[0] >= MAX_CONSECUTIVE_BACKEND_ERRORS:
                 raise ExtractionError(
-                    f"the LLM backend failed {consecutive_errors} times in a row: {backend_error}",
+                    f"the LLM backend failed {streak[0]} times in a row: {backend_error}",
                     hint="check the endpoint/model; nodes done so far are kept and the run can be resumed",
                 )
             if bar is not None:

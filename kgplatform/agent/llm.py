@@ -137,6 +137,8 @@ class LLMBackend:
         update: dict[str, Any] = {"temperature": RETRY_TEMPERATURE}
         if self.kind == "openai":
             update["seed"] = attempt
+        elif self.kind == "llamacpp":
+            update.update(top_k=40, top_p=0.95)  # attempt 0 decodes with top_k=1 (greedy)
         try:
             return self.chat.model_copy(update=update)  # shallow: shares the loaded llama.cpp model
         except Exception:  # noqa: BLE001 - a chat model without these fields: keep greedy

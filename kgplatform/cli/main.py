@@ -13,6 +13,7 @@ from ..errors import KgpError
 from . import db as db_cli
 from . import demo as demo_cli
 from . import ingest as ingest_cli
+from . import train as train_cli
 from .common import info, load_settings, open_graph, print_json, settings
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(ingest_cli.app, name="ingest")
 demo_cli.register(app)
+train_cli.register(app)
 
 
 @app.callback()

@@ -99,6 +99,8 @@ class Graph:
         return self.registry[name]
 
     def _q(self, nq: NamedQuery) -> Query:
+        if nq.identifiers:
+            raise QueryError(f"query {nq.name!r} is a template: run it with write_schema(identifiers=...)")
         return Query(nq.text, metadata={"app": "kgplatform", "query": nq.name}, timeout=self.timeout_s)
 
     def _check_params(self, nq: NamedQuery, params: dict[str, Any]) -> None:
@@ -108,6 +110,10 @@ class Graph:
 
     def read(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run a read query in a read transaction and return its records as dicts."""
+        return [r.data() for r in self.read_records(name, **params)]
+
+    def read_records(self, name: str, /, **params: Any) -> list[neo4j.Record]:
+        """Like :meth:`read`, but the driver's records (nodes, relationships and paths stay graph objects)."""
         nq = self.registry[name]
         if nq.mode != "read":
             raise QueryError(f"query {name!r} is declared '{nq.mode}', not 'read'")
@@ -116,7 +122,7 @@ class Graph:
             records, _, _ = self.driver.execute_query(
                 self._q(nq), params, routing_=RoutingControl.READ, database_=self.info.database
             )
-        return [r.data() for r in records]
+        return list(records)
 
     def read_one(self, name: str, /, **params: Any) -> dict[str, Any] | None:
         rows = self.read(name, **params)
@@ -188,6 +194,15 @@ class Graph:
                                          timeout=self.timeout_s) as tx:
                     yield GraphTx(self, tx)
                     tx.commit()
+
+    def write_schema(self, name: str, /, identifiers: dict[str, str], **params: Any) -> None:
+        """Run a templated schema query whose ``{{slots}}`` take identifiers checked against the schema."""
+        nq = self.registry[name]
+        self._check_params(nq, params)
+        text = nq.render(identifiers)
+        with translate_errors(f"{self.info.uri} [{name}]"):
+            with self.driver.session(database=self.info.database) as s:
+                s.run(Query(text, metadata={"app": "kgplatform", "query": nq.name}), params).consume()
 
     def run_raw_schema(self, statement: str) -> None:
         """Run one schema statement from a migration file (the migration runner's use only)."""

@@ -21,6 +21,7 @@ from ..errors import QueryError
 
 _HEADER = re.compile(r"^//\s*(\w+)\s*:\s*(.*)$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_SLOT = re.compile(r"\{\{([a-z]+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,25 @@ class NamedQuery:
     params: tuple[str, ...] = field(default=())
     description: str = ""
     path: Path | None = None
+    identifiers: tuple[str, ...] = ()
+
+    def render(self, identifiers: dict[str, str] | None = None) -> str:
+        """The statement with ``{{name}}`` identifier slots filled (validated by :mod:`kgplatform.schema`)."""
+        if not self.identifiers:
+            return self.text
+        from ..schema import check_identifier
+
+        given = identifiers or {}
+        missing = [k for k in self.identifiers if k not in given]
+        if missing:
+            raise QueryError(f"query {self.name!r} needs identifiers: {', '.join(missing)}")
+        text = self.text
+        for k in self.identifiers:
+            try:
+                text = text.replace("{{" + k + "}}", check_identifier(k, given[k]))
+            except ValueError as e:
+                raise QueryError(f"query {self.name!r}: {e}") from e
+        return text
 
 
 def parse_query_file(name: str, path: Path) -> NamedQuery:
@@ -58,7 +78,9 @@ def parse_query_file(name: str, path: Path) -> NamedQuery:
     if not text:
         raise QueryError(f"{path}: no statement")
     params = tuple(dict.fromkeys(_PARAM.findall(text)))
-    return NamedQuery(name, text, mode, params, " ".join(d for d in description if d), path)  # type: ignore[arg-type]
+    slots = tuple(dict.fromkeys(_SLOT.findall(text)))
+    return NamedQuery(name, text, mode, params, " ".join(d for d in description if d), path,  # type: ignore[arg-type]
+                      slots)
 
 
 class QueryRegistry:

@@ -16,8 +16,11 @@ def test_query_explains_with_declared_mode(session_graph, name):
     if nq.text.lstrip().upper().startswith("SHOW") or "db.stats.retrieve" in nq.text:
         pytest.skip("SHOW/procedure queries cannot be EXPLAINed with a query type; run in other tests")
     params = {p: None for p in nq.params}
+    text = nq.render({"label": "Item", "property": "emb_example"}) if nq.identifiers else nq.text
+    if text.lstrip().upper().startswith("CREATE VECTOR INDEX"):
+        params = {"index": "explain_only", "dimensions": 8}
     with session_graph.driver.session(database=session_graph.info.database) as s:
-        summary = s.run(Query("EXPLAIN " + nq.text), params).consume()
+        summary = s.run(Query("EXPLAIN " + text), params).consume()
     if nq.mode == "read":
         assert summary.query_type == "r", f"{name} is declared read but the server says {summary.query_type}"
     else:
@@ -32,6 +35,15 @@ def test_read_refuses_write_query(session_graph):
 def test_missing_parameter_is_reported(session_graph):
     with pytest.raises(QueryError, match="missing parameters: limit"):
         session_graph.read("explain/user_history", user="x")
+
+
+def test_template_rejects_unknown_identifiers():
+    nq = REGISTRY["runs/create_embedding_index"]
+    with pytest.raises(QueryError, match="not allowed"):
+        nq.render({"label": "Item) DETACH DELETE (n", "property": "emb_x"})
+    with pytest.raises(QueryError, match="not allowed"):
+        nq.render({"label": "Item", "property": "name"})
+    assert "`Item`" in nq.render({"label": "Item", "property": "emb_bpr"})
 
 
 def test_unknown_query(session_graph):

@@ -1,0 +1,250 @@
+"""Benchmark of intent extraction and embedding on CPU.
+
+Measures, on the first N items of the tiny MovieLens fixture (real titles, genres and DBpedia abstracts):
+
+- embed rate: texts/s of the sentence-transformers encoder (items + users), and the whole ``embed_graph`` call;
+- round 1 and round 2: items/s through the agent (LangChain chain → ChatLlamaCpp → structured output →
+  validation → Neo4j write), with LLM calls, retries and rejects;
+- the raw llama.cpp rate for the *same* rendered prompts and grammars (``Llama.create_chat_completion``
+  directly), and the agent's overhead as the ratio of the two;
+- a cached re-run: the graph rebuilt from scratch and round 1 replayed from the result cache, and a re-run on
+  the unchanged graph (every node skipped).
+
+It starts its own throwaway Neo4j (the local launcher in a temporary folder) unless ``--uri`` names one —
+which it WIPES. Usage::
+
+    python benchmarks/extract.py [--items 20] [--model smollm2] [--threads N] [--uri bolt://...] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kgplatform import schema  # noqa: E402
+from kgplatform.agent import extract, intent_stats, load_backend, node_intents  # noqa: E402
+from kgplatform.agent.extract import _ensure_vectors  # noqa: E402,F401 - same code path as round 2
+from kgplatform.agent.glossary import load_glossary  # noqa: E402
+from kgplatform.agent.prompts import describe, format_options, round1_prompts, round2_prompts  # noqa: E402
+from kgplatform.agent.schemas import IntentList, related_schema  # noqa: E402
+from kgplatform.config import Settings  # noqa: E402
+from kgplatform.db.graph import ConnectionInfo, Graph  # noqa: E402
+from kgplatform.db.migrations import migrate  # noqa: E402
+from kgplatform.embed import embed_graph, item_text  # noqa: E402
+from kgplatform.ingest import load_dataset, write_dataset  # noqa: E402
+from kgplatform.stats import wipe  # noqa: E402
+
+DATASET = "ml-bench"
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def role(t: str) -> str:
+    return {"system": "system", "human": "user", "ai": "assistant"}[t]
+
+
+def raw_rate(llama, jobs, max_tokens: int, repeat_penalty: float) -> dict:
+    """Time ``create_chat_completion`` on pre-rendered (messages, grammar) pairs: no LangChain, no graph."""
+    t0 = time.perf_counter()
+    completion_tokens = prompt_tokens = 0
+    for messages, grammar in jobs:
+        r = llama.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0,
+                                         repeat_penalty=repeat_penalty, grammar=grammar)
+        completion_tokens += r["usage"]["completion_tokens"]
+        prompt_tokens += r["usage"]["prompt_tokens"]
+    dt = time.perf_counter() - t0
+    return {"items": len(jobs), "seconds": round(dt, 2), "items_per_s": round(len(jobs) / dt, 3),
+            "completion_tokens_per_s": round(completion_tokens / dt, 1),
+            "avg_prompt_tokens": round(prompt_tokens / max(len(jobs), 1)),
+            "avg_completion_tokens": round(completion_tokens / max(len(jobs), 1), 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=20)
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--uri", default=None, help="a throwaway Neo4j to use (it is wiped); default: start one")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="kgp-bench-"))
+    settings = Settings(home=home, llm_model=args.model, llm_threads=args.threads, glossary="movies",
+                        connection="env")
+    server = None
+    if args.uri:
+        info = ConnectionInfo(args.uri, None, None)
+    else:
+        from kgplatform.db.server import LocalServer
+
+        say("starting a throwaway Neo4j …")
+        server = LocalServer(home / "neo4j", bolt_port=0, http_port=0, auth=False, heap="1g", pagecache="256m")
+        info = ConnectionInfo(server.start().uri, None, None)
+    graph = Graph.open(info)
+    out: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                             "load_avg_start": [round(x, 2) for x in os.getloadavg()]},
+                 "items": args.items}
+    try:
+        wipe(graph)
+        migrate(graph)
+        parsed = load_dataset("movielens-100k", args.data / "movielens-100k-tiny", name=DATASET,
+                              dbpedia_dir=args.data / "movielens-100k" / "dbpedia")
+        nodes = dataclasses.replace(parsed, interactions=[], sessions=[], session_items=[], entities=[], facts=[])
+        write_dataset(graph, nodes, progress=False)
+
+        # --- embeddings ------------------------------------------------------------------------------
+        say("embedding items and users …")
+        emb = embed_graph(graph, settings, DATASET, progress=False, labels=[schema.ITEM, schema.USER])
+        out["embed"] = {"encoder": emb.encoder, "dimensions": emb.dimensions, "texts": emb.encoded,
+                        "texts_per_s": round(emb.texts_per_s, 1), "call_seconds": round(emb.seconds, 2)}
+
+        # --- round 1 through the agent ------------------------------------------------------------------
+        be = load_backend(settings)
+        llama = be.llama
+        say(f"round 1 on {args.items} items …")
+        r1 = extract(graph, settings, round=1, dataset=DATASET, limit=args.items, items_only=True, progress=False)
+        out["round1"] = _summary(r1)
+
+        # raw llama.cpp on the same prompts and grammar
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+        from llama_cpp import LlamaGrammar
+
+        gloss = load_glossary("movies")
+        items = graph.read("agent/page_items", dataset=DATASET, after="", page=args.items)
+        tpl1 = round1_prompts().templates[schema.ITEM]
+        g1 = LlamaGrammar.from_json_schema(json.dumps(convert_to_openai_tool(IntentList)["function"]["parameters"]),
+                                           verbose=False)
+        jobs1 = []
+        for row in items:
+            text = item_text(row["props"])
+            msgs = tpl1.format_messages(description=describe(schema.ITEM, text, gloss.context(text)))
+            jobs1.append(([{"role": role(m.type), "content": m.content} for m in msgs], g1))
+        say("raw llama.cpp, round-1 prompts …")
+        from kgplatform.agent.llm import REPEAT_PENALTY
+
+        out["raw_round1"] = raw_rate(llama, jobs1, settings.llm_max_tokens, REPEAT_PENALTY)
+        agent_s = r1.seconds / max(r1.processed, 1)
+        raw_s = out["raw_round1"]["seconds"] / max(len(jobs1), 1)
+        out["round1"]["agent_overhead_ratio"] = round(agent_s / raw_s, 2)
+        out["round1"]["llm_share_of_time"] = round(r1.llm_seconds / r1.seconds, 3) if r1.seconds else 0.0
+
+        # --- round 2 ------------------------------------------------------------------------------------
+        say(f"round 2 on {args.items} items …")
+        r2 = extract(graph, settings, round=2, dataset=DATASET, limit=args.items, items_only=True, progress=False)
+        out["round2"] = _summary(r2)
+        tpl2 = round2_prompts().templates[schema.ITEM]
+        jobs2 = []
+        for row in items:
+            text = item_text(row["props"])
+            opts = graph.read("agent/retrieve_item_options", id=row["id"], k=settings.related_k)
+            if not opts:
+                continue
+            names = [o["name"] for o in opts]
+            from kgplatform.agent.extract import _fit_options
+
+            desc = describe(schema.ITEM, text, gloss.context(text))
+            names = _fit_options(be, tpl2, desc, names)
+            msgs = tpl2.format_messages(description=desc, options=format_options(names))
+            g2 = LlamaGrammar.from_json_schema(
+                json.dumps(convert_to_openai_tool(related_schema(names))["function"]["parameters"]), verbose=False)
+            jobs2.append(([{"role": role(m.type), "content": m.content} for m in msgs], g2))
+        say("raw llama.cpp, round-2 prompts …")
+        out["raw_round2"] = raw_rate(llama, jobs2, settings.llm_max_tokens, REPEAT_PENALTY)
+        if jobs2 and r2.processed:
+            out["round2"]["agent_overhead_ratio"] = round(
+                (r2.seconds / r2.processed) / (out["raw_round2"]["seconds"] / len(jobs2)), 2)
+        out["round2"]["options_offered"] = settings.related_k
+
+        stats = intent_stats(graph, DATASET)
+        out["intent_stats"] = {k: stats[k] for k in ("intents", "int_edges", "exact_edges", "related_edges",
+                                                     "avg_intent_degree")}
+        out["samples"] = {}
+        for row in items[:6]:
+            ints = node_intents(graph, row["id"])
+            out["samples"][row["props"]["title"]] = {
+                "exact": [r["name"] for r in ints if r["kind"] == "exact"],
+                "related": [r["name"] for r in ints if r["kind"] == "related"],
+            }
+
+        # --- re-runs ------------------------------------------------------------------------------------
+        t0 = time.perf_counter()
+        skip = extract(graph, settings, round=1, dataset=DATASET, limit=args.items, items_only=True,
+                       progress=False)
+        out["rerun_unchanged_graph"] = {"seconds": round(time.perf_counter() - t0, 2), "skipped": skip.skipped,
+                                        "llm_calls": skip.llm_calls}
+        wipe(graph)
+        migrate(graph)
+        write_dataset(graph, nodes, progress=False)
+        t0 = time.perf_counter()
+        cached = extract(graph, settings, round=1, dataset=DATASET, limit=args.items, items_only=True,
+                         progress=False)
+        dt = time.perf_counter() - t0
+        out["rerun_from_cache"] = {"seconds": round(dt, 2), "cached": cached.cached, "llm_calls": cached.llm_calls,
+                                   "items_per_s": round(cached.processed / dt, 1) if dt else 0.0,
+                                   "speedup_vs_round1": round(r1.seconds / dt, 1) if dt else 0.0}
+        out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+        out["llm"] = {"model": be.model_id, "threads": settings.llm_threads or max(1, (os.cpu_count() or 2) - 1),
+                      "n_ctx": settings.llm_ctx, "max_tokens": settings.llm_max_tokens}
+    finally:
+        graph.close()
+        if server is not None:
+            server.stop()
+
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        _print(out)
+    return 0
+
+
+def _summary(s) -> dict:
+    return {"processed": s.processed, "ok": s.ok, "failed": s.failed, "items_per_s": round(s.nodes_per_s, 3),
+            "seconds": round(s.seconds, 2), "llm_seconds": round(s.llm_seconds, 2), "llm_calls": s.llm_calls,
+            "retries": s.retries, "rejected_copies": s.rejected_copies, "dropped_phrases": s.dropped_phrases,
+            "links": s.links}
+
+
+def _print(o: dict) -> None:
+    m = o["machine"]
+    print(f"machine: {m['cpus']} CPUs, load average {m['load_avg_start'][0]} → {m.get('load_avg_end', ['?'])[0]}; "
+          f"LLM {o['llm']['model']} ({o['llm']['threads']} threads)")
+    e = o["embed"]
+    print(f"embed:   {e['texts']} texts with {e['encoder']} ({e['dimensions']}-d): {e['texts_per_s']} texts/s "
+          f"(whole call {e['call_seconds']} s)")
+    for r in ("round1", "round2"):
+        a, raw = o[r], o[f"raw_{r}"]
+        print(f"{r}:  {a['items_per_s']} items/s through the agent ({a['processed']} items, {a['ok']} ok, "
+              f"{a['failed']} failed, {a['llm_calls']} LLM calls, {a['retries']} retries, "
+              f"{a['rejected_copies']} parroted answers rejected, {a['links']} links)")
+        print(f"         raw llama.cpp on the same prompts: {raw['items_per_s']} items/s, "
+              f"{raw['completion_tokens_per_s']} generated tok/s, ~{raw['avg_prompt_tokens']} prompt tokens; "
+              f"agent/raw time ratio {a.get('agent_overhead_ratio', '?')}")
+    s = o["intent_stats"]
+    print(f"intents: {s['intents']} intents, {s['int_edges']} edges ({s['exact_edges']} exact, "
+          f"{s['related_edges']} related), avg intent degree {s['avg_intent_degree']}")
+    c, u = o["rerun_from_cache"], o["rerun_unchanged_graph"]
+    print(f"re-run:  unchanged graph {u['seconds']} s ({u['skipped']} skipped, {u['llm_calls']} LLM calls); "
+          f"rebuilt graph from cache {c['seconds']} s ({c['cached']} cached, {c['llm_calls']} LLM calls, "
+          f"{c['speedup_vs_round1']}x faster than round 1)")
+    print("samples:")
+    for title, v in o["samples"].items():
+        print(f"  {title}: exact {v['exact']}; related {v['related']}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""Recommendations served from the graph, and "why this item for this user?" as Cypher paths.
+
+Recommendations are the ``RECOMMENDED`` edges materialised by the newest run of a model
+(:mod:`kgplatform.graph.writeback`). Explanations are the named read queries in ``cypher/explain/``; each
+returns paths, printed as text and runnable as-is in Neo4j Browser after ``:param user => '…'`` /
+``:param item => '…'`` / ``:param limit => 3``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from neo4j.graph import Node, Path, Relationship
+
+from .db.graph import Graph
+from .errors import NotFound
+
+#: kind → named query, in the order they are shown
+EXPLANATIONS = {
+    "shared intents": "explain/shared_intents",
+    "user intents": "explain/user_intents",
+    "knowledge graph": "explain/kg_paths",
+    "similar users": "explain/similar_users",
+}
+
+
+@dataclass
+class Recommendation:
+    item: str
+    title: str | None
+    rank: int
+    score: float
+    explanations: list["Explanation"] = field(default_factory=list)
+
+
+@dataclass
+class Explanation:
+    kind: str
+    query: str
+    text: str
+    details: dict[str, Any]
+
+
+def resolve_user(graph: Graph, user: str, dataset: str | None = None) -> tuple[str, str]:
+    """Accept a graph id (``dataset:raw``) or a raw id with ``dataset``; return (graph id, dataset)."""
+    candidates = [user] if ":" in user and dataset is None else []
+    if dataset is not None:
+        candidates.append(f"{dataset}:{user}")
+    for c in candidates:
+        row = graph.read_one("recommend/user_exists", user=c)
+        if row:
+            return row["id"], row["dataset"]
+    raise NotFound(f"unknown user {user!r}" + (f" in dataset {dataset!r}" if dataset else ""),
+                   hint="pass the raw id with --dataset, or the full id '<dataset>:<raw id>'")
+
+
+def recommend(graph: Graph, user: str, *, k: int = 10, model: str | None = None, dataset: str | None = None
+              ) -> tuple[str, list[Recommendation]]:
+    """Top-k unseen items for ``user`` from the newest run of ``model`` (any model if ``None``)."""
+    uid, ds = resolve_user(graph, user, dataset)
+    run = graph.read_one("recommend/latest_run", dataset=ds, model=model)
+    if run is None:
+        raise NotFound(f"no training run with recommendations for dataset {ds!r}"
+                       + (f" and model {model!r}" if model else ""),
+                       hint=f"train one first: kgp train {model or 'ikgr'} --dataset {ds}")
+    rows = graph.read("recommend/top_k", user=uid, run=run["id"], k=k)
+    return run["id"], [Recommendation(r["item"], r["title"], r["rank"], r["score"]) for r in rows]
+
+
+def explain(graph: Graph, user: str, item: str, *, limit: int = 3) -> list[Explanation]:
+    """Every kind of explanation found for (user, item), best first within each kind."""
+    out: list[Explanation] = []
+    for kind, name in EXPLANATIONS.items():
+        for row in graph.read_records(name, user=user, item=item, limit=limit):
+            details = {k: v for k, v in row.items() if k != "p"}
+            out.append(Explanation(kind, name, render_path(row["p"]), details))
+    return out
+
+
+def _node_text(n: Node) -> str:
+    label = next(iter(n.labels), "?")
+    name = n.get("title") or n.get("name") or n.get("label") or n.get("id") or n.get("uri")
+    return f"({label} {name!r})" if label != "User" else f"(User {n.get('id')})"
+
+
+def _rel_text(r: Relationship) -> str:
+    extra = r.get("predicate") or r.get("kind")
+    return f"{r.type}{' ' + extra if extra else ''}"
+
+
+def render_path(p: Path) -> str:
+    """``(User ml:1)-[INTERACTED]->(Item 'Toy Story')-[FACT director]->(Entity 'John Lasseter')<-…``"""
+    parts = [_node_text(p.nodes[0])]
+    for rel, node in zip(p.relationships, p.nodes[1:]):
+        forward = rel.start_node.element_id != node.element_id
+        parts.append(f"-[{_rel_text(rel)}]->" if forward else f"<-[{_rel_text(rel)}]-")
+        parts.append(_node_text(node))
+    return "".join(parts)

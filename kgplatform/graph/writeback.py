@@ -1,0 +1,118 @@
+"""Write a training run back into the graph: a ``(:Run)`` node, learned embeddings as node properties
+(``emb_<model>``, tagged ``emb_<model>_run``) with cosine vector indexes, and the top-k recommendations as
+``(:User)-[:RECOMMENDED {rank, score, run, model}]->(:Item)``.
+
+Everything is written in **one** transaction: a failed write-back leaves no half-written properties or edges
+(and the previous run's embeddings stay in place). The indexes are created afterwards (schema changes cannot
+share a transaction with data writes); creating them is idempotent.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .. import schema
+from ..db.graph import Graph
+from ..train.data import RecData
+from ..train.trainer import TrainResult
+
+BATCH = 2000
+
+
+@dataclass
+class WriteBackReport:
+    run_id: str
+    users: int
+    items: int
+    recommendations: int
+    seconds: float
+
+
+def _flat_metrics(metrics: dict) -> dict[str, float]:
+    """``{'test': {'full': {'NDCG@10': x}}}`` → ``{'test_full_ndcg10': x}`` (property-name friendly)."""
+    out = {}
+    for phase, protocols in metrics.items():
+        for protocol, values in protocols.items():
+            for name, v in values.items():
+                key = f"{phase}_{protocol}_{name}".lower().replace("@", "")
+                out[key] = float(v)
+    return out
+
+
+def run_properties(result: TrainResult, recommendations: int) -> dict[str, Any]:
+    rec = result.to_record()
+    return {
+        "id": result.run_id,
+        "model": result.model_name,
+        "dataset": result.dataset,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "seed": result.seed,
+        "device": result.device,
+        "dataChecksum": result.data_checksum,
+        "bestEpoch": result.best_epoch,
+        "epochsRun": result.epochs_run,
+        "secondsPerEpoch": float(result.seconds_per_epoch),
+        "params": json.dumps({"model": rec["model_config"], "train": rec["train_config"],
+                              "eval": rec["eval_params"]}, default=str),
+        "record": json.dumps(rec, default=str),
+        "recommendations": recommendations,
+        **_flat_metrics(result.metrics),
+    }
+
+
+def write_back(graph: Graph, result: TrainResult, data: RecData, *, k: int = 10,
+               recommend: bool = True, batch_users: int = 1024) -> WriteBackReport:
+    """Write ``result`` (trained on ``data``) into the graph in one transaction; see the module docstring."""
+    t0 = time.perf_counter()
+    prop = schema.embedding_property(result.model_name)
+    recs: list[dict[str, Any]] = []
+    if recommend and result.model is not None:
+        for users in torch.arange(data.num_users).split(batch_users):
+            idx, scores = result.recommend(users, k=k, exclude_seen=True)
+            for u, row_i, row_s in zip(users.tolist(), idx.tolist(), scores.tolist()):
+                recs.append({"user": data.user_ids[u],
+                             "items": [{"item": data.item_ids[i], "rank": r + 1, "score": float(s)}
+                                       for r, (i, s) in enumerate(zip(row_i, row_s)) if s != float("-inf")]})
+    n_recs = sum(len(r["items"]) for r in recs)
+
+    def rows(ids: list[str], vectors: torch.Tensor | None) -> list[dict[str, Any]]:
+        if vectors is None:
+            return []
+        v = vectors.detach().float().cpu().tolist()
+        return [{"id": i, "props": {prop: vec, f"{prop}_run": result.run_id}} for i, vec in zip(ids, v)]
+
+    user_rows = rows(data.user_ids, result.user_embeddings)
+    item_rows = rows(data.item_ids, result.item_embeddings)
+    with graph.transaction("runs/write_back") as tx:
+        for name, payload in (("runs/set_user_embeddings", user_rows), ("runs/set_item_embeddings", item_rows)):
+            for start in range(0, len(payload), BATCH):
+                tx.run(name, rows=payload[start:start + BATCH])
+        if recommend:
+            tx.run("runs/delete_recommendations", model=result.model_name, dataset=result.dataset,
+                   keep_run=result.run_id)
+            for start in range(0, len(recs), 500):
+                tx.run("runs/write_recommendations", rows=recs[start:start + 500], run=result.run_id,
+                       model=result.model_name)
+        # last: a clash on Run.id (unique) or any earlier failure rolls back every write above
+        tx.run("runs/create_run", run=run_properties(result, n_recs))
+    for label, vectors in (("User", result.user_embeddings), ("Item", result.item_embeddings)):
+        if vectors is not None and vectors.dim() == 2 and vectors.shape[1] > 0:
+            graph.write_schema("runs/create_embedding_index", {"label": label, "property": prop},
+                               index=f"{label.lower()}_{prop}", dimensions=int(vectors.shape[1]))
+    return WriteBackReport(result.run_id, len(user_rows), len(item_rows), n_recs, time.perf_counter() - t0)
+
+
+def list_runs(graph: Graph, *, dataset: str | None = None, model: str | None = None, limit: int = 50
+              ) -> list[dict[str, Any]]:
+    rows = graph.read("runs/list_runs", dataset=dataset, model=model, limit=limit)
+    out = []
+    for r in rows:
+        run = dict(r["run"])
+        run.pop("record", None)
+        out.append(run)
+    return out
