@@ -1,0 +1,54 @@
+"""Sampled negatives: stable, stored, never an interacted item."""
+import pytest
+import torch
+
+from kgplatform.errors import TrainingError
+from kgplatform.eval.candidates import sample_negatives
+from kgplatform.eval.split import leave_one_out
+from kgplatform.train.devdata import toy_data
+
+
+@pytest.fixture(scope="module")
+def setup():
+    d = toy_data(num_users=50, num_items=60, seq_len=10)
+    return d, leave_one_out(d), d.checksum()
+
+
+def test_stable_across_runs_and_cached(setup, tmp_path):
+    d, s, ck = setup
+    a = sample_negatives(s, ck, num_negatives=20, seed=7)
+    b = sample_negatives(s, ck, num_negatives=20, seed=7, cache_dir=tmp_path)
+    files = list(tmp_path.iterdir())
+    assert [f.name for f in files] == [f"neg20-{ck[:16]}-seed7.pt"]
+    c = sample_negatives(s, ck, num_negatives=20, seed=7, cache_dir=tmp_path)  # loaded from the file
+    for ph in ("valid", "test"):
+        assert torch.equal(a.negatives[ph], b.negatives[ph])
+        assert torch.equal(a.negatives[ph], c.negatives[ph])
+    other = sample_negatives(s, ck, num_negatives=20, seed=8)
+    assert not torch.equal(a.negatives["test"], other.negatives["test"])
+
+
+def test_never_interacted_and_distinct(setup):
+    d, s, ck = setup
+    c = sample_negatives(s, ck, num_negatives=40, seed=1)
+    for ph in ("valid", "test"):
+        for u, row in zip(c.users[ph].tolist(), c.negatives[ph].tolist()):
+            assert not set(row) & set(d.sequence(u).tolist())
+            assert len(set(row)) == len(row)
+
+
+def test_too_many_negatives_raise(setup):
+    d, s, ck = setup
+    with pytest.raises(TrainingError):
+        sample_negatives(s, ck, num_negatives=55, seed=1)
+
+
+def test_file_of_other_data_is_refused(setup, tmp_path):
+    d, s, ck = setup
+    sample_negatives(s, ck, num_negatives=5, seed=1, cache_dir=tmp_path)
+    f = next(tmp_path.iterdir())
+    blob = torch.load(f, weights_only=True)
+    blob["checksum"] = "x" * 64
+    torch.save(blob, f)
+    with pytest.raises(TrainingError):
+        sample_negatives(s, ck, num_negatives=5, seed=1, cache_dir=tmp_path)

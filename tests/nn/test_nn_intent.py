@@ -1,0 +1,77 @@
+"""Intent translation (eq. 8) and intent matching (eq. 10)."""
+import math
+
+import pytest
+import torch
+
+from kgplatform.nn import IntentTranslation, intent_match_score, max_cos_per_item
+
+a = torch.tensor([1.0, 0.0])
+b = torch.tensor([0.0, 1.0])
+
+
+def pair(user, item):
+    U = torch.stack(user)[None]
+    I_ = torch.stack(item)[None]
+    return U, torch.ones(1, len(user), dtype=torch.bool), I_, torch.ones(1, len(item), dtype=torch.bool)
+
+
+def test_shared_intent_gives_zero_translation():
+    d, has = IntentTranslation()(*pair([a], [a]))
+    assert has.tolist() == [True]
+    assert d.abs().max().item() == 0.0
+
+
+def test_similar_pairs_dominate():
+    # user {a, b}, item {a}: C = [1, 0]; alpha = softmax([10, 0]); D = [0, b - a]
+    d, _ = IntentTranslation(tau=0.1)(*pair([a, b], [a]))
+    w = 1 / (1 + math.exp(10))
+    assert d[0].tolist() == pytest.approx((w * (b - a)).tolist(), abs=1e-9)
+
+
+def test_alternative_weightings():
+    d, _ = IntentTranslation(tau=0.1, weighting="dissimilar")(*pair([a, b], [a]))
+    w = 1 / (1 + math.exp(-10))
+    assert d[0].tolist() == pytest.approx((w * (b - a)).tolist(), abs=1e-6)
+    d, _ = IntentTranslation(weighting="linear")(*pair([a, b], [a]))
+    assert d[0].tolist() == pytest.approx((0.5 * (b - a)).tolist())
+
+
+def test_missing_intents_flagged():
+    U, um, I_, im = pair([a], [b])
+    d, has = IntentTranslation()(U, um, I_, torch.zeros_like(im))
+    assert has.tolist() == [False] and d.abs().max().item() == 0.0
+
+
+def test_matches_explicit_double_sum():
+    torch.manual_seed(0)
+    U, I_ = torch.randn(3, 4, 5), torch.randn(3, 2, 5)
+    um = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    im = torch.ones(3, 2, dtype=torch.bool)
+    d, _ = IntentTranslation(tau=0.5)(U, um, I_, im)
+    for n in range(3):
+        Ut = U[n][um[n]]
+        C = torch.nn.functional.cosine_similarity(Ut[:, None], I_[n][None], dim=-1)
+        alpha = torch.softmax((C / 0.5).flatten(), 0).view_as(C)
+        want = (alpha[..., None] * (Ut[:, None] - I_[n][None])).sum((0, 1))
+        assert d[n].tolist() == pytest.approx(want.tolist(), abs=1e-5)
+
+
+def test_intent_match_score_eq10():
+    s = intent_match_score(*pair([a, b], [a]))
+    assert s.item() == pytest.approx(0.5)  # (cos(a,a) + cos(b,a)) / 2
+    s = intent_match_score(*pair([a, b], [a, b]))
+    assert s.item() == pytest.approx(1.0)
+
+
+def test_max_cos_per_item_matches_loop():
+    torch.manual_seed(1)
+    emb = torch.randn(6, 4)
+    item_index = torch.tensor([0, 0, 1, 2, 2, 2])
+    intent_index = torch.tensor([1, 2, 3, 0, 4, 5])
+    M = max_cos_per_item(emb[[0, 3]], emb, item_index, intent_index, num_items=4)
+    cos = torch.nn.functional.normalize(emb, dim=-1) @ torch.nn.functional.normalize(emb, dim=-1).t()
+    for r, q in enumerate([0, 3]):
+        for it, ints in enumerate([[1, 2], [3], [0, 4, 5], []]):
+            want = max(cos[q, j].item() for j in ints) if ints else 0.0
+            assert M[r, it].item() == pytest.approx(want, abs=1e-6)
