@@ -53,6 +53,10 @@ def rank_counts_for(
     model.eval()
     model.prepare_eval()
     g_all, e_all = [], []
+    order = None
+    if model.needs_sequence:  # batch users of similar history length: less padding
+        order = torch.argsort(split.history_len(phase, users), stable=True)
+        users = users[order]
     try:
         for ub in users.split(batch_size):
             seq = None
@@ -81,7 +85,12 @@ def rank_counts_for(
         model.train(was_training)
     if not g_all:
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    return torch.cat(g_all), torch.cat(e_all)
+    g, e = torch.cat(g_all), torch.cat(e_all)
+    if order is not None:
+        inv = torch.empty_like(order)
+        inv[order] = torch.arange(order.numel())
+        g, e = g[inv], e[inv]
+    return g, e
 
 
 def evaluate(

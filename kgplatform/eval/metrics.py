@@ -47,8 +47,8 @@ def rank_counts(scores: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     t = scores.gather(1, target.view(-1, 1))
     if bool(torch.isneginf(t).any()):
         raise TrainingError("a target item was masked (score -inf)")
-    n_greater = (scores > t).sum(1)
-    n_ties = (scores == t).sum(1) - 1
+    n_greater = torch.count_nonzero(scores > t, dim=1)
+    n_ties = torch.count_nonzero(scores == t, dim=1) - 1
     return n_greater, n_ties
 
 

@@ -31,6 +31,32 @@ class SASRecConfig:
     layer_norm_eps: float = 1e-12
 
 
+class _Block(nn.Module):
+    """Post-LayerNorm Transformer block (as RecBole's ``TransformerLayer``) with causal
+    ``scaled_dot_product_attention`` (fused kernels on CPU and CUDA)."""
+
+    def __init__(self, d: int, heads: int, inner: int, dropout: float, eps: float) -> None:
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"hidden_size {d} is not divisible by num_heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.norm1 = nn.LayerNorm(d, eps=eps)
+        self.ff1 = nn.Linear(d, inner)
+        self.ff2 = nn.Linear(inner, d)
+        self.norm2 = nn.LayerNorm(d, eps=eps)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, L, d = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        x = self.norm1(x + self.drop(self.out(a.transpose(1, 2).reshape(B, L, d))))
+        return self.norm2(x + self.drop(self.ff2(F.gelu(self.ff1(x)))))
+
+
 class SASRec(Recommender):
     r"""SASRec with a causal Transformer encoder and a full softmax over items.
 
@@ -70,17 +96,9 @@ class SASRec(Recommender):
         self.pos_emb = nn.Embedding(c.max_seq_len, c.hidden_size)
         self.emb_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.emb_dropout = nn.Dropout(c.dropout)
-        layer = nn.TransformerEncoderLayer(
-            d_model=c.hidden_size,
-            nhead=c.num_heads,
-            dim_feedforward=c.inner_size,
-            dropout=c.dropout,
-            activation="gelu",
-            layer_norm_eps=c.layer_norm_eps,
-            batch_first=True,
-            norm_first=False,
+        self.blocks = nn.ModuleList(
+            _Block(c.hidden_size, c.num_heads, c.inner_size, c.dropout, c.layer_norm_eps) for _ in range(c.num_layers)
         )
-        self.encoder = nn.TransformerEncoder(layer, c.num_layers, enable_nested_tensor=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -92,10 +110,6 @@ class SASRec(Recommender):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        for m in self.modules():
-            if isinstance(m, nn.MultiheadAttention):
-                nn.init.normal_(m.in_proj_weight, std=0.02)
-                nn.init.zeros_(m.in_proj_bias)
         with torch.no_grad():
             self.item_emb.weight[self.num_items].zero_()
 
@@ -107,8 +121,9 @@ class SASRec(Recommender):
         s = torch.where(seq < 0, torch.full_like(seq, self.num_items), seq)
         pos = torch.arange(L, device=seq.device)
         x = self.emb_dropout(self.emb_norm(self.item_emb(s) + self.pos_emb(pos)[None]))
-        mask = torch.triu(torch.full((L, L), float("-inf"), device=seq.device), diagonal=1)
-        return self.encoder(x, mask=mask, is_causal=True)
+        for block in self.blocks:
+            x = block(x)
+        return x
 
     def last_hidden(self, seq: Tensor) -> Tensor:
         """Hidden state at each sequence's last real position, ``[B, d]``."""

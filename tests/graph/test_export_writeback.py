@@ -113,10 +113,10 @@ def test_each_explanation_query_returns_a_real_path(trained):
             assert e.text.startswith(f"(User {data.user_ids[u0]})")
     assert "knowledge graph" in kinds
     # a pair with a known co-interaction: user u0 and an item taken by someone sharing an item with u0
-    u0 = next(u for u in range(data.num_users) if data.sequence(u).numel() > 0)
-    seen0 = set(data.sequence(u0).tolist())
-    other = next(u for u in range(data.num_users) if u != u0 and seen0 & set(data.sequence(u).tolist())
-                 and set(data.sequence(u).tolist()) - seen0)
+    seqs = [set(data.sequence(u).tolist()) for u in range(data.num_users)]
+    u0, other = next((a, b) for a in range(data.num_users) for b in range(data.num_users)
+                     if a != b and seqs[a] & seqs[b] and seqs[b] - seqs[a])
+    seen0 = seqs[u0]
     target = data.item_ids[next(iter(set(data.sequence(other).tolist()) - seen0))]
     exps = [e for e in explain(graph, data.user_ids[u0], target, limit=1) if e.kind == "similar users"]
     assert exps and exps[0].details["overlap"] >= 1
