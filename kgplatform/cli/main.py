@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ..errors import KgpError
+from . import agent as agent_cli
 from . import db as db_cli
 from . import demo as demo_cli
 from . import ingest as ingest_cli
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(ingest_cli.app, name="ingest")
 demo_cli.register(app)
+agent_cli.register(app)
 train_cli.register(app)
 
 

@@ -1,0 +1,89 @@
+"""``kgp embed`` and ``kgp extract``: text vectors and the LLM intent layer."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError
+from .common import info, open_graph, print_json, settings
+
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def embed(
+        ctx: typer.Context,
+        dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset's items/users."),
+        encoder: Optional[str] = typer.Option(None, help="all-MiniLM-L6-v2 (default), all-mpnet-base-v2, or a local sentence-transformers path. Switching re-embeds."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Encode item/user/intent text with sentence-transformers; vectors + vector indexes in Neo4j."""
+        from ..embed import embed_graph
+
+        s = settings(ctx)
+        if encoder:
+            s = s.model_copy(update={"encoder": encoder})
+        with open_graph(ctx) as graph:
+            summary = embed_graph(graph, s, dataset=dataset, progress=True)
+        if as_json:
+            print_json(summary.to_dict())
+            return
+        print(f"encoder {summary.encoder} ({summary.dimensions}-d)"
+              + (f", switched from {summary.switched_from}" if summary.switched_from else ""))
+        for label, st in summary.labels.items():
+            print(f"  {label:<7} encoded {st.encoded:,}, unchanged {st.unchanged:,}, no text {st.no_text:,}")
+        print(f"  {summary.texts_per_s:.0f} texts/s, {summary.seconds:.1f} s in all")
+
+    @app.command()
+    def extract(
+        ctx: typer.Context,
+        round_: str = typer.Option("both", "--round", help="1 (exact intents), 2 (related intents via kNN retrieval), or both."),
+        dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset's items/users."),
+        limit: Optional[int] = typer.Option(None, help="Only the first N items/users (by id) of each label."),
+        items_only: bool = typer.Option(False, "--items-only", help="Skip users."),
+        model: Optional[str] = typer.Option(None, help="smollm2 (default), gemma3-270m, or a path to any .gguf file."),
+        endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (vLLM, llama.cpp server); --model names the served model."),
+        glossary: Optional[str] = typer.Option(None, help="Domain glossary: a bundled name (movies) or a file path."),
+        related_k: Optional[int] = typer.Option(None, help="Round 2: intents retrieved per node (default 100)."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again nodes that failed before."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay answers from the result cache."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """IKGR-style intent extraction: round 1 exact intents, round 2 related intents (resumable)."""
+        from ..agent import extract as run_extract
+
+        if round_ not in ("1", "2", "both"):
+            raise ConfigError(f"--round must be 1, 2 or both, got {round_!r}")
+        rounds = [1, 2] if round_ == "both" else [int(round_)]
+        kw = dict(dataset=dataset, limit=limit, items_only=items_only, model=model, endpoint=endpoint,
+                  related_k=related_k, retry_failed=retry_failed, use_cache=not no_cache, progress=True)
+        if glossary is not None:
+            kw["glossary"] = glossary
+        s = settings(ctx)
+        out = []
+        with open_graph(ctx) as graph:
+            for r in rounds:
+                summary = run_extract(graph, s, round=r, **kw)
+                out.append(summary)
+                if not as_json:
+                    for line in summary.lines():
+                        print(line)
+        if as_json:
+            print_json([x.to_dict() for x in out])
+
+    @app.command("intents")
+    def intents(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
+                as_json: bool = JsonOpt) -> None:
+        """The paper's Table 1 figures: #Intents, #IntEdges (exact/related), average intent degree."""
+        from ..agent import intent_stats
+
+        with open_graph(ctx, migrate=False) as graph:
+            st = intent_stats(graph, dataset=dataset)
+        if as_json:
+            print_json(st)
+        else:
+            for k, v in st.items():
+                print(f"{k:<28}{v}")

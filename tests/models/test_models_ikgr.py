@@ -1,0 +1,125 @@
+"""IKGR: the Table 3 ablation switches change the computation; Eq. 11 scoring; no leakage."""
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kgplatform.eval import leave_one_out
+from kgplatform.models import build_model
+from kgplatform.models.ikgr import CONSUMES, HAS_INHERITED, SAT_RELATED, IKGRConfig
+from kgplatform.nn import intent_match_score
+from kgplatform.train.data import RecData
+from kgplatform.train.devdata import toy_data
+
+CFG = IKGRConfig(embedding_dim=8, kg_batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_data(num_users=30, num_items=20, seq_len=6, seed=2, text_dim=12)
+
+
+def build(toy, cfg, seed=0):
+    torch.manual_seed(seed)
+    return build_model("ikgr", toy, leave_one_out(toy), cfg)
+
+
+def batch(toy):
+    s = leave_one_out(toy)
+    u, i = s.train_pairs()
+    return {"users": u[:16], "pos": i[:16], "neg": (i[:16] + 3) % toy.num_items}
+
+
+def test_no_aug_removes_intent_nodes(toy):
+    full, no_aug = build(toy, CFG), build(toy, CFG.ablation("no_aug"))
+    assert full.num_intents == 4 and no_aug.num_intents == 0
+    assert (full.tri_r >= full.rel_base + 1).any()
+    assert not (no_aug.tri_r >= no_aug.rel_base + 1).any()  # only KG triples left
+    assert no_aug.eval_grid() == {}
+    assert no_aug.transh.node_emb.num_embeddings == full.transh.node_emb.num_embeddings - 4
+
+
+def test_exact_only_drops_related_edges(toy):
+    full, exact = build(toy, CFG), build(toy, CFG.ablation("exact_only"))
+    assert (full.tri_r == full.rel_base + SAT_RELATED).any()
+    assert not (exact.tri_r == exact.rel_base + SAT_RELATED).any()
+    assert exact.edge_index.shape[1] < full.edge_index.shape[1]
+
+
+def test_no_intent_scoring_is_plain_cosine(toy):
+    m = build(toy, CFG.ablation("no_int_scoring")).eval()
+    m.prepare_eval()
+    users = torch.arange(5)
+    with torch.no_grad():
+        e = m.propagate()
+        cos = F.normalize(e[users], dim=-1) @ F.normalize(e[m.ent_off:m.ent_off + m.num_items], dim=-1).t()
+        assert torch.allclose(m.full_scores(users), cos, atol=1e-6)
+
+
+def test_eq11_hybrid_score(toy):
+    m = build(toy, CFG).eval()
+    m.set_eval_param("lam", 0.3)
+    m.prepare_eval()
+    users = torch.arange(6)
+    with torch.no_grad():
+        e = m.propagate()
+        cos = F.normalize(e[users], dim=-1) @ F.normalize(e[m.ent_off:m.ent_off + m.num_items], dim=-1).t()
+        ie = e[m.int_off:m.int_off + m.num_intents]
+        naive = torch.zeros_like(cos)
+        for r, u in enumerate(users.tolist()):
+            us = m.user_sets[u]
+            for i in range(m.num_items):
+                its = m.item_sets[i]
+                naive[r, i] = intent_match_score(ie[us.clamp(min=0)][None], (us >= 0)[None],
+                                                 ie[its.clamp(min=0)][None], (its >= 0)[None])[0]
+        assert torch.allclose(m.full_scores(users), 0.7 * cos + 0.3 * naive, atol=1e-5)
+        # the per-batch path (no cached intent matrix) agrees
+        m._int_cache = None
+        assert torch.allclose(m.full_scores(users), 0.7 * cos + 0.3 * naive, atol=1e-5)
+
+
+def test_no_intent_translation_uses_the_free_vector(toy):
+    full, no_tr = build(toy, CFG), build(toy, CFG.ablation("no_int_trans"))
+    b = batch(toy)
+    with torch.no_grad():
+        d_full = full.consumes_translation(full.propagate(), b["users"], b["pos"])
+        d_free = no_tr.consumes_translation(no_tr.propagate(), b["users"], b["pos"])
+    free = no_tr.transh.rel_emb.weight[no_tr.rel_base + CONSUMES]
+    assert torch.allclose(d_free, free.expand_as(d_free))
+    assert not torch.allclose(d_full, full.transh.rel_emb.weight[full.rel_base + CONSUMES].expand_as(d_full))
+
+
+@pytest.mark.parametrize("ablation", ["no_aug", "exact_only", "no_int_trans"])
+def test_ablations_change_the_loss(toy, ablation):
+    b = batch(toy)
+    torch.manual_seed(5)
+    base = {k: v.item() for k, v in build(toy, CFG).loss(b).items()}
+    torch.manual_seed(5)
+    other = {k: v.item() for k, v in build(toy, CFG.ablation(ablation)).loss(b).items()}
+    assert base != other
+
+
+def test_named_losses(toy):
+    losses = build(toy, CFG).loss(batch(toy))
+    assert set(losses) == {"rec", "kg", "norm"}
+    assert set(build(toy, dataclasses.replace(CFG, rec_loss="none")).loss(batch(toy))) == {"kg", "norm"}
+
+
+def test_text_features_feed_the_input(toy):
+    m = build(toy, CFG)
+    assert set(m.text_proj) == {"item", "intent"}
+    x = m.input_features()
+    with torch.no_grad():
+        m.text_proj["item"].weight.zero_()
+    assert not torch.allclose(x, m.input_features())
+
+
+def test_inherited_user_intents_come_from_training_items_only():
+    # item 0 -> intent 0, item 1 -> intent 1, item 2 -> intent 2; user's test item is 2
+    d = RecData.from_sequences("l", ["u"], ["a", "b", "c", "d"], [[0, 3, 1, 2]], intent_keys=["x", "y", "z"],
+                               item_intents=[(0, 0, 0), (1, 1, 0), (2, 2, 0)])
+    m = build_model("ikgr", d, leave_one_out(d), CFG)
+    assert set(m.user_sets[0][m.user_sets[0] >= 0].tolist()) == {0}
+    inh = m.tri_r == m.rel_base + HAS_INHERITED
+    assert (m.tri_t[inh] - m.int_off).tolist() == [0]
