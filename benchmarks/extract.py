@@ -73,6 +73,25 @@ def raw_rate(llama, jobs, max_tokens: int, repeat_penalty: float) -> dict:
             "avg_completion_tokens": round(completion_tokens / max(len(jobs), 1), 1)}
 
 
+def _answer_shape(llama, jobs, max_tokens: int, repeat_penalty: float) -> dict:
+    """How answers look: tokens generated, how many ran into max_tokens, unparsable, with repeated phrases."""
+    tokens = truncated = unparsable = repeats = 0
+    for messages, grammar in jobs:
+        r = llama.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0,
+                                         repeat_penalty=repeat_penalty, grammar=grammar)
+        tokens += r["usage"]["completion_tokens"]
+        truncated += r["choices"][0]["finish_reason"] == "length"
+        try:
+            phrases = json.loads(r["choices"][0]["message"]["content"])["intents"]
+            keys = [" ".join(str(p).lower().split()) for p in phrases]
+            repeats += len(keys) != len(set(keys))
+        except (ValueError, KeyError, TypeError):
+            unparsable += 1
+    n = max(len(jobs), 1)
+    return {"answers": len(jobs), "avg_completion_tokens": round(tokens / n, 1), "hit_max_tokens": truncated,
+            "unparsable": unparsable, "with_repeated_phrases": repeats}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--items", type=int, default=20)
@@ -142,6 +161,19 @@ def main() -> int:
         raw_s = out["raw_round1"]["seconds"] / max(len(jobs1), 1)
         out["round1"]["agent_overhead_ratio"] = round(agent_s / raw_s, 2)
         out["round1"]["llm_share_of_time"] = round(r1.llm_seconds / r1.seconds, 3) if r1.seconds else 0.0
+
+        # --- what the countermeasures buy (small models ramble and repeat) --------------------------------
+        n_abl = min(6, len(jobs1))
+        say(f"ablations on {n_abl} items …")
+        from llama_cpp.llama_grammar import JSON_GBNF
+
+        unbounded = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        out["ablation"] = {
+            "bounded_schema": _answer_shape(llama, jobs1[:n_abl], settings.llm_max_tokens, REPEAT_PENALTY),
+            "unbounded_json_grammar": _answer_shape(llama, [(m, unbounded) for m, _ in jobs1[:n_abl]],
+                                                    settings.llm_max_tokens, REPEAT_PENALTY),
+            "bounded_no_repeat_penalty": _answer_shape(llama, jobs1[:n_abl], settings.llm_max_tokens, 1.0),
+        }
 
         # --- round 2 ------------------------------------------------------------------------------------
         say(f"round 2 on {args.items} items …")
@@ -234,6 +266,11 @@ def _print(o: dict) -> None:
         print(f"         raw llama.cpp on the same prompts: {raw['items_per_s']} items/s, "
               f"{raw['completion_tokens_per_s']} generated tok/s, ~{raw['avg_prompt_tokens']} prompt tokens; "
               f"agent/raw time ratio {a.get('agent_overhead_ratio', '?')}")
+    ab = o["ablation"]
+    for name, v in ab.items():
+        print(f"answers, {name.replace('_', ' ')}: {v['avg_completion_tokens']} tokens on average, "
+              f"{v['hit_max_tokens']}/{v['answers']} ran into max_tokens, {v['unparsable']} unparsable, "
+              f"{v['with_repeated_phrases']} with repeated phrases")
     s = o["intent_stats"]
     print(f"intents: {s['intents']} intents, {s['int_edges']} edges ({s['exact_edges']} exact, "
           f"{s['related_edges']} related), avg intent degree {s['avg_intent_degree']}")

@@ -225,7 +225,9 @@ def load_backend(settings: Settings, model: str | None = None, endpoint: str | N
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community announces its sunset
         from langchain_community.chat_models import ChatLlamaCpp
-    kwargs: dict[str, Any] = {}
+    # ChatLlamaCpp passes n_threads but not n_threads_batch, which llama.cpp defaults to every core: prompt
+    # evaluation then oversubscribes the machine (measured 3x slower on 2 busy cores). Set both.
+    kwargs: dict[str, Any] = {"n_threads_batch": threads}
     if spec.chat_format:
         kwargs["chat_format"] = spec.chat_format
     try:

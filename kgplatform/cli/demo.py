@@ -23,19 +23,22 @@ BROWSER_QUERIES = [
 ]
 
 
-def run_demo(ctx: typer.Context, path: Optional[Path]) -> None:
+TINY = "movielens-100k-tiny"
+
+
+def run_demo(ctx: typer.Context, path: Optional[Path], extract_limit: int, epochs: int) -> None:
     from ..ingest import load_dataset, write_dataset
     from ..stats import graph_stats
 
     s = settings(ctx)
     t0 = time.perf_counter()
     folder = path or s.data_dir / "movielens-100k"
-    info(f"[1/2] ingest MovieLens-100k with Freebase + DBpedia from {folder}")
+    info(f"[1/5] ingest MovieLens-100k with Freebase + DBpedia from {folder}")
     data = load_dataset("movielens-100k", folder, session_gap_s=s.session_gap_s)
     with open_graph(ctx) as graph:
         rep = write_dataset(graph, data, batch_size=s.batch_size)
         print(f"ingested {rep.dataset}: {rep.relationships:,} relationships in {rep.seconds:.1f} s")
-        info("[2/2] graph statistics")
+        info("[2/5] graph statistics")
         st = graph_stats(graph)
         print("nodes:         " + ", ".join(f"{k} {v:,}" for k, v in st["nodes"].items()))
         print("relationships: " + ", ".join(f"{k} {v:,}" for k, v in st["relationships"].items()))
@@ -45,19 +48,74 @@ def run_demo(ctx: typer.Context, path: Optional[Path]) -> None:
 
             srv = local_server(s).status()
             browser = srv.http_url if srv else None
+        tiny_user = _intents_and_model(graph, s, folder, extract_limit, epochs)
     print()
     if browser:
         print(f"Neo4j Browser: {browser}  (connect to {graph.info.uri}"
               + (", user neo4j, password in " + str(s.neo4j_home / "password") if s.auth else "") + ")")
     print("Queries to paste into the Browser:")
-    for title, q in BROWSER_QUERIES:
+    print(f":param item => '{TINY}:1'")
+    print(f":param user => '{tiny_user}'")
+    queries = BROWSER_QUERIES + [
+        ("An item with its exact and related intents (tiny subset; uses :param item)",
+         "MATCH p = (i:Item {id: $item})-[:SATISFIES]->(n:Intent) RETURN p"),
+        ("IKGR recommendations written back, with intents shared with the user's movies (uses :param user)",
+         "MATCH p = (u:User {id: $user})-[:RECOMMENDED]->(i:Item)-[:SATISFIES]->(n:Intent)"
+         "<-[:SATISFIES]-(:Item)<-[:INTERACTED]-(u) RETURN p LIMIT 30"),
+    ]
+    for title, q in queries:
         print(f"\n// {title}\n{q}")
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
+
+
+def _intents_and_model(graph, s, folder: Path, extract_limit: int, epochs: int) -> str:
+    """Steps 3–5 on the tiny subset: embed + two-round intent extraction, IKGR training, top-10 explained."""
+    from .. import explain as ex
+    from ..agent import extract, intent_stats
+    from ..embed import embed_graph
+    from ..graph.export import export_recdata
+    from ..graph.writeback import write_back
+    from ..ingest import load_dataset, write_dataset
+    from ..train import TrainConfig, Trainer
+
+    tiny_dir = folder.parent / TINY
+    info(f"[3/5] tiny subset ({tiny_dir}): ingest, embed, extract intents for its first {extract_limit} items")
+    data = load_dataset("movielens-100k", tiny_dir, name=TINY, dbpedia_dir=folder / "dbpedia",
+                        session_gap_s=s.session_gap_s)
+    write_dataset(graph, data, batch_size=s.batch_size)
+    embed_graph(graph, s, dataset=TINY)
+    for r in (1, 2):
+        summary = extract(graph, s, round=r, dataset=TINY, limit=extract_limit, items_only=True)
+        for line in summary.lines():
+            print(line)
+    st = intent_stats(graph, dataset=TINY)
+    print("intent layer: " + ", ".join(f"{k} {v}" for k, v in st.items()))
+    info(f"[4/5] train IKGR on the tiny subset ({epochs} epochs), write embeddings and top-10 back")
+    recdata, _ = export_recdata(graph, TINY)
+    result = Trainer(TrainConfig(epochs=epochs, eval_every=1, device=s.device, cache_dir=s.home / "candidates"),
+                     log=info).fit("ikgr", recdata)
+    m = result.metrics["test"]
+    print("IKGR (tiny): " + "; ".join(f"{p} NDCG@10 {v['NDCG@10']:.4f} HR@10 {v['HR@10']:.4f}" for p, v in m.items()))
+    write_back(graph, result, recdata, k=10)
+    info("[5/5] a user's top-10 with explanations")
+    user = f"{TINY}:1"
+    run_id, recs = ex.recommend(graph, user, k=10, model="ikgr")
+    print(f"\ntop-10 for {user} (IKGR run {run_id}):")
+    for rec in recs:
+        print(f"{rec.rank:>3}. {rec.title}  score {rec.score:.3f}")
+        exps = ex.explain(graph, user, rec.item, limit=1)
+        if not exps:
+            print("      no explanation found in the graph")
+        for e in exps:
+            print(f"      {e.kind}: {e.text}")
+    return user
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(ctx: typer.Context,
-             path: Optional[Path] = typer.Option(None, "--path", help="MovieLens-100k folder (default <KGP_DATA_DIR>/movielens-100k).")) -> None:
-        """Start the local Neo4j, migrate, ingest MovieLens-100k with both KGs, print stats and Browser queries."""
-        run_demo(ctx, path)
+             path: Optional[Path] = typer.Option(None, "--path", help="MovieLens-100k folder (default <KGP_DATA_DIR>/movielens-100k); the tiny subset is read from its sibling movielens-100k-tiny."),
+             extract_limit: int = typer.Option(30, help="Tiny-subset items to run the LLM over (about 1-2 s each per round)."),
+             epochs: int = typer.Option(20, help="IKGR training epochs on the tiny subset.")) -> None:
+        """The main job end to end: local Neo4j, MovieLens-100k + both KGs, intents, IKGR, explained top-10."""
+        run_demo(ctx, path, extract_limit, epochs)
