@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 from kgplatform import schema  # noqa: E402
 from kgplatform.agent import extract, intent_stats, load_backend, node_intents  # noqa: E402
-from kgplatform.agent.extract import _ensure_vectors  # noqa: E402,F401 - same code path as round 2
 from kgplatform.agent.glossary import load_glossary  # noqa: E402
 from kgplatform.agent.prompts import describe, format_options, round1_prompts, round2_prompts  # noqa: E402
 from kgplatform.agent.schemas import IntentList, related_schema  # noqa: E402
@@ -71,6 +70,50 @@ def raw_rate(llama, jobs, max_tokens: int, repeat_penalty: float) -> dict:
             "completion_tokens_per_s": round(completion_tokens / dt, 1),
             "avg_prompt_tokens": round(prompt_tokens / max(len(jobs), 1)),
             "avg_completion_tokens": round(completion_tokens / max(len(jobs), 1), 1)}
+
+
+MOVIE_EXAMPLES = [
+    ("Jurassic Park (1993)\nGenres: Action, Adventure, Sci-Fi.\nScientists clone dinosaurs for a theme park, and "
+     "the animals escape.", ["dinosaur adventure", "theme park disaster", "family blockbuster"]),
+    ("Sleepless in Seattle (1993)\nGenres: Comedy, Romance.\nA widower's son calls a radio show to find his "
+     "father a new wife.", ["romantic comedy", "finding love", "date night"]),
+]
+MOVIE_EXAMPLE_PHRASES = [p for _, ans in MOVIE_EXAMPLES for p in ans]
+
+
+def _movie_examples(messages: list[dict]) -> list[dict]:
+    """The same prompt with the two item few-shot pairs replaced by movie examples."""
+    out = [dict(m) for m in messages]
+    pairs = [i for i, m in enumerate(out) if m["role"] == "user"][:-1]
+    for i, (text, ans) in zip(pairs, MOVIE_EXAMPLES):
+        ask = out[i]["content"].rsplit("\n", 1)[1]
+        out[i]["content"] = f"### Item Description:\n{text}\n{ask}"
+        out[i + 1]["content"] = json.dumps({"intents": ans})
+    return out
+
+
+def _shipped_example_phrases() -> set[str]:
+    from kgplatform.agent.prompts import example_keys
+
+    return set(example_keys())
+
+
+def _copy_rate(llama, jobs, texts, phrases: set[str], max_tokens: int) -> dict:
+    copied_answers = copied_phrases = total = 0
+    for (messages, grammar), text in zip(jobs, texts):
+        r = llama.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0,
+                                         repeat_penalty=1.3, grammar=grammar)
+        try:
+            answer = json.loads(r["choices"][0]["message"]["content"])["intents"]
+            got = [" ".join(str(p).lower().split()) for p in answer]
+        except (ValueError, KeyError, TypeError):
+            continue
+        hits = [p for p in got if p in phrases and p not in text]
+        total += len(got)
+        copied_phrases += len(hits)
+        copied_answers += bool(hits)
+    return {"answers": len(jobs), "answers_with_copies": copied_answers, "copied_phrases": copied_phrases,
+            "phrases": total}
 
 
 def _answer_shape(llama, jobs, max_tokens: int, repeat_penalty: float) -> dict:
@@ -163,16 +206,27 @@ def main() -> int:
         out["round1"]["llm_share_of_time"] = round(r1.llm_seconds / r1.seconds, 3) if r1.seconds else 0.0
 
         # --- what the countermeasures buy (small models ramble and repeat) --------------------------------
-        n_abl = min(6, len(jobs1))
+        n_abl = min(8, len(jobs1))
         say(f"ablations on {n_abl} items …")
         from llama_cpp.llama_grammar import JSON_GBNF
 
         unbounded = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        free = [(m, unbounded) for m, _ in jobs1[:n_abl]]
         out["ablation"] = {
-            "bounded_schema": _answer_shape(llama, jobs1[:n_abl], settings.llm_max_tokens, REPEAT_PENALTY),
-            "unbounded_json_grammar": _answer_shape(llama, [(m, unbounded) for m, _ in jobs1[:n_abl]],
-                                                    settings.llm_max_tokens, REPEAT_PENALTY),
-            "bounded_no_repeat_penalty": _answer_shape(llama, jobs1[:n_abl], settings.llm_max_tokens, 1.0),
+            "shipped: bounded schema, repeat penalty": _answer_shape(llama, jobs1[:n_abl], settings.llm_max_tokens,
+                                                                     REPEAT_PENALTY),
+            "bounded schema, no repeat penalty": _answer_shape(llama, jobs1[:n_abl], settings.llm_max_tokens, 1.0),
+            "any JSON, repeat penalty": _answer_shape(llama, free, settings.llm_max_tokens, REPEAT_PENALTY),
+            "any JSON, no repeat penalty": _answer_shape(llama, free, settings.llm_max_tokens, 1.0),
+        }
+        # few-shot examples from the same domain as the input (movies) instead of unlike ones: how often the
+        # answer repeats an example phrase that the item's text does not contain
+        like = [(_movie_examples(m), g) for m, g in jobs1[:n_abl]]
+        texts = [item_text(row["props"]).lower() for row in items[:n_abl]]
+        out["ablation"]["copied_example_phrases"] = {
+            "unlike_examples (shipped)": _copy_rate(llama, jobs1[:n_abl], texts, _shipped_example_phrases(),
+                                                    settings.llm_max_tokens),
+            "movie_examples": _copy_rate(llama, like, texts, set(MOVIE_EXAMPLE_PHRASES), settings.llm_max_tokens),
         }
 
         # --- round 2 ------------------------------------------------------------------------------------
@@ -268,9 +322,14 @@ def _print(o: dict) -> None:
               f"agent/raw time ratio {a.get('agent_overhead_ratio', '?')}")
     ab = o["ablation"]
     for name, v in ab.items():
-        print(f"answers, {name.replace('_', ' ')}: {v['avg_completion_tokens']} tokens on average, "
+        if name == "copied_example_phrases":
+            continue
+        print(f"answers, {name}: {v['avg_completion_tokens']} tokens on average, "
               f"{v['hit_max_tokens']}/{v['answers']} ran into max_tokens, {v['unparsable']} unparsable, "
               f"{v['with_repeated_phrases']} with repeated phrases")
+    for name, v in ab["copied_example_phrases"].items():
+        print(f"few-shot copying, {name}: {v['answers_with_copies']}/{v['answers']} answers repeat an example "
+              f"phrase absent from the item ({v['copied_phrases']} of {v['phrases']} phrases)")
     s = o["intent_stats"]
     print(f"intents: {s['intents']} intents, {s['int_edges']} edges ({s['exact_edges']} exact, "
           f"{s['related_edges']} related), avg intent degree {s['avg_intent_degree']}")

@@ -28,7 +28,8 @@ def toy(texts: dict[str, str] | None = None) -> ParsedDataset:
             "i2": "Love Letters (1992)\nTwo strangers fall in love by mail.",
             "i3": "Robot Dawn (1991)\nRobots rise up in a rainy city."}
     base.update(texts or {})
-    items = [{"id": f"e:{k}", "rawId": k, "dataset": "e", "title": v.split(" (")[0], "text": v} for k, v in base.items()]
+    items = [{"id": f"e:{k}", "rawId": k, "dataset": "e", "title": v.split(" (")[0], "text": v}
+             for k, v in base.items()]
     users = [{"id": "e:u1", "rawId": "u1", "dataset": "e", "age": 30, "gender": "F", "occupation": "engineer"},
              {"id": "e:u2", "rawId": "u2", "dataset": "e"}]
     return ParsedDataset(name="e", kind="generic", path="-", items=items, users=users)
@@ -124,7 +125,8 @@ def test_switching_encoder_reembeds_and_rebuilds_indexes(graph, settings, tiny_l
     assert {len(v) for v in vectors(graph, "User").values()} == {16}
     assert index_dims(graph) == {n: 16 for n in VECTOR_INDEXES.values()}
     back = embed_graph(graph, settings, progress=False)
-    assert back.switched_from == str(tiny_local_encoder) and index_dims(graph) == {n: 384 for n in VECTOR_INDEXES.values()}
+    assert back.switched_from == str(tiny_local_encoder)
+    assert index_dims(graph) == {n: 384 for n in VECTOR_INDEXES.values()}
 
 
 def test_intents_are_embedded_too(graph, settings):

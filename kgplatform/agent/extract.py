@@ -23,8 +23,9 @@ Robustness:
 - Each node's result is written in one transaction together with its status and key
   ``"<model>|<promptVersion>|<inputHash>"`` (``extractKey``; round 2's ``relatedKey`` adds ``|k<K>``), where
   the input hash covers the node's prompt block (text and glossary context). Redoing a node's round 1
-  replaces its edges and voids its round-2 result; intents no node links to any more are removed. A node whose key matches and
-  whose status is ``ok`` is skipped; one that failed with the same key is skipped unless ``retry_failed``.
+  replaces its edges and voids its round-2 result; intents no node links to any more are removed. A node
+  whose key matches and whose status is ``ok`` is skipped; one that failed with the same key is skipped
+  unless ``retry_failed``.
   So a run killed at any point and started again ends with the same graph as an uninterrupted run (edges
   and intents are MERGEd; a redone node's old edges are replaced, never duplicated).
 - Validated answers are cached in SQLite (``<home>/cache/llm-results.sqlite``) by a hash of model, prompt
@@ -243,12 +244,12 @@ def extract(
         "round": round, "model": summary.model, "promptVersion": summary.prompt_version,
         "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "errors": summary.errors,
         "skipped": summary.skipped,
-        "seconds": round_(summary.seconds), "llmCalls": summary.llm_calls,
+        "seconds": _r3(summary.seconds), "llmCalls": summary.llm_calls,
     })
     return summary
 
 
-def round_(x: float) -> float:
+def _r3(x: float) -> float:
     return float(f"{x:.3f}")
 
 

@@ -107,7 +107,8 @@ def load_glossary(name_or_path: str | Path | None) -> Glossary | None:
         else:
             raise ConfigError(
                 f"glossary {name_or_path!r} not found",
-                hint=f"give a path to a term<TAB>explanation file, or a bundled name: {', '.join(bundled_glossaries())}",
+                hint="give a path to a term<TAB>explanation file, or a bundled name: "
+                     + ", ".join(bundled_glossaries()),
             )
     return parse_glossary(path.read_text(encoding="utf-8"), str(path))
 

@@ -100,7 +100,8 @@ def resolve_model(name: str, home: Path) -> ModelSpec:
         return ModelSpec(f"gguf:{path.name}", path.resolve())
     raise ConfigError(
         f"unknown LLM {name!r}",
-        hint=f"use {', '.join(BUNDLED_MODELS)}, a path to a .gguf file, or --endpoint URL for an OpenAI-compatible server",
+        hint=f"use {', '.join(BUNDLED_MODELS)}, a path to a .gguf file, "
+             "or --endpoint URL for an OpenAI-compatible server",
     )
 
 

@@ -249,3 +249,29 @@ def toy_data(
     return RecData.from_sequences(
         "toy", [f"u{u}" for u in range(num_users)], [f"i{i}" for i in range(num_items)], seqs, **kw
     )
+
+
+def intents_as_kg(data: RecData) -> RecData:
+    """A copy whose item–intent edges are also KG triples (``satisfies_exact``/``satisfies_related`` to one
+    entity per intent), so KG baselines (KGCN) see the same side information IKGR gets as intents."""
+    import dataclasses
+
+    if not data.has_intents:
+        return data
+    base_ent = data.num_entities
+    base_rel = data.num_relations
+    ii, kind = data.item_intents, data.item_intent_kind
+    trip = torch.stack([ii[:, 0], base_rel + kind.clamp(max=1), base_ent + ii[:, 1]], 1)
+    if data.has_kg:
+        old = torch.stack([data.kg_heads, data.kg_rels, data.kg_tails], 1)
+        trip = torch.cat([old, trip])
+    ent_ids = list(data.entity_ids or [f"entity:{k}" for k in range(data.num_items, base_ent)])
+    return dataclasses.replace(
+        data,
+        kg_heads=trip[:, 0].contiguous(),
+        kg_rels=trip[:, 1].contiguous(),
+        kg_tails=trip[:, 2].contiguous(),
+        num_entities=base_ent + data.num_intents,
+        relation_names=list(data.relation_names) + ["satisfies_exact", "satisfies_related"],
+        entity_ids=ent_ids + [f"intent:{k}" for k in data.intent_keys],
+    )

@@ -190,3 +190,21 @@ def test_round2_rerun_adds_nothing_and_round1_redo_voids_related(toy_graph, agen
     assert "relatedStatus" not in node(toy_graph, "toy:i1")
     redo = extract(toy_graph, agent_settings, round=2, backend=be, progress=False)
     assert (redo.ok, redo.skipped) == (1, 4)
+
+
+def test_round2_offers_only_the_node_datasets_pool(toy_graph, agent_settings):
+    from kgplatform.ingest.model import ParsedDataset
+
+    other = ParsedDataset(name="sea", kind="generic", path="-", items=[
+        {"id": "sea:s1", "rawId": "s1", "dataset": "sea", "title": "Deep",
+         "text": "Deep (1999)\nCities under the sea."}])
+    write_dataset(toy_graph, other, progress=False)
+    ANSWERS["Deep (1999)"] = ["underwater cities"]
+    try:
+        extract(toy_graph, agent_settings, round=1, backend=scripted_backend(round1_script), progress=False)
+    finally:
+        del ANSWERS["Deep (1999)"]
+    be = scripted_backend(first_option)
+    extract(toy_graph, agent_settings, round=2, dataset="toy", backend=be, progress=False)
+    offered = {o for p in be.chat.prompts for o in options_of(p)}
+    assert offered and "underwater cities" not in offered

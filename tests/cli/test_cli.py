@@ -63,3 +63,28 @@ def test_missing_path_one_line_error(neo4j_server, tmp_path):
     r = kgp(neo4j_server, tmp_path, "ingest", "amazon-beauty", "--path", str(tmp_path / "nowhere"))
     assert r.returncode == 9
     assert "missing user sequence" in r.stderr
+
+
+def test_train_recommend_explain_runs(graph, neo4j_server, tmp_path):
+    r = kgp(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
+            "--name", "cli-tiny")
+    assert r.returncode == 0, r.stderr
+    r = kgp(neo4j_server, tmp_path, "train", "pop", "-d", "cli-tiny", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    stats = doc["models"][0]["stats"]["test"]
+    assert set(stats) == {"full", "sampled99"}  # both protocols, always labelled
+    r = kgp(neo4j_server, tmp_path, "runs", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["model"] == "pop"
+    r = kgp(neo4j_server, tmp_path, "recommend", "1", "-d", "cli-tiny", "--k", "3", "--explain", "--json")
+    assert r.returncode == 0, r.stderr
+    recs = json.loads(r.stdout)
+    assert len(recs["items"]) == 3
+    r = kgp(neo4j_server, tmp_path, "explain", "1", recs["items"][0]["item"], "-d", "cli-tiny")
+    assert r.returncode == 0, r.stderr
+    assert "(User cli-tiny:1)" in r.stdout or "no explanation found" in r.stdout
+    r = kgp(neo4j_server, tmp_path, "recommend", "nobody", "-d", "cli-tiny")
+    assert r.returncode == 10 and r.stderr.startswith("Error: unknown user")
+    r = kgp(neo4j_server, tmp_path, "export", "-d", "cli-tiny", "--format", "recbole", "--out", str(tmp_path / "rb"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "rb" / "cli-tiny" / "cli-tiny.inter").exists()

@@ -1,0 +1,248 @@
+"""Training benchmark: seconds per epoch and test metrics per model, next to RecBole 1.2.1 references.
+
+Run from the repository root (CPU, low priority, on a machine others share)::
+
+    nice python benchmarks/train.py --datasets amazon-beauty --models pop,bpr,sasrec --json > bench.json
+    nice python benchmarks/train.py --pop-check          # the POP harness check against RecBole
+
+Structured as functions so other parts (export, recommend timings) can be added beside ``bench_model``:
+``load_dataset``, ``pop_check``, ``bench_model``, ``run``. Progress goes to stderr, results to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from kgplatform.eval import FULL, leave_one_out, sample_negatives  # noqa: E402
+from kgplatform.train import TrainConfig, Trainer  # noqa: E402
+from kgplatform.train.data import RecData  # noqa: E402
+from kgplatform.train.devdata import (  # noqa: E402
+    load_recbole_atomic,
+    load_user_sequences,
+    read_titles,
+    title_word_intents,
+)
+
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+#: RecBole 1.2.1 figures measured on the same files and protocol (test split).
+RECBOLE = {
+    "amazon-beauty": {
+        "pop": {"sampled99": {"HR@10": 0.2874, "NDCG@10": 0.1490, "HR@1": 0.0530},
+                FULL: {"HR@10": 0.0088, "NDCG@10": 0.0038}},
+        "sasrec": {FULL: {"NDCG@10": 0.0389, "HR@10": 0.0792}, "sampled99": {"NDCG@10": 0.3375},
+                   "seconds_per_epoch": 172.0},
+    },
+    "ml-100k": {
+        "bpr": {FULL: {"NDCG@10": 0.0673}, "sampled99": {"NDCG@10": 0.3634}},
+        "kgcn": {FULL: {"NDCG@10": 0.0554}, "sampled99": {"NDCG@10": 0.3569}},
+        "ktup": {FULL: {"NDCG@10": 0.0373}, "sampled99": {"NDCG@10": 0.2907}},
+    },
+}
+
+#: Per-dataset model settings used by the benchmark (the rest are the registry defaults).
+MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "amazon-beauty": {
+        "sasrec": {"train": {"batch_size": 256, "lr": 1e-3, "eval_every": 1, "patience": 5}},
+        "bpr": {"train": {"batch_size": 2048, "lr": 1e-3, "eval_every": 5, "patience": 5}},
+        "kgcn": {"train": {"batch_size": 2048, "lr": 2e-3, "eval_every": 5, "patience": 3}},
+        "ikgr": {"train": {"batch_size": 4096, "lr": 5e-3, "eval_every": 2, "patience": 5}},
+    },
+    "ml-100k": {
+        "bpr": {"train": {"batch_size": 2048, "lr": 1e-3, "eval_every": 5, "patience": 10}},
+        "kgcn": {"train": {"batch_size": 2048, "lr": 2e-3, "eval_every": 5, "patience": 10}},
+        "ikgr": {"train": {"batch_size": 4096, "lr": 5e-3, "eval_every": 2, "patience": 10}},
+        "sasrec": {"train": {"batch_size": 256, "lr": 1e-3, "eval_every": 1, "patience": 10}},
+    },
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_dataset(name: str, data_dir: Path = DEFAULT_DATA, *, intents: bool = True) -> RecData:
+    """``amazon-beauty`` (with stand-in title-word intents when ``intents``), ``ml-100k`` (+ Freebase KG,
+    genres as stand-in intents) or ``ml-100k-tiny``."""
+    data_dir = Path(data_dir)
+    if name == "amazon-beauty":
+        d = load_user_sequences(data_dir / "amazon-beauty" / "user_sequence.txt", "amazon-beauty")
+        if intents:
+            d = title_word_intents(d, read_titles(data_dir / "amazon-beauty" / "item_titles.txt"))
+        return d
+    if name in ("ml-100k", "ml-100k-tiny"):
+        prefix = (data_dir / "movielens-100k" / "ml-100k") if name == "ml-100k" else (
+            data_dir / "movielens-100k-tiny" / "test")
+        d = load_recbole_atomic(prefix, name)
+        if intents:
+            d = _genre_intents(d, prefix.with_suffix(".item"))
+        return d
+    raise SystemExit(f"unknown dataset {name!r}")
+
+
+def _genre_intents(d: RecData, item_file: Path) -> RecData:
+    """MovieLens genres as exact intents (a stand-in until LLM-extracted intents are exported)."""
+    import csv
+    import dataclasses
+
+    rows = list(csv.reader(item_file.open(encoding="latin-1"), delimiter="\t", quoting=csv.QUOTE_NONE))
+    head = [h.split(":")[0] for h in rows[0]]
+    ci, cc = head.index("item_id"), head.index("class")
+    index = {iid: k for k, iid in enumerate(d.item_ids)}
+    keys: dict[str, int] = {}
+    edges = []
+    for r in rows[1:]:
+        if r[ci] in index:
+            for g in r[cc].split():
+                edges.append((index[r[ci]], keys.setdefault(g, len(keys)), 0))
+    e = torch.tensor(edges, dtype=torch.long).view(-1, 3)
+    return dataclasses.replace(d, intent_keys=list(keys), item_intents=e[:, :2].contiguous(),
+                               item_intent_kind=e[:, 2].contiguous(),
+                               user_intents=torch.zeros(0, 2, dtype=torch.long),
+                               user_intent_kind=torch.zeros(0, dtype=torch.long))
+
+
+def pop_check(data_dir: Path = DEFAULT_DATA, cache_dir: Path | None = None, recbole_seeds: int = 5) -> dict:
+    """Our POP on Amazon Beauty vs RecBole 1.2.1's Pop, both protocols, test split.
+
+    Also runs the ``count="recbole"`` emulation of RecBole's batch-counting bug over a few shuffles.
+    """
+    data = load_dataset("amazon-beauty", data_dir, intents=False)
+    cfg = TrainConfig(device="cpu", cache_dir=cache_dir)
+    res = Trainer(cfg, log=log).fit("pop", data)
+    ref = RECBOLE["amazon-beauty"]["pop"]
+    out: dict[str, Any] = {"ours": res.metrics, "recbole": ref, "relative": {}}
+    for proto, ms in ref.items():
+        out["relative"][proto] = {m: res.metrics["test"][proto][m] / v - 1 for m, v in ms.items()}
+    emu = []
+    for s in range(recbole_seeds):
+        r = Trainer(TrainConfig(device="cpu", cache_dir=cache_dir, seed=s), log=lambda m: None).fit(
+            "pop", data, {"count": "recbole"})
+        emu.append({p: {m: r.metrics["test"][p][m] for m in ("HR@1", "HR@10", "NDCG@10")} for p in r.metrics["test"]})
+    out["recbole_emulation"] = emu
+    return out
+
+
+def bench_model(
+    name: str,
+    data: RecData,
+    *,
+    train: dict[str, Any] | None = None,
+    model_config: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    run_dir: Path | None = None,
+) -> dict:
+    """Train one model; return seconds/epoch (training only), evaluation seconds and test metrics."""
+    cfg = TrainConfig(device="cpu", cache_dir=cache_dir, run_dir=run_dir, **(train or {}))
+    t0 = time.perf_counter()
+    res = Trainer(cfg, log=log).fit(name, data, model_config)
+    wall = time.perf_counter() - t0
+    evals = [e.eval_seconds for e in res.log if e.valid is not None]
+    return {
+        "model": name,
+        "dataset": data.dataset,
+        "seconds_per_epoch": res.seconds_per_epoch,
+        "epoch_seconds": [round(e.train_seconds, 2) for e in res.log],
+        "valid_eval_seconds": sum(evals) / len(evals) if evals else 0.0,
+        "epochs_run": res.epochs_run,
+        "best_epoch": res.best_epoch,
+        "wall_seconds": wall,
+        "eval_params": res.eval_params,
+        "test": res.metrics["test"],
+        "valid": res.metrics["valid"],
+        "train_config": res.train_config,
+        "model_config": res.model_config,
+        "load_average": os.getloadavg(),
+        "reference": RECBOLE.get(data.dataset, {}).get(name),
+    }
+
+
+def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int | None, max_seconds: float | None,
+        cache_dir: Path | None, run_dir: Path | None, ablations: list[str]) -> list[dict]:
+    results = []
+    for ds in datasets:
+        data = load_dataset(ds, data_dir)
+        log(f"{ds}: {data.summary()}")
+        split = leave_one_out(data)
+        sample_negatives(split, data.checksum(), cache_dir=cache_dir)  # draw once, shared by every model
+        for name in models:
+            settings = MODEL_SETTINGS.get(ds, {}).get(name, {})
+            train = dict(settings.get("train", {}))
+            if epochs is not None:
+                train["epochs"] = epochs
+            if max_seconds:
+                train["max_seconds"] = max_seconds
+            variants = [("", settings.get("model"))]
+            if name == "ikgr" and ablations:
+                import dataclasses
+
+                from kgplatform.models.ikgr import IKGRConfig
+
+                base = IKGRConfig(**(settings.get("model") or {}))
+                variants = [(a, dataclasses.asdict(base.ablation(a))) for a in ablations]
+            for label, mcfg in variants:
+                r = bench_model(name, data, train=train, model_config=mcfg, cache_dir=cache_dir, run_dir=run_dir)
+                r["variant"] = label or "default"
+                results.append(r)
+                log(format_row(r))
+    return results
+
+
+def format_row(r: dict) -> str:
+    t = r["test"]
+    samp = next(k for k in t if k.startswith("sampled"))
+    var = f"[{r['variant']}]" if r.get("variant") not in (None, "default") else ""
+    return (f"{r['dataset']:14s} {r['model'] + var:22s} {r['seconds_per_epoch']:7.1f} s/epoch "
+            f"({r['epochs_run']} ep, best {r['best_epoch']})  full HR@10 {t[FULL]['HR@10']:.4f} "
+            f"NDCG@10 {t[FULL]['NDCG@10']:.4f} | {samp} HR@1 {t[samp]['HR@1']:.4f} HR@10 {t[samp]['HR@10']:.4f} "
+            f"NDCG@10 {t[samp]['NDCG@10']:.4f} MRR {t[samp]['MRR']:.4f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--datasets", default="amazon-beauty")
+    p.add_argument("--models", default="pop,bpr,sasrec")
+    p.add_argument("--ablations", default="", help="IKGR Table 3 variants, e.g. full,no_aug,exact_only")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--max-seconds", type=float, default=None, help="training time budget per model")
+    p.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "candidates")
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--pop-check", action="store_true")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.pop_check:
+        out: Any = pop_check(a.data_dir, a.cache_dir)
+        if not a.json:
+            for proto, rel in out["relative"].items():
+                for m, v in rel.items():
+                    print(f"POP {proto:10s} {m:8s} ours {out['ours']['test'][proto][m]:.4f} "
+                          f"RecBole {out['recbole'][proto][m]:.4f} ({v:+.1%})")
+    else:
+        out = run(a.datasets.split(","), [m for m in a.models.split(",") if m], a.data_dir, epochs=a.epochs,
+                  max_seconds=a.max_seconds, cache_dir=a.cache_dir, run_dir=a.run_dir,
+                  ablations=[x for x in a.ablations.split(",") if x])
+        if not a.json:
+            for r in out:
+                print(format_row(r))
+    if a.json:
+        print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
