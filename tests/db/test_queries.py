@@ -39,7 +39,7 @@ def test_missing_parameter_is_reported(session_graph):
 
 def test_template_rejects_unknown_identifiers():
     nq = REGISTRY["runs/create_embedding_index"]
-    with pytest.raises(QueryError, match="not allowed"):
+    with pytest.raises(QueryError, match="not in the schema allow-list"):
         nq.render({"label": "Item) DETACH DELETE (n", "property": "emb_x"})
     with pytest.raises(QueryError, match="not allowed"):
         nq.render({"label": "Item", "property": "name"})
