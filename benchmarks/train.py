@@ -153,7 +153,9 @@ def bench_model(
         "model": name,
         "dataset": data.dataset,
         "seconds_per_epoch": res.seconds_per_epoch,
+        "cpu_seconds_per_epoch": res.cpu_seconds_per_epoch,
         "epoch_seconds": [round(e.train_seconds, 2) for e in res.log],
+        "min_epoch_seconds": min((e.train_seconds for e in res.log), default=0.0),
         "valid_eval_seconds": sum(evals) / len(evals) if evals else 0.0,
         "epochs_run": res.epochs_run,
         "best_epoch": res.best_epoch,
@@ -204,6 +206,7 @@ def format_row(r: dict) -> str:
     samp = next(k for k in t if k.startswith("sampled"))
     var = f"[{r['variant']}]" if r.get("variant") not in (None, "default") else ""
     return (f"{r['dataset']:14s} {r['model'] + var:22s} {r['seconds_per_epoch']:7.1f} s/epoch "
+            f"(min {r['min_epoch_seconds']:.1f}, cpu {r['cpu_seconds_per_epoch']:.1f}) "
             f"({r['epochs_run']} ep, best {r['best_epoch']})  full HR@10 {t[FULL]['HR@10']:.4f} "
             f"NDCG@10 {t[FULL]['NDCG@10']:.4f} | {samp} HR@1 {t[samp]['HR@1']:.4f} HR@10 {t[samp]['HR@10']:.4f} "
             f"NDCG@10 {t[samp]['NDCG@10']:.4f} MRR {t[samp]['MRR']:.4f}")

@@ -116,6 +116,6 @@ def register(app: typer.Typer) -> None:
     def demo(ctx: typer.Context,
              path: Optional[Path] = typer.Option(None, "--path", help="MovieLens-100k folder (default <KGP_DATA_DIR>/movielens-100k); the tiny subset is read from its sibling movielens-100k-tiny."),
              extract_limit: int = typer.Option(30, help="Tiny-subset items to run the LLM over (about 1-2 s each per round)."),
-             epochs: int = typer.Option(20, help="IKGR training epochs on the tiny subset.")) -> None:
+             epochs: int = typer.Option(10, help="IKGR training epochs on the tiny subset.")) -> None:
         """The main job end to end: local Neo4j, MovieLens-100k + both KGs, intents, IKGR, explained top-10."""
         run_demo(ctx, path, extract_limit, epochs)

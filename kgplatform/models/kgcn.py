@@ -172,8 +172,34 @@ class KGCN(Recommender):
         return torch.cat(out).view(B, C)
 
     def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
-        items = torch.arange(self.num_items, device=users.device)
-        return self.score(users, items.view(1, -1).expand(users.numel(), -1))
+        if self.config.n_iter != 1:
+            items = torch.arange(self.num_items, device=users.device)
+            return self.score(users, items.view(1, -1).expand(users.numel(), -1))
+        # One hop: the linear map commutes with the attention-weighted sum, so transform every entity once
+        # (W e) and only mix the transformed vectors per (user, item): B*n*K*d instead of B*n*d*d.
+        c = self.config
+        lin = self.linears[0]
+        d = c.embedding_dim
+        E = self.entity_emb.weight
+        if c.aggregator == "concat":
+            w_self, w_nb = lin.weight[:, :d], lin.weight[:, d:]
+        else:
+            w_self = w_nb = lin.weight
+        self_part = (E[: self.num_items] @ w_self.t() if c.aggregator != "neighbor"
+                     else torch.zeros(self.num_items, d, device=E.device)) + lin.bias
+        nb_t = E @ w_nb.t()  # [num_entities, d]
+        adj_e = self.adj_entity[: self.num_items]  # [n, K]
+        adj_r = self.adj_relation[: self.num_items]
+        nb_vec = nb_t[adj_e]  # [n, K, d]
+        out = []
+        step = max(1, c.score_chunk // max(self.num_items, 1))
+        for ub in users.split(step):
+            u = self.user_emb(ub)  # [b, d]
+            rel_scores = (u @ self.relation_emb.weight.t()) / d  # mean(u * r) for every relation
+            pi = torch.softmax(rel_scores[:, adj_r], dim=-1)  # [b, n, K]
+            pre = self_part.unsqueeze(0) + torch.einsum("bnk,nkd->bnd", pi, nb_vec)
+            out.append((torch.tanh(pre) * u[:, None, :]).sum(-1))
+        return torch.cat(out)
 
     def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
         return self.user_emb(users)

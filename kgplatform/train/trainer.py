@@ -93,6 +93,7 @@ class EpochLog:
     epoch: int
     losses: dict[str, float]
     train_seconds: float
+    cpu_seconds: float = 0.0  # process CPU time of the training part (all threads); robust to other load
     eval_seconds: float = 0.0
     valid: dict[str, float] | None = None
 
@@ -173,6 +174,7 @@ class TrainResult:
     epochs_run: int
     seconds_per_epoch: float
     train_seconds: float
+    cpu_seconds_per_epoch: float
     eval_params: dict[str, float]
     metrics: dict[str, dict[str, dict[str, float]]]
     log: list[EpochLog]
@@ -210,6 +212,7 @@ class TrainResult:
                 "best_epoch": self.best_epoch,
                 "epochs_run": self.epochs_run,
                 "seconds_per_epoch": self.seconds_per_epoch,
+                "cpu_seconds_per_epoch": self.cpu_seconds_per_epoch,
                 "train_seconds": self.train_seconds,
                 "eval_params": self.eval_params,
                 "metrics": self.metrics,
@@ -339,7 +342,7 @@ class Trainer:
             try:
                 for epoch in range(1, cfg.epochs + 1):
                     net.train()
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     sums: dict[str, float] = {}
                     n_batches = 0
                     for batch in sampler:
@@ -363,7 +366,8 @@ class Trainer:
                     dt = time.perf_counter() - t0
                     train_time += dt
                     epochs_run = epoch
-                    entry = EpochLog(epoch, {k: v / max(n_batches, 1) for k, v in sums.items()}, dt)
+                    entry = EpochLog(epoch, {k: v / max(n_batches, 1) for k, v in sums.items()}, dt,
+                                     time.process_time() - c0)
                     stop = False
                     if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                         t1 = time.perf_counter()
@@ -433,6 +437,7 @@ class Trainer:
             epochs_run=epochs_run,
             seconds_per_epoch=train_time / epochs_run if epochs_run else 0.0,
             train_seconds=train_time,
+            cpu_seconds_per_epoch=sum(e.cpu_seconds for e in history) / epochs_run if epochs_run else 0.0,
             eval_params=net.eval_params(),
             metrics=metrics,
             log=history,

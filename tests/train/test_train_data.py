@@ -69,3 +69,13 @@ def test_toy_data_is_valid():
     d.validate()
     assert d.intent_text_emb.shape == (4, 8)
     assert dataclasses.replace(d).checksum() == d.checksum()
+
+
+def test_intents_as_kg_adds_one_entity_per_intent():
+    from kgplatform.train.devdata import intents_as_kg
+
+    d = intents_as_kg(small())
+    assert d.num_entities == 5 + 2 and d.relation_names[-2:] == ["satisfies_exact", "satisfies_related"]
+    new = torch.stack([d.kg_heads, d.kg_rels, d.kg_tails], 1)[-2:].tolist()
+    assert new == [[0, 2, 5], [1, 3, 6]]
+    d.validate()
