@@ -41,9 +41,9 @@ class IKGRConfig:
         max_user_intents / max_item_intents: intent-set caps (padding size of Eq. 8/10).
         lam: :math:`\\lambda` of Eq. 11. ``tune_lambda`` grid-searches ``lambda_grid`` on validation.
         tau / weighting: Eq. 8's temperature and pair weighting (:class:`~kgplatform.nn.IntentTranslation`).
-        rec_loss: the interaction objective on the Eq. 9 score — ``softmax`` (in-batch sampled softmax over
-            the batch's positives and negatives), ``bpr``, or ``none`` (TransH margin only, as the paper's
-            text literally reads). The paper scores with Eq. 9/11 but trains only Eq. 7; without a loss on
+        rec_loss: the interaction objective on the Eq. 9 score — ``softmax`` (sampled softmax over the
+            distinct positive and negative items of the batch), ``full_softmax`` (over every item), ``bpr``,
+            or ``none`` (TransH margin only, as the paper's text literally reads). The paper scores with Eq. 9/11 but trains only Eq. 7; without a loss on
             the cosine the scoring function is never optimised, so a ranking loss on it is our addition.
         rec_temperature: cosine temperature of ``rec_loss``.
         kg_weight: weight of the TransH margin loss (Eq. 7) over consumes, intent and KG triples.
@@ -69,7 +69,7 @@ class IKGRConfig:
     lambda_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
     tau: float = 0.1
     weighting: Weighting = "similar"
-    rec_loss: Literal["softmax", "bpr", "none"] = "softmax"
+    rec_loss: Literal["softmax", "full_softmax", "bpr", "none"] = "softmax"
     rec_temperature: float = 0.1
     kg_weight: float = 0.1
     kg_batch_size: int = 2048
@@ -287,6 +287,7 @@ class IKGR(Recommender):
         self.lam = c.lam
         self._cache: Tensor | None = None
         self._int_cache: Tensor | None = None
+        self._graph: tuple[Tensor, Tensor] | None = None  # sparse operators of the fixed conv graph
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -305,11 +306,19 @@ class IKGR(Recommender):
                             self.text_proj[name](getattr(self, f"{name}_text")))
         return x
 
+    def _prepared(self) -> tuple[Tensor, Tensor]:
+        dev = self.edge_index.device
+        if self._graph is None or self._graph[0].device != dev:
+            self._graph = KGConv.prepare(self.edge_index, self.edge_type, self.transh.num_nodes,
+                                         2 * self.num_rel_total, self.config.aggr)
+        return self._graph
+
     def propagate(self) -> Tensor:
         """Final node embeddings :math:`\\mathbf{e}` ``[N, d]`` after the KG convolution(s)."""
         x = self.input_features()
+        g = self._prepared()
         for conv in self.convs:
-            x = conv(x, self.edge_index, self.edge_type)
+            x = conv(x, prepared=g)
         return x
 
     def _drop_cache(self) -> None:
@@ -388,13 +397,14 @@ class IKGR(Recommender):
         out: dict[str, Tensor] = {}
         if c.rec_loss != "none":
             nu = F.normalize(eu, dim=-1)
-            if c.rec_loss == "softmax":
-                cand = F.normalize(torch.cat([ep, en]), dim=-1)
-                logits = nu @ cand.t() / c.rec_temperature
-                target = torch.arange(users.numel(), device=users.device)
-                same = torch.cat([pos, neg])[None, :] == pos[:, None]  # the positive repeated in the batch
-                same[target, target] = False
-                out["rec"] = F.cross_entropy(logits.masked_fill(same, float("-inf")), target)
+            if c.rec_loss in ("softmax", "full_softmax"):
+                if c.rec_loss == "softmax":  # the batch's distinct positive and negative items
+                    cand = torch.unique(torch.cat([pos, neg]))
+                else:  # every item
+                    cand = torch.arange(self.num_items, device=users.device)
+                ce = F.normalize(e[cand + self.ent_off], dim=-1)
+                logits = nu @ ce.t() / c.rec_temperature
+                out["rec"] = F.cross_entropy(logits, torch.searchsorted(cand, pos))
             else:
                 sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
                 sn = (nu * F.normalize(en, dim=-1)).sum(-1)

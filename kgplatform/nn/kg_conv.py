@@ -37,7 +37,7 @@ class KGConv(MessagePassing):
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices :math:`(2, |\mathcal{E}|)`
           (``edge_index[0]`` = source/neighbour, ``edge_index[1]`` = target), edge types
-          :math:`(|\mathcal{E}|)`
+          :math:`(|\mathcal{E}|)`; or ``prepared=KGConv.prepare(...)`` for a fixed graph
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
     """
 
@@ -75,8 +75,42 @@ class KGConv(MessagePassing):
             return torch.nn.functional.leaky_relu(x)
         return x
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        agg = self.propagate(edge_index, x=x, edge_type=edge_type, size=(x.size(0), x.size(0)))
+    @staticmethod
+    def prepare(
+        edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_relations: int, aggr: str = "mean"
+    ) -> tuple[Tensor, Tensor]:
+        """Precompute sparse operators for a fixed graph: ``(A, C)`` with ``A`` :math:`(N, N)` and ``C``
+        :math:`(N, R)` (CSR) such that the aggregation is ``A @ x + C @ rel_emb``. With ``mean`` the rows are
+        divided by the in-degree. Pass the pair as ``prepared=`` to :meth:`forward` to skip the per-edge
+        gather/scatter (about 3x faster on CPU; the result is the same)."""
+        import warnings
+
+        src, dst = edge_index
+        ones = torch.ones(src.numel(), device=src.device)
+        if aggr == "mean":
+            deg = torch.zeros(num_nodes, device=src.device).index_add_(0, dst, ones).clamp(min=1)
+            w = 1.0 / deg[dst]
+        else:
+            w = ones
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+            A = torch.sparse_coo_tensor(torch.stack([dst, src]), w, (num_nodes, num_nodes)).coalesce()
+            C = torch.sparse_coo_tensor(torch.stack([dst, edge_type]), w, (num_nodes, num_relations)).coalesce()
+            return A.to_sparse_csr(), C.to_sparse_csr()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor | None = None,
+        edge_type: Tensor | None = None,
+        *,
+        prepared: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        if prepared is not None:
+            A, C = prepared
+            agg = A @ x + C @ self.rel_emb.weight
+        else:
+            agg = self.propagate(edge_index, x=x, edge_type=edge_type, size=(x.size(0), x.size(0)))
         return self._act(self.lin(x + agg))
 
     def message(self, x_j: Tensor, edge_type: Tensor) -> Tensor:
