@@ -28,6 +28,7 @@ from kgplatform.eval import FULL, leave_one_out, sample_negatives  # noqa: E402
 from kgplatform.train import TrainConfig, Trainer  # noqa: E402
 from kgplatform.train.data import RecData  # noqa: E402
 from kgplatform.train.devdata import (  # noqa: E402
+    intents_as_kg,
     load_recbole_atomic,
     load_user_sequences,
     read_titles,
@@ -57,12 +58,12 @@ MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "sasrec": {"train": {"batch_size": 256, "lr": 1e-3, "eval_every": 1, "patience": 5}},
         "bpr": {"train": {"batch_size": 2048, "lr": 1e-3, "eval_every": 5, "patience": 5}},
         "kgcn": {"train": {"batch_size": 2048, "lr": 2e-3, "eval_every": 5, "patience": 3}},
-        "ikgr": {"train": {"batch_size": 4096, "lr": 5e-3, "eval_every": 2, "patience": 5}},
+        "ikgr": {"train": {"batch_size": 2048, "lr": 5e-3, "eval_every": 2, "patience": 4}},
     },
     "ml-100k": {
         "bpr": {"train": {"batch_size": 2048, "lr": 1e-3, "eval_every": 5, "patience": 10}},
         "kgcn": {"train": {"batch_size": 2048, "lr": 2e-3, "eval_every": 5, "patience": 10}},
-        "ikgr": {"train": {"batch_size": 4096, "lr": 5e-3, "eval_every": 2, "patience": 10}},
+        "ikgr": {"train": {"batch_size": 1024, "lr": 5e-3, "eval_every": 2, "patience": 5}},
         "sasrec": {"train": {"batch_size": 256, "lr": 1e-3, "eval_every": 1, "patience": 10}},
     },
 }
@@ -73,8 +74,8 @@ def log(msg: str) -> None:
 
 
 def load_dataset(name: str, data_dir: Path = DEFAULT_DATA, *, intents: bool = True) -> RecData:
-    """``amazon-beauty`` (with stand-in title-word intents when ``intents``), ``ml-100k`` (+ Freebase KG,
-    genres as stand-in intents) or ``ml-100k-tiny``."""
+    """``amazon-beauty`` (with stand-in title-word intents when ``intents``), ``ml-100k`` (+ Freebase KG;
+    stand-in intents: genres exact, DBpedia categories related) or ``ml-100k-tiny``."""
     data_dir = Path(data_dir)
     if name == "amazon-beauty":
         d = load_user_sequences(data_dir / "amazon-beauty" / "user_sequence.txt", "amazon-beauty")
@@ -86,15 +87,19 @@ def load_dataset(name: str, data_dir: Path = DEFAULT_DATA, *, intents: bool = Tr
             data_dir / "movielens-100k-tiny" / "test")
         d = load_recbole_atomic(prefix, name)
         if intents:
-            d = _genre_intents(d, prefix.with_suffix(".item"))
+            d = _movielens_intents(d, prefix.with_suffix(".item"),
+                                   data_dir / "movielens-100k" / "dbpedia" / "enriched.csv")
         return d
     raise SystemExit(f"unknown dataset {name!r}")
 
 
-def _genre_intents(d: RecData, item_file: Path) -> RecData:
-    """MovieLens genres as exact intents (a stand-in until LLM-extracted intents are exported)."""
+def _movielens_intents(d: RecData, item_file: Path, enriched: Path | None = None, max_related: int = 6) -> RecData:
+    """Stand-in intents until LLM-extracted ones are exported: MovieLens genres as *exact* intents and, when
+    the DBpedia enrichment is present, the item's mid-frequency DBpedia categories (used by 15–300 items,
+    e.g. "1990s comedy films") as *related* intents."""
     import csv
     import dataclasses
+    from collections import Counter
 
     rows = list(csv.reader(item_file.open(encoding="latin-1"), delimiter="\t", quoting=csv.QUOTE_NONE))
     head = [h.split(":")[0] for h in rows[0]]
@@ -106,6 +111,18 @@ def _genre_intents(d: RecData, item_file: Path) -> RecData:
         if r[ci] in index:
             for g in r[cc].split():
                 edges.append((index[r[ci]], keys.setdefault(g, len(keys)), 0))
+    if enriched is not None and enriched.is_file():
+        with enriched.open(newline="", encoding="utf-8") as fh:
+            recs = [(r["item_id::string"], [c for c in r["subject::string_list"].split("::") if c])
+                    for r in csv.DictReader(fh)]
+        freq = Counter(c for _, cats in recs for c in cats)
+        for iid, cats in recs:
+            if iid not in index:
+                continue
+            kept = sorted((c for c in cats if 15 <= freq[c] <= 300), key=lambda c: (freq[c], c))[:max_related]
+            for c in kept:
+                name = c.rsplit("Category:", 1)[-1].replace("_", " ")
+                edges.append((index[iid], keys.setdefault(name, len(keys)), 1))
     e = torch.tensor(edges, dtype=torch.long).view(-1, 3)
     return dataclasses.replace(d, intent_keys=list(keys), item_intents=e[:, :2].contiguous(),
                                item_intent_kind=e[:, 2].contiguous(),
@@ -170,8 +187,33 @@ def bench_model(
     }
 
 
+def bench_seeds(
+    name: str,
+    data: RecData,
+    seeds: list[int],
+    *,
+    train: dict[str, Any] | None = None,
+    model_config: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> dict:
+    """Train once per seed (same split and candidates); mean ± std of every test metric."""
+    from kgplatform.train.seeds import run_seeds
+
+    cfg = TrainConfig(device="cpu", cache_dir=cache_dir, **(train or {}))
+    summary = run_seeds(name, data, cfg, model_config, seeds=seeds, log=log)
+    log(summary.format())
+    rec = summary.to_record()
+    rec["dataset"] = data.dataset
+    rec["cpu_seconds_per_epoch"] = [r.cpu_seconds_per_epoch for r in summary.results]
+    rec["best_epochs"] = [r.best_epoch for r in summary.results]
+    rec["eval_params"] = [r.eval_params for r in summary.results]
+    rec["reference"] = RECBOLE.get(data.dataset, {}).get(name)
+    return rec
+
+
 def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int | None, max_seconds: float | None,
-        cache_dir: Path | None, run_dir: Path | None, ablations: list[str]) -> list[dict]:
+        cache_dir: Path | None, run_dir: Path | None, ablations: list[str],
+        seeds: list[int] | None = None) -> list[dict]:
     results = []
     for ds in datasets:
         data = load_dataset(ds, data_dir)
@@ -180,6 +222,9 @@ def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int |
         sample_negatives(split, data.checksum(), cache_dir=cache_dir)  # draw once, shared by every model
         for name in models:
             settings = MODEL_SETTINGS.get(ds, {}).get(name, {})
+            model_data = data
+            if name == "kgcn" and not data.has_kg and data.has_intents:
+                model_data = intents_as_kg(data)  # same side information as IKGR, as KG triples
             train = dict(settings.get("train", {}))
             if epochs is not None:
                 train["epochs"] = epochs
@@ -194,7 +239,13 @@ def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int |
                 base = IKGRConfig(**(settings.get("model") or {}))
                 variants = [(a, dataclasses.asdict(base.ablation(a))) for a in ablations]
             for label, mcfg in variants:
-                r = bench_model(name, data, train=train, model_config=mcfg, cache_dir=cache_dir, run_dir=run_dir)
+                if seeds and len(seeds) > 1:
+                    r = bench_seeds(name, model_data, seeds, train=train, model_config=mcfg, cache_dir=cache_dir)
+                    r["variant"] = label or "default"
+                    results.append(r)
+                    continue
+                r = bench_model(name, model_data, train=train, model_config=mcfg, cache_dir=cache_dir,
+                                run_dir=run_dir)
                 r["variant"] = label or "default"
                 results.append(r)
                 log(format_row(r))
@@ -223,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "candidates")
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seeds", default="", help="comma-separated seeds; more than one gives mean ± std")
     p.add_argument("--pop-check", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -238,10 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         out = run(a.datasets.split(","), [m for m in a.models.split(",") if m], a.data_dir, epochs=a.epochs,
                   max_seconds=a.max_seconds, cache_dir=a.cache_dir, run_dir=a.run_dir,
-                  ablations=[x for x in a.ablations.split(",") if x])
+                  ablations=[x for x in a.ablations.split(",") if x],
+                  seeds=[int(x) for x in a.seeds.split(",") if x])
         if not a.json:
             for r in out:
-                print(format_row(r))
+                print(format_row(r) if "test" in r else json.dumps(r))
     if a.json:
         print(json.dumps(out, indent=2, default=str))
     return 0

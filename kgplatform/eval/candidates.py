@@ -33,7 +33,8 @@ class SampledCandidates:
         """Negatives of ``users`` (a subset of the phase's users, any order)."""
         all_users = self.users[phase]
         pos = torch.searchsorted(all_users, users.cpu())
-        if bool((pos >= all_users.numel()).any()) or not torch.equal(all_users[pos.clamp(max=all_users.numel() - 1)], users.cpu()):
+        found = all_users[pos.clamp(max=max(all_users.numel() - 1, 0))] if all_users.numel() else all_users
+        if bool((pos >= all_users.numel()).any()) or not torch.equal(found, users.cpu()):
             raise TrainingError(f"candidates: some users have no {phase} candidates")
         return self.negatives[phase][pos]
 
@@ -53,7 +54,8 @@ def _draw(split: Split, users: Tensor, k: int, gen: torch.Generator) -> Tensor:
         weights = torch.rand(chunk.numel(), n, generator=gen)
         rows = torch.repeat_interleave(torch.arange(chunk.numel()), lens[chunk])
         starts = split.seq_indptr[chunk]
-        offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(lens[chunk], 0) - lens[chunk], lens[chunk])
+        cl = lens[chunk]
+        offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(cl, 0) - cl, cl)
         weights[rows, split.seq_items[starts[rows] + offs]] = -1.0
         free = (weights >= 0).sum(1)
         if bool((free < k).any()):

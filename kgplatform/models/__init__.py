@@ -126,7 +126,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "sasrec": ModelSpec(
         "sasrec", SASRec, SASRecConfig, _build_sasrec,
-        {"epochs": 200, "batch_size": 128, "lr": 1e-3, "eval_every": 1},
+        {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
         "self-attentive sequential model, cross-entropy over all items",
     ),
     "kgcn": ModelSpec(
@@ -136,7 +136,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "ikgr": ModelSpec(
         "ikgr", IKGR, IKGRConfig, _build_ikgr,
-        {"epochs": 200, "batch_size": 4096, "lr": 5e-3, "eval_every": 2},
+        {"epochs": 100, "batch_size": 2048, "lr": 5e-3, "eval_every": 2},
         "intent-augmented KG recommender (KG conv + TransH + intent translation/scoring)",
     ),
 }

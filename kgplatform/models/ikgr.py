@@ -43,8 +43,9 @@ class IKGRConfig:
         tau / weighting: Eq. 8's temperature and pair weighting (:class:`~kgplatform.nn.IntentTranslation`).
         rec_loss: the interaction objective on the Eq. 9 score — ``softmax`` (sampled softmax over the
             distinct positive and negative items of the batch), ``full_softmax`` (over every item), ``bpr``,
-            or ``none`` (TransH margin only, as the paper's text literally reads). The paper scores with Eq. 9/11 but trains only Eq. 7; without a loss on
-            the cosine the scoring function is never optimised, so a ranking loss on it is our addition.
+            or ``none`` (TransH margin only, as the paper's text literally reads). The paper scores with
+            Eq. 9/11 but trains only Eq. 7; without a loss on the cosine the scoring function is never
+            optimised, so a ranking loss on it is our addition.
         rec_temperature: cosine temperature of ``rec_loss``.
         kg_weight: weight of the TransH margin loss (Eq. 7) over consumes, intent and KG triples.
         kg_batch_size: intent/KG triples sampled per training step.

@@ -49,7 +49,9 @@ class IntentTranslation(nn.Module):
         self.tau = tau
         self.weighting = weighting
 
-    def forward(self, user_int: Tensor, user_mask: Tensor, item_int: Tensor, item_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, user_int: Tensor, user_mask: Tensor, item_int: Tensor, item_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
         C = torch.einsum("bmd,bnd->bmn", F.normalize(user_int, dim=-1), F.normalize(item_int, dim=-1))
         pair = user_mask[:, :, None] & item_mask[:, None, :]
         has = pair.flatten(1).any(1)

@@ -37,7 +37,9 @@ class SeedSummary:
         return {
             "model": self.model_name,
             "seeds": self.seeds,
-            "stats": {p: {q: {m: list(v) for m, v in ms.items()} for q, ms in ps.items()} for p, ps in self.stats.items()},
+            "stats": {
+                p: {q: {m: list(v) for m, v in ms.items()} for q, ms in ps.items()} for p, ps in self.stats.items()
+            },
             "seconds_per_epoch": list(self.seconds_per_epoch),
             "runs": [r.run_id for r in self.results],
         }

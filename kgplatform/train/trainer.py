@@ -185,7 +185,9 @@ class TrainResult:
     split: Split | None = field(default=None, repr=False)
 
     @torch.no_grad()
-    def recommend(self, user_idx: int | Sequence[int] | Tensor, k: int = 10, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
+    def recommend(
+        self, user_idx: int | Sequence[int] | Tensor, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """Top-``k`` item indices and scores for the given users, ``[B, k]`` each (CPU).
 
         Scores use everything known about the user (the full sequence, test item included); with
