@@ -213,13 +213,13 @@ def bench_seeds(
 
 def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int | None, max_seconds: float | None,
         cache_dir: Path | None, run_dir: Path | None, ablations: list[str],
-        seeds: list[int] | None = None) -> list[dict]:
+        seeds: list[int] | None = None, num_negatives: int = 99) -> list[dict]:
     results = []
     for ds in datasets:
         data = load_dataset(ds, data_dir)
         log(f"{ds}: {data.summary()}")
         split = leave_one_out(data)
-        sample_negatives(split, data.checksum(), cache_dir=cache_dir)  # draw once, shared by every model
+        sample_negatives(split, data.checksum(), num_negatives=num_negatives, cache_dir=cache_dir)  # shared
         for name in models:
             settings = MODEL_SETTINGS.get(ds, {}).get(name, {})
             model_data = data
@@ -230,6 +230,7 @@ def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int |
                 train["epochs"] = epochs
             if max_seconds:
                 train["max_seconds"] = max_seconds
+            train["num_negatives"] = num_negatives
             variants = [("", settings.get("model"))]
             if name == "ikgr" and ablations:
                 import dataclasses
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "candidates")
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--negatives", type=int, default=99, help="sampled negatives per user (99 = 1 + 99 protocol)")
     p.add_argument("--seeds", default="", help="comma-separated seeds; more than one gives mean ± std")
     p.add_argument("--pop-check", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         out = run(a.datasets.split(","), [m for m in a.models.split(",") if m], a.data_dir, epochs=a.epochs,
                   max_seconds=a.max_seconds, cache_dir=a.cache_dir, run_dir=a.run_dir,
                   ablations=[x for x in a.ablations.split(",") if x],
-                  seeds=[int(x) for x in a.seeds.split(",") if x])
+                  seeds=[int(x) for x in a.seeds.split(",") if x], num_negatives=a.negatives)
         if not a.json:
             for r in out:
                 print(format_row(r) if "test" in r else json.dumps(r))

@@ -60,8 +60,9 @@ def _draw(split: Split, users: Tensor, k: int, gen: torch.Generator) -> Tensor:
         free = (weights >= 0).sum(1)
         if bool((free < k).any()):
             raise TrainingError(
-                f"candidates: a user has fewer than {k} items they never interacted with",
-                hint="use fewer negatives on this dataset",
+                f"candidates: a user has only {int(free.min())} items they never interacted with, "
+                f"fewer than the {k} negatives asked for",
+                hint=f"use at most {int(free.min())} negatives on this dataset",
             )
         out.append(torch.topk(weights, k, dim=1).indices)
     return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)

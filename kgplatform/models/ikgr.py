@@ -67,7 +67,7 @@ class IKGRConfig:
     max_item_intents: int = 16
     lam: float = 0.1
     tune_lambda: bool = True
-    lambda_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+    lambda_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
     tau: float = 0.1
     weighting: Weighting = "similar"
     rec_loss: Literal["softmax", "full_softmax", "bpr", "none"] = "softmax"
