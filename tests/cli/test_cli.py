@@ -88,3 +88,23 @@ def test_train_recommend_explain_runs(graph, neo4j_server, tmp_path):
     r = kgp(neo4j_server, tmp_path, "export", "-d", "cli-tiny", "--format", "recbole", "--out", str(tmp_path / "rb"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rb" / "cli-tiny" / "cli-tiny.inter").exists()
+
+
+def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_path):
+    r = kgp(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
+            "--name", "cli-tiny-eval")
+    assert r.returncode == 0, r.stderr
+    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,bpr", "--seeds", "1,2",
+            "--train", "bpr.epochs=2", "--train", "ikgr.epochs=1", "--set", "bpr.embedding_dim=16",
+            "--ablations", "no_aug", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = {m["model"]: m for m in doc["models"]}
+    assert list(rows) == ["pop", "bpr", "ikgr", "ikgr:no_aug"]
+    assert all(len(m["seeds"]) == 2 for m in rows.values())
+    assert all(set(m["stats"]["test"]) == {"full", "sampled99"} for m in rows.values())
+    assert (tmp_path / "home").exists() and os.path.exists(doc["files"]["markdown"])
+    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "pop.epoch=3")
+    assert r.returncode != 0 and r.stderr.startswith("Error: --train pop: unknown training option(s) epoch")
+    r = kgp(neo4j_server, tmp_path, "runs", "--extract", "--json")
+    assert r.returncode == 0 and all(x.get("kind") == "extract" for x in json.loads(r.stdout))
