@@ -40,6 +40,7 @@ import json
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -185,6 +186,7 @@ def extract(
     use_cache: bool = True,
     progress: bool = True,
     backend: LLMBackend | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> ExtractSummary:
     """Run one extraction round over the graph's items (and users with profile text).
 
@@ -201,11 +203,15 @@ def extract(
         retry_failed: try again nodes that failed earlier with the same model/prompt/input.
         use_cache: read/write the result cache.
         backend: an already built :class:`LLMBackend` (tests, benchmarks); overrides model/endpoint.
+        shard: ``(i, n)``: only the nodes whose id hashes (CRC-32) to ``i`` modulo ``n``, so ``n`` processes
+            can share a round without overlap; applied after ``limit``.
     """
     if round not in (1, 2):
         raise ConfigError(f"round must be 1 or 2, not {round!r}")
     if limit is not None and limit < 0:
         raise ConfigError("limit must be >= 0")
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ConfigError(f"shard must be I/N with 0 <= I < N, got {shard[0]}/{shard[1]}")
     started = time.perf_counter()
     if glossary is _UNSET:
         glossary = settings.glossary
@@ -230,7 +236,7 @@ def extract(
     streak = [0]  # consecutive backend errors, across labels
     try:
         for label in labels:
-            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed)
+            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard)
             if round == 2:
                 _ensure_vectors(graph, settings, label, todo)
             _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
@@ -259,7 +265,8 @@ def extract_all(graph: Graph, settings: Settings, **kwargs: Any) -> list[Extract
 
 
 def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | None, limit: int | None,
-            gloss: Glossary | None, prompts: PromptSet, k: int, retry_failed: bool) -> list[_Node]:
+            gloss: Glossary | None, prompts: PromptSet, k: int, retry_failed: bool,
+            shard: tuple[int, int] | None = None) -> list[_Node]:
     """The nodes of ``label`` this run must (re)do; counts the rest in ``summary``."""
     todo: list[_Node] = []
     seen = 0
@@ -267,6 +274,8 @@ def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | No
         if limit is not None and seen >= limit:
             break
         seen += 1
+        if shard is not None and zlib.crc32(str(row["id"]).encode("utf-8")) % shard[1] != shard[0]:
+            continue
         summary.considered += 1
         text = _TEXT[label](row["props"])
         if not text:

@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
         glossary: Optional[str] = typer.Option(None, help="Domain glossary: a bundled name (movies) or a file path."),
         related_k: Optional[int] = typer.Option(None, help="Round 2: intents retrieved per node (default 100)."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again nodes that failed before."),
+        shard: Optional[str] = typer.Option(
+            None, help="I/N: only the nodes whose id hashes to shard I of N (0-based), to run N extractions side "
+                       "by side (separate processes, machines or endpoints)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay answers from the result cache."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -58,8 +61,15 @@ def register(app: typer.Typer) -> None:
         if round_ not in ("1", "2", "both"):
             raise ConfigError(f"--round must be 1, 2 or both, got {round_!r}")
         rounds = [1, 2] if round_ == "both" else [int(round_)]
+        shard_t = None
+        if shard is not None:
+            try:
+                i, n = (int(x) for x in shard.split("/"))
+            except ValueError:
+                raise ConfigError(f"--shard expects I/N, e.g. 0/2, got {shard!r}") from None
+            shard_t = (i, n)
         kw = dict(dataset=dataset, limit=limit, items_only=items_only, model=model, endpoint=endpoint,
-                  related_k=related_k, retry_failed=retry_failed, use_cache=not no_cache, progress=True)
+                  related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True)
         if glossary is not None:
             kw["glossary"] = glossary
         s = settings(ctx)

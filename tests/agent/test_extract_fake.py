@@ -208,3 +208,15 @@ def test_round2_offers_only_the_node_datasets_pool(toy_graph, agent_settings):
     extract(toy_graph, agent_settings, round=2, dataset="toy", backend=be, progress=False)
     offered = {o for p in be.chat.prompts for o in options_of(p)}
     assert offered and "underwater cities" not in offered
+
+
+def test_shards_split_the_nodes_without_overlap(toy_graph, agent_settings):
+    parts = [extract(toy_graph, agent_settings, round=1, backend=scripted_backend(round1_script), progress=False,
+                     shard=(i, 2), use_cache=False) for i in (0, 1)]
+    assert sum(p.considered - p.no_text for p in parts) == 5 and sum(p.ok + p.failed for p in parts) == 5
+    whole = extract(toy_graph, agent_settings, round=1, backend=scripted_backend(round1_script), progress=False)
+    assert whole.ok == 0 and whole.skipped == 4 and whole.skipped_failed == 1  # the shards did everything once
+    st = intent_stats(toy_graph)
+    assert (st["intents"], st["exact_edges"]) == (6, 8)
+    with pytest.raises(Exception, match="shard must be I/N"):
+        extract(toy_graph, agent_settings, round=1, backend=scripted_backend(round1_script), shard=(2, 2))
