@@ -68,11 +68,17 @@ def migrate(ctx: typer.Context,
 
 @app.command()
 def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
-    """Node counts per label and relationship counts per type."""
+    """Node counts per label, relationship counts per type and the intent layer's Table 1 figures."""
     from ..stats import graph_stats
 
     with open_graph(ctx, migrate=False) as graph:
         doc = graph_stats(graph)
+        if doc["nodes"].get("Intent"):
+            from ..agent import intent_stats
+
+            st = intent_stats(graph)
+            doc["intents"] = {k: st[k] for k in ("intents", "int_edges", "exact_edges", "related_edges",
+                                                 "avg_intent_degree") if k in st}
     if as_json:
         print_json(doc)
         return
@@ -82,6 +88,10 @@ def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
     print("relationships:")
     for k, v in doc["relationships"].items():
         print(f"  {k:<14}{v:>10,}")
+    if "intents" in doc:
+        print("intents (IKGR Table 1; per dataset: kgp intents -d NAME):")
+        for k, v in doc["intents"].items():
+            print(f"  {k:<18}{v:>10,}" if isinstance(v, int) else f"  {k:<18}{v:>10}")
 
 
 def main() -> None:
