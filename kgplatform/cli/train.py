@@ -276,6 +276,12 @@ def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, mod
                 summary = dataclasses.replace(summary, model_name=row)
             summaries.append(summary)
             info(summary.format())
+            if report and len(summaries) < len(models):  # keep finished rows if a long comparison is stopped
+                from ..eval.report import write_report
+
+                write_report(summaries, dataset, out_dir, extra={"seeds": seeds, "data": data.summary(),
+                                                                 "partial": True})
+                info(f"partial report: {out_dir / 'report.md'}")
             if write_back:
                 first = summary.results[0]
                 wb = do_write_back(graph, first, data, k=k)
