@@ -116,17 +116,16 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option(
             [], "--set", help="Per-model option MODEL.key=value (repeatable), e.g. --set ikgr.lam=0.2."),
         ablations: str = typer.Option(
-            "", help="Also run these IKGR ablations as extra rows: no_aug,exact_only,no_int_scoring,no_int_trans."),
+            "", help="IKGR ablations as extra rows ikgr:<name>: no_aug,exact_only,no_int_scoring,no_int_trans."),
         write_back: bool = typer.Option(False, "--write-back", help="Also write each model's first run back."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Compare models under both protocols; writes results.json, report.md and results.png."""
         names = [m.strip() for m in models.split(",") if m.strip()]
         variants = [a.strip() for a in ablations.split(",") if a.strip()]
-        if variants:
-            if "ikgr" not in names:
-                names.append("ikgr")
-            names += [f"ikgr:{a}" for a in variants]
+        names += [f"ikgr:{a}" for a in variants]  # the full model is a row only when --models names ikgr
+        if not names:
+            raise ConfigError("nothing to evaluate: give --models and/or --ablations")
         _train_and_report(ctx, names, dataset, _seeds(seeds), epochs, device, None, {}, max_seconds, 10,
                           write_back, as_json, report=True, per_model_train=_parse_model_sets(train_, "--train"),
                           per_model_opts=_parse_model_sets(set_, "--set"))

@@ -94,7 +94,7 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
     r = kgp(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
             "--name", "cli-tiny-eval")
     assert r.returncode == 0, r.stderr
-    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,bpr", "--seeds", "1,2",
+    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,bpr,ikgr", "--seeds", "1,2",
             "--train", "bpr.epochs=2", "--train", "ikgr.epochs=1", "--set", "bpr.embedding_dim=16",
             "--ablations", "no_aug", "--json")
     assert r.returncode == 0, r.stderr
