@@ -1,10 +1,11 @@
 """RecBole 1.2.1's ``Pop`` on Amazon Beauty, the yardstick for our POP (README, "POP against RecBole").
 
-RecBole is not a dependency of kgplatform; run this in a scratch environment:
+RecBole is not a dependency of kgplatform. How it was run here (next to the project's venv, so the same
+torch 2.9.1 and NumPy 2):
 
-    python -m venv /tmp/rbenv && /tmp/rbenv/bin/pip install torch==2.9.1 --index-url https://download.pytorch.org/whl/cpu
-    /tmp/rbenv/bin/pip install recbole==1.2.1 pandas scipy tensorboard colorlog colorama texttable thop
-    /tmp/rbenv/bin/python benchmarks/recbole_pop.py full 2020     # or: uni99 2020
+    .venv/bin/pip install --target /tmp/rbpkgs --no-deps recbole==1.2.1 colorlog colorama texttable thop \
+        tensorboard protobuf absl-py pandas==2.2.3 pytz tzdata python-dateutil
+    PYTHONPATH=/tmp/rbpkgs .venv/bin/python benchmarks/recbole_pop.py full 2020     # or: uni99 2020
 
 (``ray`` is not needed: this script avoids ``recbole.quick_start``.) It writes ``beauty.inter`` from
 ``../shared/data/amazon-beauty/user_sequence.txt`` with the position in the sequence as the timestamp, so
