@@ -14,6 +14,7 @@ RecBole's ``LS: valid_and_test`` + ``order: TO`` is leave-one-out by sequence or
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def main(mode: str = "full", seed: int = 2020) -> None:
     from recbole.utils import get_model, get_trainer, init_seed
 
     write_inter()
+    os.chdir(WORK)  # RecBole writes log/ and log_tensorboard/ into the working directory
     cfg = {"data_path": str(WORK), "device": "cpu", "use_gpu": False, "seed": seed,
            "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": mode},
