@@ -238,14 +238,20 @@ def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, mod
     s = settings(ctx)
     per_model_train = per_model_train or {}
     per_model_opts = per_model_opts or {}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device", "cache_dir", "run_dir"}
     for m in models:
         get_spec(m.split(":", 1)[0])
+    known_rows = set(models) | {m.split(":", 1)[0] for m in models}
+    for flag, given in (("--train", per_model_train), ("--set", per_model_opts)):
+        stray = sorted(set(given) - known_rows)
+        if stray:
+            raise ConfigError(f"{flag} names {', '.join(stray)}, which is not being evaluated",
+                              hint="models/rows here: " + ", ".join(sorted(known_rows)))
     for m, opts in per_model_train.items():
         unknown = sorted(set(opts) - train_fields)
         if unknown:
             raise ConfigError(f"--train {m}: unknown training option(s) {', '.join(unknown)}",
-                              hint="one of: " + ", ".join(sorted(train_fields - {'seed', 'device'})))
+                              hint="one of: " + ", ".join(sorted(train_fields)) + " (seeds and device have their own options)")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = s.resolved_runs_dir / f"{dataset}-{stamp}"
     summaries = []

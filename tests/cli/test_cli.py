@@ -106,5 +106,7 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
     assert (tmp_path / "home").exists() and os.path.exists(doc["files"]["markdown"])
     r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "pop.epoch=3")
     assert r.returncode != 0 and r.stderr.startswith("Error: --train pop: unknown training option(s) epoch")
+    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "sasrek.epochs=3")
+    assert r.returncode != 0 and r.stderr.startswith("Error: --train names sasrek, which is not being evaluated")
     r = kgp(neo4j_server, tmp_path, "runs", "--extract", "--json")
     assert r.returncode == 0 and all(x.get("kind") == "extract" for x in json.loads(r.stdout))
