@@ -223,6 +223,10 @@ def register(app: typer.Typer) -> None:
         print("and paste a query from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users).")
 
 
+def _row_options(per_row: dict, model: str, variant: str) -> dict:
+    return per_row.get(model, {}) | (per_row.get(f"{model}:{variant}", {}) if variant else {})
+
+
 def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, model_opts, max_seconds, k,
                       write_back, as_json, *, report: bool, per_model_train: dict | None = None,
                       per_model_opts: dict | None = None) -> None:
@@ -260,8 +264,8 @@ def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, mod
         info(f"exported {dataset}: {data.summary()} in {rep.seconds:.1f} s")
         for row in models:
             m, _, variant = row.partition(":")
-            base = m if variant else row
-            mcfg = dict(model_opts) | per_model_opts.get(base, {}) | (per_model_opts.get(row, {}) if variant else {})
+            # a row's options: the model's, then the row's own (``ikgr:no_aug`` over ``ikgr``)
+            mcfg = dict(model_opts) | _row_options(per_model_opts, m, variant)
             abl = variant or ablation
             if abl:
                 if m != "ikgr":
@@ -272,7 +276,7 @@ def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, mod
                     mcfg = dataclasses.asdict(IKGRConfig().ablation(abl)) | mcfg
                 except ValueError as e:
                     raise ConfigError(str(e)) from e
-            tcfg = per_model_train.get(base, {}) | (per_model_train.get(row, {}) if variant else {})
+            tcfg = _row_options(per_model_train, m, variant)
             cfg = TrainConfig(**({"epochs": epochs, "max_seconds": max_seconds} | tcfg),
                               device=device or s.device, cache_dir=s.home / "candidates",
                               run_dir=out_dir / row.replace(":", "-"))

@@ -191,14 +191,25 @@ class KGCN(Recommender):
         adj_e = self.adj_entity[: self.num_items]  # [n, K]
         adj_r = self.adj_relation[: self.num_items]
         nb_vec = nb_t[adj_e]  # [n, K, d]
+        # An item whose sampled neighbours all share one relation gets uniform attention for every user,
+        # so its vector is user-independent and is scored with one matrix product (on a graph without a
+        # KG, e.g. Amazon Beauty, that is every item). Only the other items need the per-user mix.
+        uniform = (adj_r == adj_r[:, :1]).all(1)
+        fixed = torch.tanh(self_part[uniform] + nb_vec[uniform].mean(1))  # [n_u, d]
+        mixed = (~uniform).nonzero().view(-1)
+        m_self, m_nb, m_rel = self_part[mixed], nb_vec[mixed], adj_r[mixed]
         out = []
-        step = max(1, c.score_chunk // max(self.num_items, 1))
+        step = max(1, c.score_chunk // max(mixed.numel(), 1))
         for ub in users.split(step):
             u = self.user_emb(ub)  # [b, d]
-            rel_scores = (u @ self.relation_emb.weight.t()) / d  # mean(u * r) for every relation
-            pi = torch.softmax(rel_scores[:, adj_r], dim=-1)  # [b, n, K]
-            pre = self_part.unsqueeze(0) + torch.einsum("bnk,nkd->bnd", pi, nb_vec)
-            out.append((torch.tanh(pre) * u[:, None, :]).sum(-1))
+            s = u.new_empty(ub.numel(), self.num_items)
+            s[:, uniform] = u @ fixed.t()
+            if mixed.numel():
+                rel_scores = (u @ self.relation_emb.weight.t()) / d  # mean(u * r) for every relation
+                pi = torch.softmax(rel_scores[:, m_rel], dim=-1)  # [b, n_m, K]
+                pre = m_self.unsqueeze(0) + torch.einsum("bnk,nkd->bnd", pi, m_nb)
+                s[:, mixed] = (torch.tanh(pre) * u[:, None, :]).sum(-1)
+            out.append(s)
         return torch.cat(out)
 
     def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
