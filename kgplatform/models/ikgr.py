@@ -39,6 +39,9 @@ class IKGRConfig:
             *training* (most frequent first), as Eq. 10's wording allows; added as ``has_intent_inherited``
             edges too.
         max_user_intents / max_item_intents: intent-set caps (padding size of Eq. 8/10).
+        min_intent_items: drop intents that fewer than this many items satisfy (exact or related). An intent
+            held by one item links it to nothing else, so it adds a parameter and noise but no shared
+            signal; ``1`` keeps every intent (the paper).
         lam: :math:`\\lambda` of Eq. 11. ``tune_lambda`` grid-searches ``lambda_grid`` on validation.
         tau / weighting: Eq. 8's temperature and pair weighting (:class:`~kgplatform.nn.IntentTranslation`).
         rec_loss: the interaction objective on the Eq. 9 score — ``softmax`` (sampled softmax over the
@@ -65,6 +68,7 @@ class IKGRConfig:
     inherit_user_intents: bool = True
     max_user_intents: int = 16
     max_item_intents: int = 16
+    min_intent_items: int = 1
     lam: float = 0.1
     tune_lambda: bool = True
     lambda_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
@@ -184,6 +188,11 @@ class IKGR(Recommender):
         ui = user_intents if user_intents is not None and c.use_intents else empty3
         if not c.related_intents:
             ii, ui = ii[ii[:, 2] == 0], ui[ui[:, 2] == 0]
+        if c.min_intent_items > 1 and ii.numel():
+            pairs = torch.unique(ii[:, :2], dim=0)  # an item counts once per intent, exact or related
+            n_items = torch.bincount(pairs[:, 1], minlength=max(num_intents, 1))
+            ii = ii[n_items[ii[:, 1]] >= c.min_intent_items]
+            ui = ui[n_items[ui[:, 1]] >= c.min_intent_items]
         T = num_intents if c.use_intents else 0
         self.num_entities, self.num_intents = E, T
         self.user_off, self.ent_off, self.int_off = 0, U, U + E

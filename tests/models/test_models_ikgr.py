@@ -123,3 +123,20 @@ def test_inherited_user_intents_come_from_training_items_only():
     assert set(m.user_sets[0][m.user_sets[0] >= 0].tolist()) == {0}
     inh = m.tri_r == m.rel_base + HAS_INHERITED
     assert (m.tri_t[inh] - m.int_off).tolist() == [0]
+
+
+def test_min_intent_items_drops_intents_no_other_item_shares():
+    from kgplatform.models.ikgr import IKGR
+
+    # intent 0: items 0 and 1; intent 1: item 2 only; intent 2: item 0 only (related)
+    ii = torch.tensor([[0, 0, 0], [1, 0, 0], [2, 1, 0], [0, 2, 1]])
+    ui = torch.tensor([[0, 1, 0], [1, 0, 0]])
+    args = (3, 4, 4, 0, torch.zeros(0, 3, dtype=torch.long), torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), 3,
+            ii, ui)
+    keep_all = IKGR(*args, config=dataclasses.replace(CFG, inherit_user_intents=False))
+    shared = IKGR(*args, config=dataclasses.replace(CFG, inherit_user_intents=False, min_intent_items=2))
+    intent_tails = lambda m: sorted((m.tri_t[m.tri_t >= m.int_off] - m.int_off).tolist())  # noqa: E731
+    assert intent_tails(keep_all) == [0, 0, 0, 1, 1, 2]
+    assert intent_tails(shared) == [0, 0, 0]  # both items' edges and user 1's edge to intent 0
+    assert (shared.item_sets[2] < 0).all() and (shared.user_sets[0] < 0).all()
+    assert shared.item_sets[0].tolist()[:1] == [0]
