@@ -40,7 +40,7 @@ class IKGRConfig:
             edges too.
         max_user_intents / max_item_intents: intent-set caps (padding size of Eq. 8/10).
         min_intent_items: drop intents that fewer than this many items satisfy (exact or related). An intent
-            held by one item links it to nothing else, so it adds a parameter and noise but no shared
+            held by one item links it to no other item, so it adds a parameter and noise but no item-to-item
             signal; ``1`` keeps every intent (the paper).
         lam: :math:`\\lambda` of Eq. 11. ``tune_lambda`` grid-searches ``lambda_grid`` on validation.
         tau / weighting: Eq. 8's temperature and pair weighting (:class:`~kgplatform.nn.IntentTranslation`).
