@@ -43,12 +43,12 @@ class Explanation:
 
 def resolve_user(graph: Graph, user: str, dataset: str | None = None) -> tuple[str, str]:
     """Accept a graph id (``dataset:raw``) or a raw id with ``dataset``; return (graph id, dataset)."""
-    candidates = [user] if ":" in user and dataset is None else []
+    candidates = [user] if ":" in user else []
     if dataset is not None:
         candidates.append(f"{dataset}:{user}")
     for c in candidates:
         row = graph.read_one("recommend/user_exists", user=c)
-        if row:
+        if row and (dataset is None or row["dataset"] == dataset):
             return row["id"], row["dataset"]
     raise NotFound(f"unknown user {user!r}" + (f" in dataset {dataset!r}" if dataset else ""),
                    hint="pass the raw id with --dataset, or the full id '<dataset>:<raw id>'")

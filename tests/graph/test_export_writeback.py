@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kgplatform.errors import NotFound, QueryError
-from kgplatform.explain import explain, recommend
+from kgplatform.explain import explain, recommend, resolve_user
 from kgplatform.graph.export import export_recdata, item_titles, save_pyg, save_recbole
 from kgplatform.graph.writeback import list_runs, write_back
 from kgplatform.stats import graph_stats
@@ -126,3 +126,14 @@ def test_unknown_user(trained):
     graph, *_ = trained
     with pytest.raises(NotFound, match="unknown user"):
         recommend(graph, "nobody", dataset=TINY_NAME)
+
+
+def test_user_by_full_id_with_or_without_dataset(trained):
+    graph, data, *_ = trained
+    full = data.user_ids[0]
+    raw = full.split(":", 1)[1]
+    for user, ds in ((full, None), (full, TINY_NAME), (raw, TINY_NAME)):
+        assert resolve_user(graph, user, ds) == (full, TINY_NAME)
+        assert recommend(graph, user, k=1, model="bpr", dataset=ds)[1]
+    with pytest.raises(NotFound, match="unknown user"):
+        recommend(graph, full, dataset="some-other-dataset")
