@@ -10,6 +10,7 @@ UTF-8 text, one entry per line::
 Terms match case-insensitively as whole words/phrases (letters and digits may not touch either end).
 Longer terms win over the shorter terms they contain ("neo-noir" hides "noir"); each entry is used once.
 A bundled glossary is addressed by name (``movies`` → ``glossaries/movies.tsv``); anything else is a path.
+A term may be defined once; bad bytes, a missing tab or an empty side are ``file:line:`` errors.
 """
 from __future__ import annotations
 
@@ -79,27 +80,58 @@ class Glossary:
         return GLOSSARY_TAG + "\n" + "\n".join(f"- {e.key}: {e.explanation}" for e in hits)
 
 
+#: Longest term and explanation: explanations go into every prompt that mentions the term.
+MAX_TERM_CHARS = 200
+MAX_EXPLANATION_CHARS = 1000
+
+
 def parse_glossary(text: str, source: str = "<string>") -> Glossary:
+    """Parse ``term<TAB>explanation`` lines; a malformed line is a ``source:line:`` error.
+
+    Lines end at ``\n`` (``\r\n`` too); a leading UTF-8 byte-order mark is dropped. A term (or variant)
+    may be defined once only.
+    """
     entries: list[GlossaryEntry] = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    first_line: dict[str, int] = {}
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    for n, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip(" \r\n")  # tabs are kept: "term<TAB><blank>" is an empty explanation, not a blank line
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if "\x00" in line:
+            raise DataValidationError(f"{source}:{n}: NUL byte (a binary file, or UTF-16?)")
         if "\t" not in line:
             raise DataValidationError(f"{source}:{n}: expected 'term<TAB>explanation'")
         term_part, explanation = (p.strip() for p in line.split("\t", 1))
         terms = tuple(t.strip() for t in term_part.split("|") if t.strip())
         if not terms or not explanation:
             raise DataValidationError(f"{source}:{n}: empty term or explanation")
-        entries.append(GlossaryEntry(terms, " ".join(explanation.split())))
+        explanation = " ".join(explanation.split())
+        for t in terms:
+            if len(t) > MAX_TERM_CHARS:
+                raise DataValidationError(f"{source}:{n}: term {t[:40]!r}... is {len(t):,} characters long "
+                                          f"(at most {MAX_TERM_CHARS})")
+            if t.lower() in first_line:
+                raise DataValidationError(f"{source}:{n}: term {t!r} is already defined on line {first_line[t.lower()]}")
+            first_line[t.lower()] = n
+        if len(explanation) > MAX_EXPLANATION_CHARS:
+            raise DataValidationError(f"{source}:{n}: explanation is {len(explanation):,} characters long "
+                                      f"(at most {MAX_EXPLANATION_CHARS}; it goes into every prompt)")
+        entries.append(GlossaryEntry(terms, explanation))
     return Glossary(entries, source)
 
 
 def load_glossary(name_or_path: str | Path | None) -> Glossary | None:
-    """Load a bundled glossary by name (``movies``) or a file by path; ``None`` → no glossary."""
+    """Load a bundled glossary by name (``movies``) or a file by path; ``None`` → no glossary.
+
+    The file must be UTF-8 (a byte-order mark is fine) and hold at least one entry.
+    """
     if name_or_path is None or str(name_or_path) == "":
         return None
     path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        raise DataValidationError(f"{path}: is a directory, expected a glossary file (term<TAB>explanation)")
     if not path.is_file():
         bundled = resource_dir("glossaries") / f"{name_or_path}.tsv"
         if bundled.is_file():
@@ -110,7 +142,21 @@ def load_glossary(name_or_path: str | Path | None) -> Glossary | None:
                 hint="give a path to a term<TAB>explanation file, or a bundled name: "
                      + ", ".join(bundled_glossaries()),
             )
-    return parse_glossary(path.read_text(encoding="utf-8"), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataValidationError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        what = ("the file is UTF-16 (byte-order mark), not UTF-8" if data[:2] in (b"\xff\xfe", b"\xfe\xff")
+                else f"not valid UTF-8 (byte 0x{data[e.start]:02x})")
+        raise DataValidationError(f"{path}:{line}: {what}", hint="save the glossary as UTF-8") from None
+    glossary = parse_glossary(text, str(path))
+    if not len(glossary):
+        raise DataValidationError(f"{path}: no glossary entries (expected term<TAB>explanation lines)")
+    return glossary
 
 
 def bundled_glossaries() -> list[str]:

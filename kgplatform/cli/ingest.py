@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..errors import ConfigError
 from .common import info, open_graph, print_json, settings
 
 app = typer.Typer(help="Load a dataset into the graph: validated first, then batched idempotent MERGE.",
@@ -21,6 +22,8 @@ def run_ingest(ctx: typer.Context, kind: str, path: Optional[Path], name: Option
     from ..ingest import LOADERS, load_dataset, write_dataset
 
     s = settings(ctx)
+    if s.batch_size < 1:
+        raise ConfigError(f"KGP_BATCH_SIZE must be >= 1, got {s.batch_size}")
     folder = path or (s.data_dir / LOADERS[kind][2])
     info(f"reading {kind} from {folder}")
     data = load_dataset(kind, folder, name=name, **load_kw)  # validates every row before any write

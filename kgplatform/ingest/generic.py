@@ -15,47 +15,71 @@ from pathlib import Path
 
 from .. import schema
 from .model import Fact, ParsedDataset
-from .readers import bad, parse_float, read_csv, require_file, require_id
+from .readers import (bad, check_dir, no_rows, optional_file, parse_float, parse_timestamp, read_csv,
+                      require_file, require_id, require_key)
 from .sessions import build_sessions
 
 _PROP = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_RESERVED = {"id", "rawId", "dataset", "title", "text"}
+_RESERVED = {"id", "rawId", "dataset", "title", "text", "textEmbedding", "textHash"}
+_RESERVED_PREFIXES = ("extract", "related")  # the intent-extraction bookkeeping properties
 
 
-def _props(path: Path, line: int, row: dict[str, str], skip: set[str]) -> dict[str, str]:
-    out = {}
-    for k, v in row.items():
+def _prop_columns(path: Path, header: list[str], skip: set[str]) -> list[str]:
+    """The header columns that become node properties; a name that cannot be one is an error at line 1."""
+    cols = []
+    for k in header:
         if k in skip:
             continue
-        if not _PROP.match(k) or k in _RESERVED:
-            raise bad(path, 1, f"column name {k!r} cannot be a property (letters, digits, _; not {sorted(_RESERVED)})")
-        if v != "":
+        if not _PROP.match(k) or k in _RESERVED or k.startswith(_RESERVED_PREFIXES):
+            raise bad(path, 1, f"column name {k!r} cannot be a property (letters, digits, _; not "
+                               f"{sorted(_RESERVED)} nor extract*/related*)")
+        cols.append(k)
+    return cols
+
+
+def _props(row: dict[str, str], cols: list[str]) -> dict[str, str]:
+    """Property values, stripped; a blank cell sets no property."""
+    out = {}
+    for k in cols:
+        v = row[k].strip()
+        if v:
             out[k] = v
     return out
 
 
 def load_generic(path: Path, *, dataset: str, session_gap_s: int | None = 1800) -> ParsedDataset:
-    path = Path(path)
+    path = check_dir(Path(path))
     out = ParsedDataset(dataset, "generic", str(path))
     nid = lambda raw: schema.node_id(dataset, raw)  # noqa: E731
     items: dict[str, dict] = {}
+    item_lines: dict[str, int] = {}
     item_file = require_file(path / "items.csv", "items (items.csv)")
+    item_cols: list[str] | None = None
     for line, row in read_csv(item_file, ["id", "title"], strip_types=False):
+        if item_cols is None:
+            item_cols = _prop_columns(item_file, list(row), {"id", "title", "text"})
         raw = require_id(item_file, line, "id", row["id"])
         if raw in items:
-            raise bad(item_file, line, f"duplicate item id {raw}")
+            raise bad(item_file, line, f"duplicate item id {raw} (first on line {item_lines[raw]})")
+        item_lines[raw] = line
         title = row["title"].strip()
         items[raw] = {"id": nid(raw), "rawId": raw, "dataset": dataset, "title": title,
-                      "text": (row.get("text") or "").strip() or title,
-                      **_props(item_file, line, row, {"id", "title", "text"})}
+                      "text": (row.get("text") or "").strip() or title, **_props(row, item_cols)}
+    if not items:
+        raise no_rows(item_file, "item")
     users: dict[str, dict] = {}
-    user_file = path / "users.csv"
-    if user_file.exists():
+    user_lines: dict[str, int] = {}
+    user_file = optional_file(path / "users.csv", "users (users.csv)")
+    if user_file:
+        user_cols: list[str] | None = None
         for line, row in read_csv(user_file, ["id"], strip_types=False):
+            if user_cols is None:
+                user_cols = _prop_columns(user_file, list(row), {"id"})
             raw = require_id(user_file, line, "id", row["id"])
             if raw in users:
-                raise bad(user_file, line, f"duplicate user id {raw}")
-            users[raw] = {"id": nid(raw), "rawId": raw, "dataset": dataset, **_props(user_file, line, row, {"id"})}
+                raise bad(user_file, line, f"duplicate user id {raw} (first on line {user_lines[raw]})")
+            user_lines[raw] = line
+            users[raw] = {"id": nid(raw), "rawId": raw, "dataset": dataset, **_props(row, user_cols)}
     inter_file = require_file(path / "interactions.csv", "interactions (interactions.csv)")
     rows = []
     for line, row in read_csv(inter_file, ["user_id", "item_id"], strip_types=False):
@@ -63,12 +87,14 @@ def load_generic(path: Path, *, dataset: str, session_gap_s: int | None = 1800) 
         i = require_id(inter_file, line, "item_id", row["item_id"])
         if i not in items:
             raise bad(inter_file, line, f"unknown item_id {i} (not in items.csv)")
-        if user_file.exists() and u not in users:
+        if user_file and u not in users:
             raise bad(inter_file, line, f"unknown user_id {u} (not in users.csv)")
-        ts = parse_float(inter_file, line, "timestamp", row.get("timestamp", ""), optional=True)
+        ts = parse_timestamp(inter_file, line, "timestamp", row.get("timestamp", ""), optional=True)
         rating = parse_float(inter_file, line, "rating", row.get("rating", ""), optional=True)
         rows.append((u, ts if ts is not None else float("-inf"), line, i, ts, rating))
         users.setdefault(u, {"id": nid(u), "rawId": u, "dataset": dataset})
+    if not rows:
+        raise no_rows(inter_file, "interaction")
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     pos: dict[str, int] = {}
     has_ts = any(r[4] is not None for r in rows)
@@ -77,19 +103,18 @@ def load_generic(path: Path, *, dataset: str, session_gap_s: int | None = 1800) 
         pos[u] = p + 1
         out.interactions.append({"user": nid(u), "item": nid(i), "pos": p,
                                  "ts": int(ts) if ts is not None else None, "rating": rating})
-    fact_file = path / "facts.csv"
-    if fact_file.exists():
+    fact_file = optional_file(path / "facts.csv", "facts (facts.csv)")
+    if fact_file:
         entities: dict[str, dict] = {}
         seen: set[tuple[str, str, str]] = set()
         for line, row in read_csv(fact_file, ["item_id", "predicate", "entity_uri"], strip_types=False):
             i = require_id(fact_file, line, "item_id", row["item_id"])
             if i not in items:
                 raise bad(fact_file, line, f"unknown item_id {i} (not in items.csv)")
-            pred = row["predicate"].strip()
-            uri = row["entity_uri"].strip()
-            if not pred or not uri:
-                raise bad(fact_file, line, "predicate and entity_uri must not be empty")
+            pred = require_key(fact_file, line, "predicate", row["predicate"], "predicate")
+            uri = require_key(fact_file, line, "entity_uri", row["entity_uri"], "entity URI")
             source = (row.get("source") or "").strip() or "generic"
+            require_key(fact_file, line, "source", source, "source")
             if uri not in entities:
                 entities[uri] = {"uri": uri, "label": (row.get("entity_label") or "").strip() or uri,
                                  "source": source, "kind": "resource"}
