@@ -17,6 +17,7 @@ from kgplatform.explain import explain, recommend
 from kgplatform.graph.export import export_recdata
 from kgplatform.graph.writeback import write_back
 from kgplatform.ingest import LOADERS, load_dataset, write_dataset
+from kgplatform.data import serving_graph
 from kgplatform.train import TrainConfig, Trainer
 
 
@@ -37,7 +38,7 @@ def main() -> None:
         rec, rep = export_recdata(graph, args.dataset, progress=False)
         print(f"export {args.dataset}: {rep.edges:,} edges in {rep.seconds:.1f} s = {rep.edges_per_s:,.0f} edges/s")
         t = time.perf_counter()
-        hetero = rec.to_hetero_data()
+        hetero = serving_graph(rec)
         print(f"to HeteroData: {time.perf_counter() - t:.2f} s ({hetero.num_edges:,} edges)")
         result = Trainer(TrainConfig(device="cpu"), log=lambda m: None).fit("pop", rec)
         wb = write_back(graph, result, rec, k=10)

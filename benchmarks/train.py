@@ -24,10 +24,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from kgplatform.eval import FULL, leave_one_out, sample_negatives  # noqa: E402
+from kgplatform.data import leave_one_out, sample_negatives  # noqa: E402
+from kgplatform.eval import FULL  # noqa: E402
 from kgplatform.train import TrainConfig, Trainer  # noqa: E402
-from kgplatform.train.data import RecData  # noqa: E402
-from kgplatform.train.devdata import (  # noqa: E402
+from kgplatform.data.recdata import RecData  # noqa: E402
+from kgplatform.data.devdata import (  # noqa: E402
     intents_as_kg,
     load_recbole_atomic,
     load_user_sequences,
@@ -37,7 +38,11 @@ from kgplatform.train.devdata import (  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 
-#: RecBole 1.2.1 figures measured on the same files and protocol (test split).
+#: Earlier reference figures (test split), kept for orientation only. Only POP was run here by RecBole itself
+#: (the data README's figures and benchmarks/recbole_pop.py); the other rows were quoted, not run on these files,
+#: and RecBole's full ranking does not mask history for sequential models, so they are not like for like.
+#: For a side-by-side run on the same split under one convention use
+#: ``kgp evaluate … --convention recbole --with-recbole MODEL``.
 RECBOLE = {
     "amazon-beauty": {
         "pop": {"sampled99": {"HR@10": 0.2874, "NDCG@10": 0.1490, "HR@1": 0.0530},

@@ -13,6 +13,10 @@ from ..errors import ConfigError
 from .common import info, open_graph, print_json, settings
 
 DatasetOpt = typer.Option(..., "--dataset", "-d", help="Dataset name in the graph (e.g. movielens-100k).")
+ConventionOpt = typer.Option(
+    "kgp", "--convention",
+    help="kgp: mask history for every model, negatives never interacted with; recbole: RecBole 1.2.1's "
+         "(sequential models unmasked, its negative sampling, truncated MRR@k).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
 
 
@@ -60,6 +64,9 @@ def register(app: typer.Typer) -> None:
         since: Optional[float] = typer.Option(None, help="Keep interactions with ts >= since (unix s)."),
         until: Optional[float] = typer.Option(None, help="Keep interactions with ts < until (unix s)."),
         device: str = typer.Option("cpu", help="pyg only: put the HeteroData on cpu or cuda."),
+        graph_kind: str = typer.Option(
+            "train", "--graph", help="pyg only: train (training interactions only, leave-one-out; what a model may "
+                                     "learn from) or serving (every interaction, validation/test included)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Export a dataset's subgraph to PyTorch Geometric or RecBole atomic files."""
@@ -68,14 +75,20 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in ("pyg", "recbole"):
             raise ConfigError(f"unknown --format {fmt!r} (pyg|recbole)")
+        if graph_kind not in ("train", "serving"):
+            raise ConfigError(f"unknown --graph {graph_kind!r} (train|serving)")
         with open_graph(ctx) as graph:
             data, rep = export_recdata(graph, dataset, kg=not no_kg, intents=not no_intents, since=since,
                                        until=until)
             titles = item_titles(graph, dataset) if fmt == "recbole" else None
-        if fmt == "pyg":
-            files = [save_pyg(data, out, device=str(resolve_device(device)))]
-        else:
-            files = save_recbole(data, out, titles=titles)
+        try:
+            if fmt == "pyg":
+                files = [save_pyg(data, out, graph=graph_kind, device=str(resolve_device(device)))]
+            else:
+                files = save_recbole(data, out, titles=titles)
+        except OSError as e:
+            raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e})",
+                              hint="choose a folder you can write to") from None
         doc = {"dataset": dataset, "format": fmt, "files": [str(f) for f in files], "summary": data.summary(),
                "seconds": round(rep.seconds, 2), "edges_per_s": round(rep.edges_per_s)}
         if as_json:
@@ -86,49 +99,71 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         ctx: typer.Context,
-        model: str = typer.Argument(..., help="pop | bpr | sasrec | kgcn | ikgr"),
+        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | kgcn | ikgr"),
         dataset: str = DatasetOpt,
         seeds: str = typer.Option("2024", help="Comma-separated training seeds (mean ± std when several)."),
-        epochs: Optional[int] = typer.Option(None, help="Epochs (default: the model's)."),
+        epochs: Optional[int] = typer.Option(None, min=1, help="Epochs (default: the model's)."),
         device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (default KGP_DEVICE)."),
         ablation: Optional[str] = typer.Option(None, help="IKGR ablation: no_aug | exact_only | no_int_scoring | no_int_trans."),
         set_: list[str] = typer.Option([], "--set", help="Model option key=value (repeatable), e.g. --set embedding_dim=128."),
-        max_seconds: Optional[float] = typer.Option(None, help="Stop training after this much wall time."),
-        k: int = typer.Option(10, help="Top-k recommendations materialised per user."),
+        max_seconds: Optional[float] = typer.Option(None, min=1, help="Stop training after this much wall time."),
+        convention: str = ConventionOpt,
+        k: int = typer.Option(10, min=1, max=1000, help="Top-k recommendations materialised per user."),
         no_write_back: bool = typer.Option(False, "--no-write-back", help="Do not write the run back to the graph."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a model on a dataset exported from the graph, evaluate it (both protocols), write it back."""
-        _train_and_report(ctx, [model], dataset, _seeds(seeds), epochs, device, ablation, _parse_sets(set_),
-                          max_seconds, k, not no_write_back, as_json, report=False)
+        from ..experiment.compare import plan_rows
+
+        if ablation and model != "ikgr":
+            raise ConfigError("--ablation applies to ikgr only")
+        rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=_parse_sets(set_))
+        _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
+             convention=convention, k=k, write_back=not no_write_back, as_json=as_json, report=False)
 
     @app.command()
     def evaluate(
         ctx: typer.Context,
         dataset: str = DatasetOpt,
-        models: str = typer.Option("pop,bpr,sasrec,kgcn,ikgr", help="Comma-separated models to compare."),
+        models: str = typer.Option("pop,bpr,lightgcn,sasrec,kgcn,ikgr", help="Comma-separated models to compare."),
         seeds: str = typer.Option("2024,2025,2026", help="Comma-separated training seeds."),
-        epochs: Optional[int] = typer.Option(None, help="Epochs for every model (default: each model's)."),
+        epochs: Optional[int] = typer.Option(None, min=1, help="Epochs for every model (default: each model's)."),
         device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
-        max_seconds: Optional[float] = typer.Option(None, help="Wall-time cap per training run."),
+        max_seconds: Optional[float] = typer.Option(None, min=1, help="Wall-time cap per training run."),
         train_: list[str] = typer.Option(
             [], "--train", help="Per-model training option MODEL.key=value (repeatable), e.g. --train sasrec.epochs=9."),
         set_: list[str] = typer.Option(
             [], "--set", help="Per-model option MODEL.key=value (repeatable), e.g. --set ikgr.lam=0.2."),
         ablations: str = typer.Option(
             "", help="IKGR ablations as extra rows ikgr:<name>: no_aug,exact_only,no_int_scoring,no_int_trans."),
+        compare: list[str] = typer.Option(
+            [], "--compare", help="A,B: report the paired difference A − B with its interval (repeatable)."),
+        convention: str = ConventionOpt,
+        with_recbole: str = typer.Option(
+            "", "--with-recbole", help="Also run RecBole 1.2.1 on the same split: MODEL[,MODEL] "
+                                       "(pop,bpr,lightgcn,sasrec,gru4rec,kgcn,kgat)."),
+        recbole_epochs: list[str] = typer.Option(
+            [], "--recbole-epochs", help="MODEL=N: RecBole's epoch cap for that model (repeatable)."),
+        results: Optional[str] = typer.Option(
+            None, "--results", help="Also save the report as results/<dataset>/<NAME>.json and .md in the checkout."),
         write_back: bool = typer.Option(False, "--write-back", help="Also write each model's first run back."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Compare models under both protocols; writes results.json, report.md and results.png."""
+        """Compare models under both protocols with 95 % intervals; results.json, report.md, results.png."""
+        from ..experiment.compare import plan_rows
+
         names = [m.strip() for m in models.split(",") if m.strip()]
         variants = [a.strip() for a in ablations.split(",") if a.strip()]
-        names += [f"ikgr:{a}" for a in variants]  # the full model is a row only when --models names ikgr
-        if not names:
-            raise ConfigError("nothing to evaluate: give --models and/or --ablations")
-        _train_and_report(ctx, names, dataset, _seeds(seeds), epochs, device, None, {}, max_seconds, 10,
-                          write_back, as_json, report=True, per_model_train=_parse_model_sets(train_, "--train"),
-                          per_model_opts=_parse_model_sets(set_, "--set"))
+        rows = plan_rows(names, variants, per_model_train=_parse_model_sets(train_, "--train"),
+                         per_model_opts=_parse_model_sets(set_, "--set"))
+        pairs = _parse_pairs(compare, [r.name for r in rows])
+        rb_models = [m.strip() for m in with_recbole.split(",") if m.strip()]
+        rb_epochs = _parse_epochs(recbole_epochs, rb_models)
+        if results is not None and (not results or "/" in results or results.startswith(".")):
+            raise ConfigError(f"--results expects a plain file name, got {results!r}")
+        _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
+             convention=convention, k=10, write_back=write_back, as_json=as_json, report=True, compare=pairs,
+             with_recbole=rb_models, recbole_epochs=rb_epochs, results_name=results)
 
     @app.command()
     def runs(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
@@ -223,90 +258,97 @@ def register(app: typer.Typer) -> None:
         print("and paste a query from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users).")
 
 
-def _row_options(per_row: dict, model: str, variant: str) -> dict:
-    return per_row.get(model, {}) | (per_row.get(f"{model}:{variant}", {}) if variant else {})
+def _parse_pairs(values: list[str], rows: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for v in values:
+        parts = [p.strip() for p in v.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--compare expects A,B, got {v!r}")
+        for p in parts:
+            if p not in rows:
+                raise ConfigError(f"--compare names {p!r}, which is not a row here", hint="rows: " + ", ".join(rows))
+        pairs.append((parts[0], parts[1]))
+    return pairs
 
 
-def _train_and_report(ctx, models, dataset, seeds, epochs, device, ablation, model_opts, max_seconds, k,
-                      write_back, as_json, *, report: bool, per_model_train: dict | None = None,
-                      per_model_opts: dict | None = None) -> None:
-    """Train each of ``models`` (``ikgr:<ablation>`` names an IKGR ablation row) over ``seeds``.
+def _parse_epochs(values: list[str], models: list[str]) -> dict[str, int]:
+    out = {}
+    for v in values:
+        m, _, n = v.partition("=")
+        if m.strip() not in models:
+            raise ConfigError(f"--recbole-epochs names {m.strip()!r}, which is not in --with-recbole")
+        try:
+            out[m.strip()] = int(n)
+        except ValueError:
+            raise ConfigError(f"--recbole-epochs expects MODEL=N, got {v!r}") from None
+        if out[m.strip()] < 1:
+            raise ConfigError(f"--recbole-epochs {v!r}: N must be at least 1")
+    return out
 
-    ``per_model_train`` / ``per_model_opts`` map a model (or row) name to TrainConfig / model-config overrides.
-    """
+
+def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_seconds, convention: str, k: int,
+         write_back: bool, as_json: bool, report: bool, compare=(), with_recbole=(), recbole_epochs=None,
+         results_name: str | None = None) -> None:
+    """Export the dataset once, run :func:`kgplatform.experiment.run_comparison`, print and save."""
+    from ..eval.evaluate import check_convention
+    from ..experiment import run_comparison
     from ..graph.export import export_recdata
     from ..graph.writeback import write_back as do_write_back
-    from ..models import get_spec
-    from ..train import TrainConfig, run_seeds
 
     s = settings(ctx)
-    per_model_train = per_model_train or {}
-    per_model_opts = per_model_opts or {}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device", "cache_dir", "run_dir"}
-    for m in models:
-        get_spec(m.split(":", 1)[0])
-    known_rows = set(models) | {m.split(":", 1)[0] for m in models}
-    for flag, given in (("--train", per_model_train), ("--set", per_model_opts)):
-        stray = sorted(set(given) - known_rows)
-        if stray:
-            raise ConfigError(f"{flag} names {', '.join(stray)}, which is not being evaluated",
-                              hint="models/rows here: " + ", ".join(sorted(known_rows)))
-    for m, opts in per_model_train.items():
-        unknown = sorted(set(opts) - train_fields)
+    try:
+        check_convention(convention)
+    except Exception as e:
+        raise ConfigError(str(e)) from None
+    if with_recbole:
+        from ..eval.recbole import ensure_recbole
+        from ..experiment import RECBOLE_NAMES
+
+        unknown = [m for m in with_recbole if m not in RECBOLE_NAMES]
         if unknown:
-            raise ConfigError(f"--train {m}: unknown training option(s) {', '.join(unknown)}",
-                              hint="one of: " + ", ".join(sorted(train_fields)) + " (seeds and device have their own options)")
+            raise ConfigError(f"--with-recbole: no RecBole counterpart for {', '.join(unknown)}",
+                              hint="one of: " + ", ".join(RECBOLE_NAMES))
+        ensure_recbole()  # fail before any training when RecBole cannot run here
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = s.resolved_runs_dir / f"{dataset}-{stamp}"
-    summaries = []
+    train = {"epochs": epochs, "max_seconds": max_seconds, "device": device or s.device,
+             "cache_dir": s.home / "candidates", "convention": convention}
     with open_graph(ctx) as graph:
         data, rep = export_recdata(graph, dataset)
         info(f"exported {dataset}: {data.summary()} in {rep.seconds:.1f} s")
-        for row in models:
-            m, _, variant = row.partition(":")
-            # a row's options: the model's, then the row's own (``ikgr:no_aug`` over ``ikgr``)
-            mcfg = dict(model_opts) | _row_options(per_model_opts, m, variant)
-            abl = variant or ablation
-            if abl:
-                if m != "ikgr":
-                    raise ConfigError("--ablation applies to ikgr only")
-                from ..models import IKGRConfig
 
-                try:
-                    mcfg = dataclasses.asdict(IKGRConfig().ablation(abl)) | mcfg
-                except ValueError as e:
-                    raise ConfigError(str(e)) from e
-            tcfg = _row_options(per_model_train, m, variant)
-            cfg = TrainConfig(**({"epochs": epochs, "max_seconds": max_seconds} | tcfg),
-                              device=device or s.device, cache_dir=s.home / "candidates",
-                              run_dir=out_dir / row.replace(":", "-"))
-            summary = run_seeds(m, data, cfg, mcfg or None, seeds=seeds, log=info)
-            if variant:
-                summary = dataclasses.replace(summary, model_name=row)
-            summaries.append(summary)
-            info(summary.format())
-            if report and len(summaries) < len(models):  # keep finished rows if a long comparison is stopped
-                from ..eval.report import write_report
-
-                write_report(summaries, dataset, out_dir, extra={"seeds": seeds, "data": data.summary(),
-                                                                 "partial": True})
-                info(f"partial report: {out_dir / 'report.md'}")
+        def on_row(summary) -> None:
             if write_back:
                 first = summary.results[0]
+                if first.model is not None and first.model.trainable and first.epochs_run == 0:
+                    info(f"not writing back {first.run_id}: it trained no epoch")
+                    return
                 wb = do_write_back(graph, first, data, k=k)
                 info(f"wrote run {wb.run_id}: {wb.users:,} user and {wb.items:,} item vectors, "
                      f"{wb.recommendations:,} recommendations in {wb.seconds:.1f} s")
-    paths = {}
-    if report or len(seeds) > 1:
-        from ..eval.report import markdown_tables, write_report
 
-        paths = write_report(summaries, dataset, out_dir, extra={"seeds": seeds, "data": data.summary()})
-        if not as_json:
-            print(markdown_tables(summaries, dataset))
-            print(f"report: {paths['markdown']}  plot: {paths['plot']}  json: {paths['json']}")
+        result = run_comparison(data, rows, seeds=seeds, train=train, out_dir=out_dir, compare=compare,
+                                with_recbole=with_recbole, recbole_epochs=recbole_epochs, log=info, on_row=on_row)
+    from ..experiment.report import differences_table, markdown_tables, recbole_table
+
+    paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md", "plot": out_dir / "results.png"}
+    if results_name:
+        dest = Path.cwd() / "results" / dataset
+        dest.mkdir(parents=True, exist_ok=True)
+        import shutil
+
+        shutil.copyfile(paths["json"], dest / f"{results_name}.json")
+        shutil.copyfile(paths["markdown"], dest / f"{results_name}.md")
+        info(f"saved results/{dataset}/{results_name}.json and .md")
     if as_json:
-        print_json({"dataset": dataset, "models": [sm.to_record() for sm in summaries],
+        print_json({"dataset": dataset, "convention": convention, "models": [sm.to_record() for sm in result.summaries],
+                    "differences": result.differences, "recbole": result.recbole,
                     "files": {k2: str(v) for k2, v in paths.items()}})
-    elif not report:
-        for sm in summaries:
+    elif report:
+        print(markdown_tables(result.summaries, dataset, convention=convention))
+        print(differences_table(result.differences))
+        print(recbole_table(result.recbole))
+        print(f"report: {paths['markdown']}  plot: {paths['plot']}  json: {paths['json']}")
+    else:
+        for sm in result.summaries:
             print(sm.format())

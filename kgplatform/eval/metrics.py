@@ -15,7 +15,7 @@ With a single relevant item, for rank :math:`r`:
     \mathrm{NDCG@k} = \frac{[r \le k]}{\log_2(r + 1)}, \qquad
     \mathrm{MRR} = \frac{1}{r}
 
-(MRR is not truncated.) Under ``average`` with :math:`g` = ``n_greater`` and :math:`e` = ``n_ties``,
+``MRR`` is not truncated; ``MRR@k`` is (``[r <= k] / r``, RecBole's MRR@k). Under ``average`` with :math:`g` = ``n_greater`` and :math:`e` = ``n_ties``,
 :math:`r \sim \mathcal{U}\{g+1, \dots, g+e+1\}` and each metric is the mean of its value over that range,
 obtained from cumulative sums of the discounts.
 """
@@ -33,6 +33,7 @@ Ties = Literal["average", "optimistic", "pessimistic"]
 
 DEFAULT_HR_KS = (1, 5, 10, 20)
 DEFAULT_NDCG_KS = (5, 10, 20)
+DEFAULT_MRR_KS = (10, 20)
 
 
 def rank_counts(scores: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,9 +73,10 @@ def rank_metrics(
     hr_ks: Sequence[int] = DEFAULT_HR_KS,
     ndcg_ks: Sequence[int] = DEFAULT_NDCG_KS,
     mrr: bool = True,
+    mrr_ks: Sequence[int] = DEFAULT_MRR_KS,
     ties: Ties = "average",
 ) -> dict[str, Tensor]:
-    """Per-user metric values (float64 ``[B]`` each), keyed ``HR@k``, ``NDCG@k``, ``MRR``."""
+    """Per-user metric values (float64 ``[B]`` each), keyed ``HR@k``, ``NDCG@k``, ``MRR``, ``MRR@k``."""
     g = n_greater.to(torch.float64)
     e = n_ties.to(torch.float64)
     if ties == "optimistic":
@@ -98,8 +100,13 @@ def rank_metrics(
     if mrr:
         tab = _cum_table("rr", max(n_max, 1), n_greater.device)
         out["MRR"] = (tab[hi] - tab[lo]) / width
+        for k in mrr_ks:
+            tab = _cum_table("rr", min(max(n_max, 1), k), n_greater.device)
+            cap = tab.numel() - 1
+            out[f"MRR@{k}"] = (tab[hi.clamp(max=cap)] - tab[lo.clamp(max=cap)]) / width
     return out
 
 
-def metric_names(hr_ks: Sequence[int] = DEFAULT_HR_KS, ndcg_ks: Sequence[int] = DEFAULT_NDCG_KS) -> list[str]:
-    return [f"HR@{k}" for k in hr_ks] + [f"NDCG@{k}" for k in ndcg_ks] + ["MRR"]
+def metric_names(hr_ks: Sequence[int] = DEFAULT_HR_KS, ndcg_ks: Sequence[int] = DEFAULT_NDCG_KS,
+                 mrr_ks: Sequence[int] = DEFAULT_MRR_KS) -> list[str]:
+    return [f"HR@{k}" for k in hr_ks] + [f"NDCG@{k}" for k in ndcg_ks] + ["MRR"] + [f"MRR@{k}" for k in mrr_ks]

@@ -1,5 +1,6 @@
-"""Export a dataset's subgraph from Neo4j into :class:`~kgplatform.train.data.RecData` / PyG ``HeteroData``
-and RecBole atomic files.
+"""Export a dataset's subgraph from Neo4j into the data contract (:class:`~kgplatform.data.RecData`), PyG
+``HeteroData`` (the training graph by default; the full graph only as the explicitly named serving export) and
+RecBole atomic files.
 
 Every read pages by business key (``WHERE n.id > $after ORDER BY n.id LIMIT $page``) in read transactions,
 so no query returns one giant eager result. Index maps are stable: users and items are numbered in id order,
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from ..db.graph import Graph
 from ..errors import NotFound, TrainingError
-from ..train.data import EXACT_KIND, RELATED_KIND, RecData
+from ..data import EXACT_KIND, RELATED_KIND, RecData, leave_one_out, serving_graph, training_graph, training_view
 
 KIND_CODES = {"exact": EXACT_KIND, "related": RELATED_KIND}
 
@@ -58,6 +59,7 @@ def export_recdata(
     text: bool = True,
     since: float | None = None,
     until: float | None = None,
+    sessions: bool = True,
     page: int = 5000,
     progress: bool | None = None,
 ) -> tuple[RecData, ExportReport]:
@@ -69,9 +71,11 @@ def export_recdata(
         intents: include ``SATISFIES`` (item) and ``HAS_INTENT`` (user profile) intent edges.
         text: include the stored sentence-transformer vectors (``textEmbedding``) as features.
         since / until: keep only interactions with ``since <= ts < until`` (a time window; rows without a
-            timestamp are kept).
+            timestamp are kept; session boundaries are then not exported).
+        sessions: read the graph's ``Session`` boundaries into ``RecData.seq_session``.
         page: rows per read.
     """
+    sessions_wanted = sessions
     t0 = time.perf_counter()
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     bar = tqdm(desc=f"export {dataset}", unit="row", file=sys.stderr, disable=disable)
@@ -108,6 +112,24 @@ def export_recdata(
         n_edges += len(seq)
         bar.update()
     n_rows = len(items) + len(user_ids)
+
+    # session ordinals: sessions partition each user's sequence in order (kgplatform.ingest.sessions)
+    sessions: list[list[int]] | None = None
+    if sessions_wanted and since is None and until is None:
+        sizes: dict[str, list[int]] = {}
+        for row in _pages(graph, "export/user_sessions_page", dataset, page):
+            sz = [int(size) for _sid, size in sorted(row["sessions"], key=lambda r: _session_ordinal(r[0]))]
+            if sz:
+                sizes[row["id"]] = sz
+        if sizes:
+            sessions = []
+            for uid, seq in zip(user_ids, sequences):
+                sz = sizes.get(uid, [len(seq)])
+                if sum(sz) != len(seq):  # sessions out of step with interactions: say so, don't guess
+                    bar.close()
+                    raise TrainingError(f"user {uid}: sessions hold {sum(sz)} interactions, the user has {len(seq)}",
+                                        hint="re-ingest the dataset")
+                sessions.append([k for k, n in enumerate(sz) for _ in range(n)])
 
     triples = None
     entity_ids: list[str] | None = None
@@ -169,6 +191,7 @@ def export_recdata(
     data = RecData.from_sequences(
         dataset, user_ids, item_ids, sequences,
         timestamps=timestamps,
+        sessions=sessions,
         kg_triples=triples if triples is not None and len(triples) else None,
         num_entities=num_entities if triples is not None and len(triples) else None,
         relation_names=relation_names or None,
@@ -198,16 +221,31 @@ def _matrix(vectors: list[Any]) -> np.ndarray | None:
     return out
 
 
-def save_pyg(data: RecData, out: Path, *, device: str = "cpu") -> Path:
-    """Write ``hetero_data.pt`` (a PyG ``HeteroData``) and ``id_maps.json`` under ``out``."""
+def _session_ordinal(session_id: str) -> int:
+    tail = str(session_id).rsplit("#", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def save_pyg(data: RecData, out: Path, *, graph: str = "train", device: str = "cpu") -> Path:
+    """Write ``hetero_data.pt`` (a PyG ``HeteroData``) and ``id_maps.json`` under ``out``.
+
+    ``graph="train"`` (default) holds the training interactions only (leave-one-out, see
+    :func:`kgplatform.data.training_view`): what a model may learn from. ``graph="serving"`` holds every
+    interaction, validation and test included, for serving and inspection; never train on it.
+    """
+    if graph == "train":
+        hetero = training_graph(training_view(data, leave_one_out(data)))
+    elif graph == "serving":
+        hetero = serving_graph(data)
+    else:
+        raise TrainingError(f"unknown graph {graph!r} (train|serving)")
     out.mkdir(parents=True, exist_ok=True)
-    hetero = data.to_hetero_data()
     if device != "cpu":
         hetero = hetero.to(device)
     torch.save(hetero, out / "hetero_data.pt")
     maps = {"dataset": data.dataset, "user": data.user_ids, "item": data.item_ids,
             "entity": data.entity_ids or [], "relation": data.relation_names, "intent": data.intent_keys,
-            "checksum": data.checksum()}
+            "graph": graph, "checksum": data.checksum()}
     (out / "id_maps.json").write_text(json.dumps(maps))
     return out / "hetero_data.pt"
 

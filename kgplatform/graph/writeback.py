@@ -12,14 +12,36 @@ import datetime as _dt
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from .. import schema
+from ..data import RecData
 from ..db.graph import Graph
-from ..train.data import RecData
-from ..train.trainer import TrainResult
+
+
+class TrainResult(Protocol):
+    """What write-back needs of a finished run (``kgplatform.train.TrainResult`` provides it). A protocol,
+    so the graph layer does not import the training layer."""
+
+    run_id: str
+    model_name: str
+    dataset: str
+    seed: int
+    device: str
+    data_checksum: str
+    best_epoch: int
+    epochs_run: int
+    seconds_per_epoch: float
+    metrics: dict
+    model: Any
+    user_embeddings: torch.Tensor | None
+    item_embeddings: torch.Tensor | None
+
+    def to_record(self) -> dict: ...
+
+    def recommend(self, user_idx: Any, k: int = 10, exclude_seen: bool = True) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 BATCH = 2000
 

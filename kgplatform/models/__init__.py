@@ -1,8 +1,9 @@
 """Recommenders and the explicit model registry.
 
 ``MODELS`` maps a name to a :class:`ModelSpec`: the class, its typed config, a builder that turns a
-:class:`~kgplatform.train.data.RecData` plus its training split into constructor arguments (plain sizes and
-tensors — the models never see the dataset object), and training defaults. No name-based imports.
+*training view* (:func:`kgplatform.data.training_view`: a :class:`~kgplatform.data.recdata.RecData` holding
+only training interactions) into a model (plain sizes and tensors — the models never see the dataset object),
+and training defaults. Builders cannot see validation or test interactions. No name-based imports.
 """
 from __future__ import annotations
 
@@ -13,34 +14,37 @@ from typing import Any
 
 import torch
 
+from kgplatform.data.contract import item_counts, require_training, train_pairs, training_view
+from kgplatform.data.recdata import RecData
+from kgplatform.data.split import Split
 from kgplatform.errors import TrainingError
-from kgplatform.eval.split import Split
 from kgplatform.models.base import Recommender
 from kgplatform.models.bpr import BPRConfig, BPRMF
+from kgplatform.models.gru4rec import GRU4Rec, GRU4RecConfig
 from kgplatform.models.ikgr import IKGR, IKGRConfig
 from kgplatform.models.kgcn import KGCN, KGCNConfig
+from kgplatform.models.lightgcn import LightGCN, LightGCNConfig
 from kgplatform.models.pop import POP, POPConfig, recbole_batch_counts
 from kgplatform.models.sasrec import SASRec, SASRecConfig
-from kgplatform.train.data import RecData
 
 
-def _build_pop(data: RecData, split: Split, cfg: POPConfig, gen: torch.Generator) -> POP:
+def _build_pop(train: RecData, cfg: POPConfig, gen: torch.Generator) -> POP:
     if cfg.count == "recbole":
-        users, items = split.train_pairs()
+        users, items = train_pairs(train)
         counts = recbole_batch_counts(
-            users, items, data.num_items, batch_size=cfg.recbole_batch_size, neg=cfg.recbole_neg, generator=gen
+            users, items, train.num_items, batch_size=cfg.recbole_batch_size, neg=cfg.recbole_neg, generator=gen
         )
     else:
-        counts = split.item_counts()
-    return POP(data.num_users, data.num_items, counts)
+        counts = item_counts(train)
+    return POP(train.num_users, train.num_items, counts)
 
 
-def _build_bpr(data: RecData, split: Split, cfg: BPRConfig, gen: torch.Generator) -> BPRMF:
-    return BPRMF(data.num_users, data.num_items, cfg)
+def _build_bpr(train: RecData, cfg: BPRConfig, gen: torch.Generator) -> BPRMF:
+    return BPRMF(train.num_users, train.num_items, cfg)
 
 
-def _build_sasrec(data: RecData, split: Split, cfg: SASRecConfig, gen: torch.Generator) -> SASRec:
-    return SASRec(data.num_users, data.num_items, cfg)
+def _build_sasrec(train: RecData, cfg: SASRecConfig, gen: torch.Generator) -> SASRec:
+    return SASRec(train.num_users, train.num_items, cfg)
 
 
 def _kg(data: RecData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -50,36 +54,22 @@ def _kg(data: RecData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return z, z, z
 
 
-def _build_kgcn(data: RecData, split: Split, cfg: KGCNConfig, gen: torch.Generator) -> KGCN:
-    h, r, t = _kg(data)
-    return KGCN(data.num_users, data.num_items, data.num_entities, data.num_relations, h, r, t, cfg, gen)
+def _build_kgcn(train: RecData, cfg: KGCNConfig, gen: torch.Generator) -> KGCN:
+    h, r, t = _kg(train)
+    return KGCN(train.num_users, train.num_items, train.num_entities, train.num_relations, h, r, t, cfg, gen)
 
 
-def _edges3(edges, kind) -> torch.Tensor | None:
-    if edges is None:
-        return None
-    return torch.cat([edges, kind.view(-1, 1)], 1)
+def _build_ikgr(train: RecData, cfg: IKGRConfig, gen: torch.Generator) -> IKGR:
+    return IKGR.from_training_view(train, cfg)
 
 
-def _build_ikgr(data: RecData, split: Split, cfg: IKGRConfig, gen: torch.Generator) -> IKGR:
-    h, r, t = _kg(data)
-    users, items = split.train_pairs()
-    return IKGR(
-        data.num_users,
-        data.num_items,
-        data.num_entities,
-        data.num_relations,
-        torch.stack([h, r, t], 1),
-        users,
-        items,
-        num_intents=data.num_intents,
-        item_intents=_edges3(data.item_intents, data.item_intent_kind),
-        user_intents=_edges3(data.user_intents, data.user_intent_kind),
-        item_text=data.item_text_emb,
-        user_text=data.user_text_emb,
-        intent_text=data.intent_text_emb,
-        config=cfg,
-    )
+def _build_lightgcn(train: RecData, cfg: LightGCNConfig, gen: torch.Generator) -> LightGCN:
+    users, items = train_pairs(train)  # training interactions only: the graph never sees valid/test items
+    return LightGCN(train.num_users, train.num_items, users, items, cfg)
+
+
+def _build_gru4rec(train: RecData, cfg: GRU4RecConfig, gen: torch.Generator) -> GRU4Rec:
+    return GRU4Rec(train.num_users, train.num_items, cfg)
 
 
 @dataclass(frozen=True)
@@ -89,9 +79,20 @@ class ModelSpec:
     name: str
     model_cls: type[Recommender]
     config_cls: type
-    build: Callable[[RecData, Split, Any, torch.Generator], Recommender]
+    build: Callable[[RecData, Any, torch.Generator], Recommender]  # (training view, config, generator)
     train_defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+
+    def __post_init__(self) -> None:
+        # every builder refuses the full data: the guard wraps whatever builder an entry registers
+        raw = self.build
+
+        def guarded(train: RecData, cfg: Any, gen: torch.Generator) -> Recommender:
+            require_training(train, f"model {self.name}")
+            return raw(train, cfg, gen)
+
+        guarded.__wrapped__ = raw  # type: ignore[attr-defined]
+        object.__setattr__(self, "build", guarded)
 
     def make_config(self, config: Any = None, **overrides: Any) -> Any:
         """The typed config: ``config`` (an instance or a dict) with ``overrides`` applied."""
@@ -139,6 +140,16 @@ MODELS: dict[str, ModelSpec] = {
         {"epochs": 100, "batch_size": 2048, "lr": 5e-3, "eval_every": 2},
         "intent-augmented KG recommender (KG conv + TransH + intent translation/scoring)",
     ),
+    "lightgcn": ModelSpec(
+        "lightgcn", LightGCN, LightGCNConfig, _build_lightgcn,
+        {"epochs": 300, "batch_size": 2048, "lr": 1e-3, "eval_every": 5},
+        "LightGCN: layer-mean propagation over the training user-item graph, BPR loss",
+    ),
+    "gru4rec": ModelSpec(
+        "gru4rec", GRU4Rec, GRU4RecConfig, _build_gru4rec,
+        {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
+        "GRU4Rec: recurrent sequential model, cross-entropy over all items",
+    ),
 }
 
 
@@ -150,15 +161,23 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_model(
-    name: str, data: RecData, split: Split, config: Any = None, generator: torch.Generator | None = None
+    name: str, data: RecData, split: Split | None = None, config: Any = None,
+    generator: torch.Generator | None = None,
 ) -> Recommender:
-    """Instantiate registry model ``name`` for ``data`` (training part of ``split`` only)."""
+    """Instantiate registry model ``name`` from the training part of ``data``.
+
+    ``data`` is either a training view, or the full data together with its ``split`` (the training view is
+    cut here). The builder only ever sees the training view.
+    """
     spec = get_spec(name)
     cfg = spec.make_config(config)
-    return spec.build(data, split, cfg, generator or torch.Generator().manual_seed(0))
+    train = data if data.is_training_view else training_view(data, split)
+    require_training(train, f"model {name}")
+    return spec.build(train, cfg, generator or torch.Generator().manual_seed(0))
 
 
 __all__ = [
     "MODELS", "ModelSpec", "Recommender", "build_model", "get_spec",
     "POP", "POPConfig", "BPRMF", "BPRConfig", "SASRec", "SASRecConfig", "KGCN", "KGCNConfig", "IKGR", "IKGRConfig",
+    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig",
 ]

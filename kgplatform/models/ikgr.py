@@ -9,15 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kgplatform.data.intent_graph import CONSUMES, IntentGraph
 from kgplatform.models.base import Recommender
 from kgplatform.nn.intent import IntentTranslation, Weighting, max_cos_per_item
 from kgplatform.nn.kg_conv import KGConv
 from kgplatform.nn.transh import TransH
-
-# relation offsets after the KG relations
-CONSUMES, SAT_EXACT, SAT_RELATED, HAS_EXACT, HAS_RELATED, HAS_INHERITED = range(6)
-_EXTRA_RELATIONS = ("consumes", "satisfies_exact", "satisfies_related", "has_intent_exact",
-                    "has_intent_related", "has_intent_inherited")
 
 
 @dataclass
@@ -99,27 +95,6 @@ class IKGRConfig:
         return dataclasses.replace(self, **changes[name])
 
 
-def _padded_sets(owner: Tensor, member: Tensor, weight: Tensor, n_owner: int, cap: int) -> Tensor:
-    """``[n_owner, cap]`` member indices (``-1`` padded), highest ``weight`` first, duplicates merged."""
-    if owner.numel() == 0 or cap == 0:
-        return torch.full((n_owner, max(cap, 1)), -1, dtype=torch.long)
-    key = owner * (int(member.max()) + 1) + member
-    uniq, inv = torch.unique(key, return_inverse=True)
-    w = torch.zeros(uniq.numel(), dtype=torch.float64).scatter_add_(0, inv, weight.to(torch.float64))
-    m_n = int(member.max()) + 1
-    o, m = uniq // m_n, uniq % m_n
-    # unique() sorted by (owner, member); re-sort stably by weight desc, then by owner
-    order = torch.argsort(-w, stable=True)
-    order = order[torch.argsort(o[order], stable=True)]
-    o, m = o[order], m[order]
-    counts = torch.bincount(o, minlength=n_owner)
-    rank = torch.arange(o.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-    keep = rank < cap
-    out = torch.full((n_owner, cap), -1, dtype=torch.long)
-    out[o[keep], rank[keep]] = m[keep]
-    return out
-
-
 class IKGR(Recommender):
     r"""Intent Knowledge Graph Recommender.
 
@@ -143,14 +118,9 @@ class IKGR(Recommender):
               \cos(\mathbf{e}_a, \mathbf{e}_b)
 
     Args:
-        num_users (int), num_items (int): sizes.
-        num_entities (int): entity-space size (items first; ``num_items`` when there is no KG).
-        num_kg_relations (int): number of KG relations.
-        kg_triples (torch.Tensor): ``[T, 3]`` KG triples in the entity space (may be empty).
-        train_users, train_items (torch.Tensor): training interactions ``[N]``.
-        num_intents (int): number of intent nodes.
-        item_intents (torch.Tensor): ``[E, 3]`` (item, intent, kind 0 exact / 1 related).
-        user_intents (torch.Tensor): ``[E, 3]`` (user, intent, kind) from profiles.
+        graph (IntentGraph): the intent-augmented graph built from the *training* view by
+            :func:`kgplatform.data.intent_graph.build_intent_graph` (intent sets, unified triples,
+            convolution graph); :meth:`from_training_view` builds it with the config's switches.
         item_text, user_text, intent_text (torch.Tensor, optional): text feature matrices.
         config (IKGRConfig): hyper-parameters and ablation switches.
 
@@ -162,124 +132,41 @@ class IKGR(Recommender):
 
     sampler = "pairs"
 
+    @classmethod
+    def from_training_view(cls, train, config: IKGRConfig | None = None) -> IKGR:
+        """Build the graph from a training view (:func:`kgplatform.data.training_view`) and the model."""
+        from kgplatform.data.intent_graph import build_intent_graph
+
+        c = config or IKGRConfig()
+        graph = build_intent_graph(
+            train, use_intents=c.use_intents, related_intents=c.related_intents,
+            inherit_user_intents=c.inherit_user_intents, max_user_intents=c.max_user_intents,
+            max_item_intents=c.max_item_intents, min_intent_items=c.min_intent_items,
+            conv_interactions=c.conv_interactions,
+        )
+        return cls(graph, item_text=train.item_text_emb, user_text=train.user_text_emb,
+                   intent_text=train.intent_text_emb if graph.num_intents else None, config=c)
+
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        num_entities: int,
-        num_kg_relations: int,
-        kg_triples: Tensor,
-        train_users: Tensor,
-        train_items: Tensor,
-        num_intents: int = 0,
-        item_intents: Tensor | None = None,
-        user_intents: Tensor | None = None,
+        graph: IntentGraph,
         item_text: Tensor | None = None,
         user_text: Tensor | None = None,
         intent_text: Tensor | None = None,
         config: IKGRConfig | None = None,
     ) -> None:
-        super().__init__(num_users, num_items)
+        super().__init__(graph.num_users, graph.num_items)
         self.config = c = config or IKGRConfig()
-        U, I = num_users, num_items
-        E = max(num_entities, num_items)
-        empty3 = torch.zeros(0, 3, dtype=torch.long)
-        ii = item_intents if item_intents is not None and c.use_intents else empty3
-        ui = user_intents if user_intents is not None and c.use_intents else empty3
-        if not c.related_intents:
-            ii, ui = ii[ii[:, 2] == 0], ui[ui[:, 2] == 0]
-        if c.min_intent_items > 1 and ii.numel():
-            pairs = torch.unique(ii[:, :2], dim=0)  # an item counts once per intent, exact or related
-            n_items = torch.bincount(pairs[:, 1], minlength=max(num_intents, 1))
-            ii = ii[n_items[ii[:, 1]] >= c.min_intent_items]
-            ui = ui[n_items[ui[:, 1]] >= c.min_intent_items]
-        T = num_intents if c.use_intents else 0
+        U, I, E, T = graph.num_users, graph.num_items, graph.num_entities, graph.num_intents
         self.num_entities, self.num_intents = E, T
-        self.user_off, self.ent_off, self.int_off = 0, U, U + E
-        N = U + E + T
-        R_kg = num_kg_relations
-        self.rel_base = R_kg
-        R = R_kg + len(_EXTRA_RELATIONS)
+        self.user_off, self.ent_off, self.int_off = graph.user_off, graph.ent_off, graph.int_off
+        N = graph.num_nodes
+        R = graph.num_relations
+        self.rel_base = graph.num_kg_relations
         self.num_rel_total = R
-        self.relation_names = [f"kg{r}" for r in range(R_kg)] + list(_EXTRA_RELATIONS)
-
-        # --- intent sets (Eq. 8 / Eq. 10); inherited user intents come from *training* items only
-        item_sets = _padded_sets(ii[:, 0], ii[:, 1], 2.0 - ii[:, 2].float(), I, c.max_item_intents if T else 0)
-        inh = torch.zeros(0, 3, dtype=torch.long)
-        if T and c.inherit_user_intents and ii.numel():
-            # (user, intent) for every training interaction × item intent
-            item_ptr = torch.argsort(ii[:, 0], stable=True)
-            ii_sorted = ii[item_ptr]
-            cnt = torch.bincount(ii_sorted[:, 0], minlength=I)
-            start = torch.cumsum(cnt, 0) - cnt
-            per = cnt[train_items]
-            rows = torch.repeat_interleave(torch.arange(train_items.numel()), per)
-            offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(per, 0) - per, per)
-            picked = ii_sorted[start[train_items[rows]] + offs]
-            inh_u, inh_t = train_users[rows], picked[:, 1]
-            # profile intents first (weight 1e6), then inherited by frequency
-            sets_u = torch.cat([ui[:, 0], inh_u])
-            sets_t = torch.cat([ui[:, 1], inh_t])
-            sets_w = torch.cat([torch.full((ui.shape[0],), 1e6), torch.ones(inh_u.numel())])
-            user_sets = _padded_sets(sets_u, sets_t, sets_w, U, c.max_user_intents)
-            # the inherited edges actually kept (those not already a profile intent)
-            rr, cc = torch.nonzero(user_sets >= 0, as_tuple=True)
-            tt = user_sets[rr, cc]
-            is_prof = torch.isin(rr * max(T, 1) + tt, ui[:, 0] * max(T, 1) + ui[:, 1])
-            rr, tt = rr[~is_prof], tt[~is_prof]
-            inh = torch.stack([rr, tt, torch.full_like(rr, 2)], 1)
-        else:
-            user_sets = _padded_sets(ui[:, 0], ui[:, 1], torch.ones(ui.shape[0]), U, c.max_user_intents if T else 0)
-        self.register_buffer("item_sets", item_sets)
-        self.register_buffer("user_sets", user_sets)
-
-        # --- triples in the unified node space
-        heads, rels, tails = [], [], []
-        kg = kg_triples.view(-1, 3) if kg_triples is not None else empty3
-        if kg.numel():
-            heads.append(kg[:, 0] + self.ent_off)
-            rels.append(kg[:, 1])
-            tails.append(kg[:, 2] + self.ent_off)
-        for edges, base_rel, off in ((ii, SAT_EXACT, self.ent_off), (ui, HAS_EXACT, self.user_off)):
-            if edges.numel():
-                heads.append(edges[:, 0] + off)
-                rels.append(R_kg + base_rel + edges[:, 2].clamp(max=1))
-                tails.append(edges[:, 1] + self.int_off)
-        if inh.numel():
-            heads.append(inh[:, 0] + self.user_off)
-            rels.append(torch.full((inh.shape[0],), R_kg + HAS_INHERITED))
-            tails.append(inh[:, 1] + self.int_off)
-
-        def cat(xs: list[Tensor]) -> Tensor:
-            return torch.cat(xs) if xs else torch.zeros(0, dtype=torch.long)
-
-        tri_h, tri_r, tri_t = cat(heads), cat(rels), cat(tails)
-        self.register_buffer("tri_h", tri_h)
-        self.register_buffer("tri_r", tri_r)
-        self.register_buffer("tri_t", tri_t)
-        # tail range of every relation, for type-consistent corruption
-        lo = torch.zeros(R, dtype=torch.long)
-        size = torch.ones(R, dtype=torch.long)
-        lo[:R_kg], size[:R_kg] = self.ent_off, E
-        lo[R_kg + CONSUMES], size[R_kg + CONSUMES] = self.ent_off, I
-        for k in (SAT_EXACT, SAT_RELATED, HAS_EXACT, HAS_RELATED, HAS_INHERITED):
-            lo[R_kg + k], size[R_kg + k] = self.int_off, max(T, 1)
-        self.register_buffer("tail_lo", lo)
-        self.register_buffer("tail_size", size)
-        present = torch.unique(tri_r) if tri_r.numel() else torch.zeros(0, dtype=torch.long)
-        self.register_buffer("present_rels", present)
-
-        # --- convolution graph: triples (+ training interactions), both directions
-        src, dst, typ = [tri_h], [tri_t], [tri_r]
-        if c.conv_interactions and train_users.numel():
-            src.append(train_users + self.user_off)
-            dst.append(train_items + self.ent_off)
-            typ.append(torch.full((train_users.numel(),), R_kg + CONSUMES))
-        s, d_, t = torch.cat(src), torch.cat(dst), torch.cat(typ)
-        edge_index = torch.stack([torch.cat([s, d_]), torch.cat([d_, s])])  # messages src -> dst and back
-        edge_type = torch.cat([t, t + R])
-        self.register_buffer("edge_index", edge_index)
-        self.register_buffer("edge_type", edge_type)
+        self.relation_names = graph.relation_names
+        for name, t in graph.tensors().items():
+            self.register_buffer(name, t)
 
         # --- parameters
         dim = c.embedding_dim

@@ -1,4 +1,5 @@
-"""Repeat a run over several seeds and report mean ± standard deviation."""
+"""Repeat a run over several seeds; report mean ± standard deviation over seeds and 95 % bootstrap intervals
+over users with the seeds pooled (:mod:`kgplatform.eval.stats`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,12 +9,18 @@ from typing import Any
 
 import numpy as np
 
-from kgplatform.eval.candidates import sample_negatives
-from kgplatform.eval.split import leave_one_out
-from kgplatform.train.data import RecData
+from kgplatform.data.candidates import sample_negatives
+from kgplatform.data.recdata import RecData
+from kgplatform.data.split import leave_one_out
+from kgplatform.errors import TrainingError
+from kgplatform.eval.evaluate import candidate_policy
+from kgplatform.eval.stats import Interval, bootstrap_interval
+from kgplatform.models import get_spec
 from kgplatform.train.trainer import TrainConfig, Trainer, TrainResult
 
 DEFAULT_SEEDS = (2024, 2025, 2026)
+#: metrics that get intervals in records and reports
+INTERVAL_METRICS = ("HR@10", "NDCG@10", "MRR", "MRR@10")
 
 
 @dataclass
@@ -33,13 +40,39 @@ class SeedSummary:
             lines.append(f"{self.model_name:8s} {phase} {proto:10s} {cells}")
         return "\n".join(lines)
 
+    @property
+    def convention(self) -> str:
+        return self.results[0].convention
+
+    def users(self, phase: str = "test"):
+        """Graph-index users evaluated in ``phase`` (the same for every seed)."""
+        return self.results[0].eval_users[phase]
+
+    def per_user(self, phase: str, protocol: str, metric: str) -> np.ndarray:
+        """``[seeds, users]`` per-user values (for intervals and paired differences)."""
+        rows = []
+        for r in self.results:
+            if r.per_user is None:
+                raise TrainingError(f"{self.model_name}: run {r.run_id} kept no per-user metrics")
+            rows.append(r.per_user[phase][protocol][metric].numpy())
+        return np.stack(rows)
+
+    def interval(self, phase: str, protocol: str, metric: str, **kw) -> Interval:
+        return bootstrap_interval(self.per_user(phase, protocol, metric), **kw)
+
+    def intervals(self, phase: str = "test", metrics: Sequence[str] = INTERVAL_METRICS) -> dict:
+        return {proto: {m: self.interval(phase, proto, m).to_dict() for m in metrics if m in ms}
+                for proto, ms in self.stats.get(phase, {}).items()}
+
     def to_record(self) -> dict:
         return {
             "model": self.model_name,
             "seeds": self.seeds,
+            "convention": self.convention,
             "stats": {
                 p: {q: {m: list(v) for m, v in ms.items()} for q, ms in ps.items()} for p, ps in self.stats.items()
             },
+            "intervals": {"test": self.intervals("test"), "valid": self.intervals("valid")},
             "seconds_per_epoch": list(self.seconds_per_epoch),
             "runs": [r.run_id for r in self.results],
         }
@@ -77,8 +110,9 @@ def run_seeds(
     config = config or TrainConfig()
     checksum = data.checksum()
     split = leave_one_out(data)
+    policy = candidate_policy(config.convention, get_spec(model).model_cls.needs_sequence)
     cands = sample_negatives(split, checksum, num_negatives=config.num_negatives, seed=config.candidate_seed,
-                             cache_dir=config.cache_dir)
+                             cache_dir=config.cache_dir, **policy)
     results = []
     for s in seeds:
         trainer = Trainer(dataclasses.replace(config, seed=s), log=log)

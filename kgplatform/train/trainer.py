@@ -9,7 +9,6 @@ protocols. The returned :class:`TrainResult` carries everything a run record nee
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -27,11 +26,12 @@ import torch
 from torch import Tensor
 
 from kgplatform.errors import TrainingError
-from kgplatform.eval.candidates import SampledCandidates, sample_negatives
-from kgplatform.eval.evaluate import FULL, evaluate, sampled_label
-from kgplatform.eval.split import Split, leave_one_out
+from kgplatform.data.candidates import SampledCandidates, sample_negatives
+from kgplatform.eval.evaluate import FULL, candidate_policy, check_convention, evaluate, sampled_label
+from kgplatform.data.contract import training_view
+from kgplatform.data.split import Split, leave_one_out
 from kgplatform.models import MODELS, Recommender, get_spec
-from kgplatform.train.data import RecData
+from kgplatform.data.recdata import RecData
 from kgplatform.train.samplers import PairSampler, SequenceSampler
 
 EARLY_STOP_METRIC = "NDCG@10"
@@ -56,6 +56,8 @@ class TrainConfig:
         max_seconds: stop training after this much wall time (checked between epochs).
         grad_clip: clip the gradient norm (``None``: off).
         tune: grid-search the model's ``eval_grid()`` on validation after training.
+        convention: ``kgp`` or ``recbole`` (history masking and candidate sampling; see
+            :mod:`kgplatform.eval.evaluate`), for validation and test alike.
     """
 
     epochs: int | None = None
@@ -75,9 +77,11 @@ class TrainConfig:
     max_seconds: float | None = None
     grad_clip: float | None = None
     tune: bool = True
+    convention: Literal["kgp", "recbole"] = "kgp"
 
     def resolved(self, model: str) -> TrainConfig:
         spec = get_spec(model)
+        check_convention(self.convention)
         d = spec.train_defaults
         return dataclasses.replace(
             self,
@@ -183,6 +187,10 @@ class TrainResult:
     checkpoint_path: Path | None = None
     model: Recommender | None = field(default=None, repr=False)
     split: Split | None = field(default=None, repr=False)
+    #: ``per_user[phase][protocol][metric]``: one value per user of ``eval_users[phase]`` (for intervals)
+    per_user: dict | None = field(default=None, repr=False)
+    eval_users: dict | None = field(default=None, repr=False)
+    convention: str = "kgp"
 
     @torch.no_grad()
     def recommend(
@@ -218,6 +226,7 @@ class TrainResult:
                 "train_seconds": self.train_seconds,
                 "eval_params": self.eval_params,
                 "metrics": self.metrics,
+                "convention": self.convention,
                 "checkpoint": self.checkpoint_path,
                 "log": [e.to_dict() for e in self.log],
             }
@@ -271,8 +280,39 @@ def _embeddings(model: Recommender, split: Split, batch_size: int) -> tuple[Tens
     return users, (item.detach().float().cpu().clone() if item is not None else None)
 
 
+@dataclass
+class PreparedRun:
+    """Everything :meth:`Trainer.fit` sets up before the first epoch (see :meth:`Trainer.prepare`)."""
+
+    model_name: str
+    spec: Any
+    config: TrainConfig
+    model_config: Any
+    device: torch.device
+    checksum: str
+    split: Split
+    train: RecData  # the training view: the only data the model and its sampler see
+    candidates: SampledCandidates
+    net: Recommender
+    generator: torch.Generator
+    run_id: str
+    run_dir: Path | None
+
+
+@dataclass
+class LoopResult:
+    history: list[EpochLog]
+    best_epoch: int
+    epochs_run: int
+    train_seconds: float
+
+
 class Trainer:
     """Trains and evaluates any registry model (see the module docstring).
+
+    :meth:`fit` = :meth:`prepare` (split, candidates, training view, model) → :meth:`train_loop` (epochs,
+    validation, early stopping, best weights) → :meth:`tune` (inference-time parameters on validation) →
+    :meth:`finish` (test metrics under both protocols, per-user values, embeddings, checkpoint, record).
 
     Args:
         config: training settings.
@@ -297,10 +337,18 @@ class Trainer:
 
         Args:
             model: a key of :data:`kgplatform.models.MODELS`.
-            data: the dataset.
+            data: the dataset (full: the split and the training view are made here).
             model_config: the model's typed config, a dict of its fields, or ``None`` for defaults.
             split / candidates / checksum: reuse precomputed ones (e.g. across seeds).
         """
+        run = self.prepare(model, data, model_config, split=split, candidates=candidates, checksum=checksum)
+        loop = self.train_loop(run)
+        self.tune(run)
+        return self.finish(run, data, loop)
+
+    # ------------------------------------------------------------------ steps
+    def prepare(self, model: str, data: RecData, model_config: Any = None, *, split: Split | None = None,
+                candidates: SampledCandidates | None = None, checksum: str | None = None) -> PreparedRun:
         spec = get_spec(model)
         cfg = self.config.resolved(model)
         mcfg = spec.make_config(model_config)
@@ -309,151 +357,187 @@ class Trainer:
         split = split or leave_one_out(data)
         if split.valid_users.numel() == 0 or split.test_users.numel() == 0:
             raise TrainingError(f"{data.dataset}: no user has enough interactions for validation and test")
-        if candidates is None or candidates.checksum != checksum:
-            candidates = sample_negatives(
-                split, checksum, num_negatives=cfg.num_negatives, seed=cfg.candidate_seed, cache_dir=cfg.cache_dir
-            )
+        policy = candidate_policy(cfg.convention, spec.model_cls.needs_sequence)
+        if (candidates is None or candidates.checksum != checksum
+                or (candidates.exclude, candidates.replacement) != (policy["exclude"], policy["replacement"])):
+            candidates = sample_negatives(split, checksum, num_negatives=cfg.num_negatives, seed=cfg.candidate_seed,
+                                          cache_dir=cfg.cache_dir, **policy)
         gen = seed_everything(cfg.seed)
-        net = spec.build(data, split, mcfg, gen).to(device)
+        train = training_view(data, split)
+        try:
+            net = spec.build(train, mcfg, gen).to(device)
+        except (ValueError, TypeError) as e:  # a model refusing its options (e.g. heads not dividing the size)
+            raise TrainingError(f"{model}: {e}", hint="check the --set options") from e
         run_id = f"{model}-{data.dataset}-s{cfg.seed}-{time.strftime('%Y%m%dT%H%M%S')}"
         run_dir = Path(cfg.run_dir) / run_id if cfg.run_dir else None
         if run_dir:
             run_dir.mkdir(parents=True, exist_ok=True)
         self.log(f"[{model}] {data.dataset}: {data.num_users} users, {data.num_items} items, "
-                 f"{split.num_train} train interactions; device={device}, seed={cfg.seed}")
+                 f"{train.num_interactions} train interactions; device={device}, seed={cfg.seed}, "
+                 f"convention={cfg.convention}")
+        return PreparedRun(model, spec, cfg, mcfg, device, checksum, split, train, candidates, net, gen, run_id,
+                           run_dir)
 
-        def valid_score() -> dict[str, float]:
-            m = evaluate(net, split, "valid", protocols=(FULL,), batch_size=cfg.eval_batch_size, ties=cfg.ties)
-            return m[FULL]
+    def _valid_score(self, run: PreparedRun) -> dict[str, float]:
+        cfg = run.config
+        m = evaluate(run.net, run.split, "valid", protocols=(FULL,), batch_size=cfg.eval_batch_size, ties=cfg.ties,
+                     convention=cfg.convention)
+        return m[FULL]
 
+    def _sampler(self, run: PreparedRun):
+        kind = run.spec.model_cls.sampler
+        if kind == "pairs":
+            return PairSampler(run.train, run.config.batch_size, run.generator)
+        if kind == "sequences":
+            return SequenceSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator)
+        raise TrainingError(f"{run.model_name}: trainable model with sampler {kind!r}")
+
+    def train_loop(self, run: PreparedRun) -> LoopResult:
+        """Epochs with validation every ``eval_every``, early stopping, best weights restored."""
+        cfg, net, device, model = run.config, run.net, run.device, run.model_name
         history: list[EpochLog] = []
-        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+        if not (net.trainable and cfg.epochs > 0):
+            return LoopResult(history, 0, 0, 0.0)
+        best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         best_score, best_epoch, bad = -1.0, 0, 0
         train_time = 0.0
         epochs_run = 0
-        if net.trainable and cfg.epochs > 0:
-            if spec.model_cls.sampler == "pairs":
-                sampler = PairSampler(split, cfg.batch_size, gen)
-            elif spec.model_cls.sampler == "sequences":
-                sampler = SequenceSampler(split, net.max_seq_len, cfg.batch_size, gen)
-            else:
-                raise TrainingError(f"{model}: trainable model with sampler {spec.model_cls.sampler!r}")
-            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            log_fh = (run_dir / "log.jsonl").open("w") if run_dir else None
-            start_all = time.perf_counter()
-            try:
-                for epoch in range(1, cfg.epochs + 1):
-                    net.train()
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    sums: dict[str, float] = {}
-                    n_batches = 0
-                    for batch in sampler:
-                        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                        losses = net.loss(batch)
-                        total = sum(losses.values())
-                        if not torch.isfinite(total):
-                            raise TrainingError(
-                                f"{model}: loss became {float(total)} at epoch {epoch}", hint="lower the learning rate"
-                            )
-                        opt.zero_grad(set_to_none=True)
-                        total.backward()
-                        if cfg.grad_clip:
-                            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-                        opt.step()
-                        for k, v in losses.items():
-                            sums[k] = sums.get(k, 0.0) + float(v.detach())
-                        n_batches += 1
-                    if device.type == "cuda":
-                        torch.cuda.synchronize()
-                    dt = time.perf_counter() - t0
-                    train_time += dt
-                    epochs_run = epoch
-                    entry = EpochLog(epoch, {k: v / max(n_batches, 1) for k, v in sums.items()}, dt,
-                                     time.process_time() - c0)
-                    stop = False
-                    if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                        t1 = time.perf_counter()
-                        entry.valid = valid_score()
-                        entry.eval_seconds = time.perf_counter() - t1
-                        score = entry.valid[EARLY_STOP_METRIC]
-                        if score > best_score:
-                            best_score, best_epoch, bad = score, epoch, 0
-                            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-                        else:
-                            bad += 1
-                            stop = bad >= cfg.patience
-                    history.append(entry)
-                    loss_txt = " ".join(f"{k}={v:.4f}" for k, v in entry.losses.items())
-                    val_txt = f" valid NDCG@10={entry.valid[EARLY_STOP_METRIC]:.4f}" if entry.valid else ""
-                    self.log(f"[{model}] epoch {epoch} {loss_txt} ({dt:.1f}s){val_txt}")
-                    if log_fh:
-                        log_fh.write(json.dumps(_jsonable(entry.to_dict())) + "\n")
-                        log_fh.flush()
-                    if stop:
-                        self.log(f"[{model}] early stop: no improvement in {cfg.patience} evaluations")
-                        break
-                    if cfg.max_seconds and time.perf_counter() - start_all > cfg.max_seconds:
-                        self.log(f"[{model}] time budget of {cfg.max_seconds:.0f}s reached")
-                        break
-            finally:
+        sampler = self._sampler(run)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        log_fh = (run.run_dir / "log.jsonl").open("w") if run.run_dir else None
+        start_all = time.perf_counter()
+        try:
+            for epoch in range(1, cfg.epochs + 1):
+                net.train()
+                t0, c0 = time.perf_counter(), time.process_time()
+                sums: dict[str, float] = {}
+                n_batches = 0
+                for batch in sampler:
+                    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                    losses = net.loss(batch)
+                    total = sum(losses.values())
+                    if not torch.isfinite(total):
+                        raise TrainingError(
+                            f"{model}: loss became {float(total)} at epoch {epoch}", hint="lower the learning rate"
+                        )
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    if cfg.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                    opt.step()
+                    for k, v in losses.items():
+                        sums[k] = sums.get(k, 0.0) + float(v.detach())
+                    n_batches += 1
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                dt = time.perf_counter() - t0
+                train_time += dt
+                epochs_run = epoch
+                entry = EpochLog(epoch, {k: v / max(n_batches, 1) for k, v in sums.items()}, dt,
+                                 time.process_time() - c0)
+                stop = False
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                    t1 = time.perf_counter()
+                    entry.valid = self._valid_score(run)
+                    entry.eval_seconds = time.perf_counter() - t1
+                    score = entry.valid[EARLY_STOP_METRIC]
+                    if score > best_score:
+                        best_score, best_epoch, bad = score, epoch, 0
+                        best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                    else:
+                        bad += 1
+                        stop = bad >= cfg.patience
+                history.append(entry)
+                loss_txt = " ".join(f"{k}={v:.4f}" for k, v in entry.losses.items())
+                val_txt = f" valid NDCG@10={entry.valid[EARLY_STOP_METRIC]:.4f}" if entry.valid else ""
+                self.log(f"[{model}] epoch {epoch} {loss_txt} ({dt:.1f}s){val_txt}")
                 if log_fh:
-                    log_fh.close()
-            net.load_state_dict(best_state)
-        # inference-time parameters grid-searched on validation (IKGR's lambda)
-        if cfg.tune:
-            for name, grid in net.eval_grid().items():
-                scores = []
-                for v in grid:
-                    net.set_eval_param(name, v)
-                    scores.append(valid_score()[EARLY_STOP_METRIC])
-                best = grid[int(np.argmax(scores))]
-                net.set_eval_param(name, best)
-                self.log(f"[{model}] tuned {name}={best} on validation "
-                         f"({', '.join(f'{g}:{s:.4f}' for g, s in zip(grid, scores))})")
-        metrics = {
+                    log_fh.write(json.dumps(_jsonable(entry.to_dict())) + "\n")
+                    log_fh.flush()
+                if stop:
+                    self.log(f"[{model}] early stop: no improvement in {cfg.patience} evaluations")
+                    break
+                if cfg.max_seconds and time.perf_counter() - start_all > cfg.max_seconds:
+                    self.log(f"[{model}] time budget of {cfg.max_seconds:.0f}s reached")
+                    break
+        finally:
+            if log_fh:
+                log_fh.close()
+        net.load_state_dict(best_state)
+        return LoopResult(history, best_epoch, epochs_run, train_time)
+
+    def tune(self, run: PreparedRun) -> dict[str, float]:
+        """Grid-search the model's inference-time parameters (IKGR's lambda) on validation."""
+        if not run.config.tune:
+            return {}
+        net, chosen = run.net, {}
+        for name, grid in net.eval_grid().items():
+            scores = []
+            for v in grid:
+                net.set_eval_param(name, v)
+                scores.append(self._valid_score(run)[EARLY_STOP_METRIC])
+            best = grid[int(np.argmax(scores))]
+            net.set_eval_param(name, best)
+            chosen[name] = best
+            self.log(f"[{run.model_name}] tuned {name}={best} on validation "
+                     f"({', '.join(f'{g}:{s:.4f}' for g, s in zip(grid, scores))})")
+        return chosen
+
+    def finish(self, run: PreparedRun, data: RecData, loop: LoopResult) -> TrainResult:
+        """Evaluate valid and test under both protocols (means and per-user values) and build the result."""
+        cfg, net, split, candidates = run.config, run.net, run.split, run.candidates
+        per_user = {
             phase: evaluate(net, split, phase, protocols=(FULL, "sampled"), candidates=candidates,
-                            batch_size=cfg.eval_batch_size, ties=cfg.ties)
+                            batch_size=cfg.eval_batch_size, ties=cfg.ties, per_user=True, convention=cfg.convention)
             for phase in ("valid", "test")
         }
+        metrics = {ph: {proto: {k: float(v.mean()) if v.numel() else float("nan") for k, v in ms.items()}
+                        for proto, ms in protos.items()} for ph, protos in per_user.items()}
         user_emb, item_emb = _embeddings(net, split, cfg.eval_batch_size)
         ckpt = None
-        if run_dir:
-            ckpt = run_dir / "model.pt"
+        if run.run_dir:
+            ckpt = run.run_dir / "model.pt"
             torch.save(
-                {"model": model, "model_config": dataclasses.asdict(mcfg), "state_dict": net.state_dict(),
-                 "data_checksum": checksum, "best_epoch": best_epoch, "eval_params": net.eval_params()},
+                {"model": run.model_name, "model_config": dataclasses.asdict(run.model_config),
+                 "state_dict": net.state_dict(), "data_checksum": run.checksum, "best_epoch": loop.best_epoch,
+                 "eval_params": net.eval_params()},
                 ckpt,
             )
+        epochs_run = loop.epochs_run
         result = TrainResult(
-            run_id=run_id,
-            model_name=model,
+            run_id=run.run_id,
+            model_name=run.model_name,
             dataset=data.dataset,
-            model_config=_jsonable(dataclasses.asdict(mcfg)),
+            model_config=_jsonable(dataclasses.asdict(run.model_config)),
             train_config=_jsonable(dataclasses.asdict(cfg)),
             seed=cfg.seed,
-            device=str(device),
+            device=str(run.device),
             versions=versions(),
-            data_checksum=checksum,
+            data_checksum=run.checksum,
             data_summary=data.summary(),
-            best_epoch=best_epoch,
+            best_epoch=loop.best_epoch,
             epochs_run=epochs_run,
-            seconds_per_epoch=train_time / epochs_run if epochs_run else 0.0,
-            train_seconds=train_time,
-            cpu_seconds_per_epoch=sum(e.cpu_seconds for e in history) / epochs_run if epochs_run else 0.0,
+            seconds_per_epoch=loop.train_seconds / epochs_run if epochs_run else 0.0,
+            train_seconds=loop.train_seconds,
+            cpu_seconds_per_epoch=sum(e.cpu_seconds for e in loop.history) / epochs_run if epochs_run else 0.0,
             eval_params=net.eval_params(),
             metrics=metrics,
-            log=history,
+            log=loop.history,
             user_embeddings=user_emb,
             item_embeddings=item_emb,
             checkpoint_path=ckpt,
             model=net,
             split=split,
+            per_user={ph: {proto: {k: v.cpu() for k, v in ms.items()} for proto, ms in protos.items()}
+                      for ph, protos in per_user.items()},
+            eval_users={ph: split.users(ph).clone() for ph in ("valid", "test")},
+            convention=cfg.convention,
         )
-        if run_dir:
-            (run_dir / "run.json").write_text(json.dumps(result.to_record(), indent=2))
+        if run.run_dir:
+            (run.run_dir / "run.json").write_text(json.dumps(result.to_record(), indent=2))
         t = metrics["test"]
         lab = sampled_label(candidates.num_negatives)
-        self.log(f"[{model}] test full NDCG@10={t[FULL]['NDCG@10']:.4f} HR@10={t[FULL]['HR@10']:.4f} | "
+        self.log(f"[{run.model_name}] test full NDCG@10={t[FULL]['NDCG@10']:.4f} HR@10={t[FULL]['HR@10']:.4f} | "
                  f"{lab} NDCG@10={t[lab]['NDCG@10']:.4f} HR@10={t[lab]['HR@10']:.4f}")
         return result
 
@@ -465,7 +549,8 @@ def load_checkpoint(path: str | Path, data: RecData, split: Split | None = None,
         raise TrainingError(f"{path}: checkpoint was trained on different data (checksum mismatch)")
     spec = get_spec(blob["model"])
     split = split or leave_one_out(data)
-    net = spec.build(data, split, spec.make_config(blob["model_config"]), torch.Generator().manual_seed(0))
+    net = spec.build(training_view(data, split), spec.make_config(blob["model_config"]),
+                     torch.Generator().manual_seed(0))
     net.load_state_dict(blob["state_dict"])
     for k, v in blob.get("eval_params", {}).items():
         try:

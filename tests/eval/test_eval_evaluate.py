@@ -4,11 +4,12 @@ import math
 import pytest
 import torch
 
-from kgplatform.eval import FULL, evaluate, leave_one_out, sample_negatives
+from kgplatform.data import leave_one_out, sample_negatives
+from kgplatform.eval import FULL, evaluate
 from kgplatform.models.base import Recommender
 from kgplatform.models.bpr import BPRMF
 from kgplatform.models.pop import POP
-from kgplatform.train.devdata import toy_data
+from kgplatform.data.devdata import toy_data
 
 
 class Table(Recommender):
@@ -59,7 +60,7 @@ def test_validation_item_is_masked_for_test_but_not_for_valid(setup):
 
 
 def test_pop_full_ranking_on_hand_data():
-    from kgplatform.train.data import RecData
+    from kgplatform.data.recdata import RecData
 
     # item 0 most popular in training, then item 1
     seqs = [[0, 1, 2, 3, 4], [0, 1, 3, 2, 1], [0, 2, 4, 0, 2]]
@@ -96,3 +97,50 @@ def test_vectorised_matches_naive_loop(setup):
         assert got[name]["HR@10"] == pytest.approx(sum(r <= 10 for r in ranks) / len(ranks))
         ndcg = sum(1 / math.log2(r + 1) for r in ranks if r <= 10) / len(ranks)
         assert got[name]["NDCG@10"] == pytest.approx(ndcg, rel=1e-5)
+
+
+class SeqTable(Table):
+    needs_sequence = True
+    max_seq_len = 50
+
+
+def test_recbole_convention_leaves_sequential_models_unmasked(setup):
+    d, s, c = setup
+    table = torch.zeros(d.num_users, d.num_items)
+    for u in range(d.num_users):
+        seq = d.sequence(u)
+        table[u, seq[:-1]] = 10.0  # history above the target
+        table[u, seq[-1]] = 5.0
+    general, sequential = Table(table), SeqTable(table)
+    assert evaluate(general, s, "test", protocols=(FULL,), convention="recbole")[FULL]["HR@1"] == 1.0
+    unmasked = evaluate(sequential, s, "test", protocols=(FULL,), convention="recbole")[FULL]["HR@1"]
+    assert unmasked == 0.0  # the history outranks the target when it is not masked
+    assert evaluate(sequential, s, "test", protocols=(FULL,), convention="kgp")[FULL]["HR@1"] == 1.0
+    with pytest.raises(Exception, match="convention"):
+        evaluate(general, s, "test", protocols=(FULL,), convention="nope")
+
+
+def test_truncated_mrr(setup):
+    d, s, c = setup
+    table = torch.zeros(d.num_users, d.num_items)
+    m = evaluate(Table(table), s, "test", protocols=(FULL,))[FULL]
+    assert m["MRR@10"] <= m["MRR"] and m["MRR@20"] <= m["MRR"] and m["MRR@10"] <= m["MRR@20"]
+
+
+def test_recbole_candidate_policies(setup):
+    d, s, _ = setup
+    ck = d.checksum()
+    target_only = sample_negatives(s, ck, num_negatives=30, seed=1, exclude="target", replacement=True)
+    phase = sample_negatives(s, ck, num_negatives=30, seed=1, exclude="phase", replacement=True)
+    for ph in ("valid", "test"):
+        users = s.users(ph)
+        tgt = s.targets(ph, users)
+        assert not (target_only.negatives[ph] == tgt[:, None]).any()
+        for row, u in enumerate(users.tolist()):
+            hist = set(s.seq_items[s.seq_indptr[u]: s.seq_indptr[u] + int(s.history_len(ph, users[row:row + 1])) + 1]
+                       .tolist())
+            assert not hist & set(phase.negatives[ph][row].tolist())
+    # with replacement over few free items repeats are allowed; the default never repeats
+    default = sample_negatives(s, ck, num_negatives=30, seed=1)
+    assert all(len(set(r)) == 30 for r in default.negatives["test"].tolist())
+    assert target_only.file_name() != default.file_name()

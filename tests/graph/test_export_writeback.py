@@ -35,7 +35,9 @@ def test_export_round_trips_ids_and_counts(exported, tiny_parsed):
         by_user.setdefault(r["user"], []).append((r["pos"], r["item"]))
     u = data.user_ids.index(f"{TINY_NAME}:1")
     assert [data.item_ids[i] for i in data.sequence(u).tolist()] == [it for _, it in sorted(by_user[f"{TINY_NAME}:1"])]
-    hetero = data.to_hetero_data()
+    from kgplatform.data import serving_graph
+
+    hetero = serving_graph(data)
     assert hetero["user"].num_nodes == data.num_users
     assert report.edges >= 6017
 

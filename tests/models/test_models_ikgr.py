@@ -5,12 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kgplatform.eval import leave_one_out
+from kgplatform.data import leave_one_out
 from kgplatform.models import build_model
-from kgplatform.models.ikgr import CONSUMES, HAS_INHERITED, SAT_RELATED, IKGRConfig
+from kgplatform.data.intent_graph import CONSUMES, HAS_INHERITED, SAT_RELATED
+from kgplatform.models.ikgr import IKGRConfig
 from kgplatform.nn import intent_match_score
-from kgplatform.train.data import RecData
-from kgplatform.train.devdata import toy_data
+from kgplatform.data.recdata import RecData
+from kgplatform.data.devdata import toy_data
 
 CFG = IKGRConfig(embedding_dim=8, kg_batch_size=32)
 
@@ -129,12 +130,15 @@ def test_min_intent_items_drops_intents_no_other_item_shares():
     from kgplatform.models.ikgr import IKGR
 
     # intent 0: items 0 and 1; intent 1: item 2 only; intent 2: item 0 only (related)
+    from kgplatform.data import training_view
+
     ii = torch.tensor([[0, 0, 0], [1, 0, 0], [2, 1, 0], [0, 2, 1]])
     ui = torch.tensor([[0, 1, 0], [1, 0, 0]])
-    args = (3, 4, 4, 0, torch.zeros(0, 3, dtype=torch.long), torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), 3,
-            ii, ui)
-    keep_all = IKGR(*args, config=dataclasses.replace(CFG, inherit_user_intents=False))
-    shared = IKGR(*args, config=dataclasses.replace(CFG, inherit_user_intents=False, min_intent_items=2))
+    d = RecData.from_sequences("t", ["u0", "u1", "u2"], ["a", "b", "c", "d"], [[0], [1], [2]],
+                               intent_keys=["x", "y", "z"], item_intents=ii, user_intents=ui)
+    train = training_view(d)
+    keep_all = IKGR.from_training_view(train, dataclasses.replace(CFG, inherit_user_intents=False))
+    shared = IKGR.from_training_view(train, dataclasses.replace(CFG, inherit_user_intents=False, min_intent_items=2))
     intent_tails = lambda m: sorted((m.tri_t[m.tri_t >= m.int_off] - m.int_off).tolist())  # noqa: E731
     assert intent_tails(keep_all) == [0, 0, 0, 1, 1, 2]
     assert intent_tails(shared) == [0, 0, 0]  # both items' edges and user 1's edge to intent 0

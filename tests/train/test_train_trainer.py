@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from kgplatform.errors import TrainingError
-from kgplatform.eval import FULL, leave_one_out
+from kgplatform.data import leave_one_out, training_view
+from kgplatform.eval import FULL
 from kgplatform.train import TrainConfig, Trainer, load_checkpoint, run_seeds
-from kgplatform.train.devdata import toy_data
+from kgplatform.data.devdata import toy_data
 from kgplatform.train.samplers import PairSampler, SequenceSampler
 
 BASE = dict(device="cpu", num_negatives=10, epochs=3, batch_size=64, lr=0.02, eval_every=1)
@@ -94,7 +95,7 @@ def test_run_seeds_mean_std(toy):
 
 def test_pair_sampler_negatives_are_unseen(toy):
     s = leave_one_out(toy)
-    sampler = PairSampler(s, 32, torch.Generator().manual_seed(0))
+    sampler = PairSampler(training_view(toy, s), 32, torch.Generator().manual_seed(0))
     seen = set(zip(*[t.tolist() for t in s.train_pairs()]))
     n = 0
     for b in sampler:
@@ -107,7 +108,7 @@ def test_sequence_sampler_covers_every_step_once():
     d = toy_data(num_users=5, num_items=30, seq_len=12, seed=0, sequential=True)
     s = leave_one_out(d)
     steps = []
-    for b in SequenceSampler(s, max_len=4, batch_size=3, generator=torch.Generator().manual_seed(0)):
+    for b in SequenceSampler(training_view(d, s), max_len=4, batch_size=3, generator=torch.Generator().manual_seed(0)):
         m = b["target"] >= 0
         for u, row_s, row_t, row_m in zip(b["users"].tolist(), b["seq"].tolist(), b["target"].tolist(), m.tolist()):
             steps += [(u, a, t) for a, t, k in zip(row_s, row_t, row_m) if k]

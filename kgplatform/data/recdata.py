@@ -1,7 +1,10 @@
 """``RecData``: everything a recommender needs, as integer-indexed tensors.
 
 The contract between the exporter (:mod:`kgplatform.graph.export`, which fills it from Neo4j) and the models,
-trainer and evaluator. Indices run ``0..n-1``; ``user_ids`` / ``item_ids`` / ``intent_keys`` map them back to
+trainer and evaluator. A ``RecData`` has a ``role``: ``"full"`` (everything the graph holds, validation and
+test interactions included: what evaluation and serving read) or ``"train"`` (built by
+:func:`kgplatform.data.training_view`: only the training prefix of every sequence). Everything a model
+*trains on* is built from a ``"train"`` view, and the builders refuse a ``"full"`` one. Indices run ``0..n-1``; ``user_ids`` / ``item_ids`` / ``intent_keys`` map them back to
 graph ids (position = index).
 
 Index spaces
@@ -12,8 +15,10 @@ Index spaces
 * intents ``[0, num_intents)`` (a separate space; the models place them where they like).
 
 Interactions are per-user chronological sequences in CSR form: user ``u``'s items are
-``seq_items[seq_indptr[u]:seq_indptr[u+1]]`` in the ``pos`` order of their ``INTERACTED`` edges. Nothing
-here is split: :func:`kgplatform.eval.split.leave_one_out` does that.
+``seq_items[seq_indptr[u]:seq_indptr[u+1]]`` in the ``pos`` order of their ``INTERACTED`` edges.
+``seq_session`` (optional, aligned with ``seq_items``) is the ordinal of the graph ``Session`` each
+interaction belongs to within its user (0, 1, …; sessions are contiguous runs of the sequence). A ``"full"``
+view is not split: :func:`kgplatform.data.split.leave_one_out` does that.
 
 Intent edges carry a kind: ``0`` exact (first LLM round), ``1`` related (second, RAG round).
 
@@ -37,6 +42,8 @@ from kgplatform.errors import TrainingError
 
 EXACT_KIND = 0
 RELATED_KIND = 1
+FULL_ROLE = "full"
+TRAIN_ROLE = "train"
 
 
 def _long(x) -> Tensor:
@@ -85,10 +92,17 @@ class RecData:
     item_text_emb: Tensor | None = None  # [num_items, d]
     user_text_emb: Tensor | None = None  # [num_users, d]
     intent_text_emb: Tensor | None = None  # [num_intents, d]
+    # --- sessions and provenance ---
+    seq_session: Tensor | None = None  # [num_interactions] session ordinal within the user
+    role: str = FULL_ROLE  # "full" (all interactions) or "train" (training prefixes only)
 
     def __post_init__(self) -> None:
         if self.num_entities == 0:
             self.num_entities = self.num_items
+
+    @property
+    def is_training_view(self) -> bool:
+        return self.role == TRAIN_ROLE
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -140,6 +154,7 @@ class RecData:
         sequences: Sequence[Sequence[int]],
         *,
         timestamps: Sequence[Sequence[float]] | None = None,
+        sessions: Sequence[Sequence[int]] | None = None,
         kg_triples: Tensor | np.ndarray | Sequence[tuple[int, int, int]] | None = None,
         num_entities: int | None = None,
         relation_names: Sequence[str] | None = None,
@@ -158,6 +173,8 @@ class RecData:
             user_ids / item_ids: graph ids; position = index.
             sequences: ``sequences[u]`` = item indices of user ``u`` in ``pos`` order.
             timestamps: optional, same shape as ``sequences``.
+            sessions: optional, same shape as ``sequences``: the session ordinal of each interaction within
+                its user (non-decreasing along the sequence).
             kg_triples: ``[T, 3]`` (head, relation, tail) in the entity space (items first).
             num_entities: size of the entity space (default: 1 + max index, at least ``len(item_ids)``).
             relation_names: one name per relation index (default ``r0, r1, ...``).
@@ -183,6 +200,12 @@ class RecData:
                 if len(timestamps)
                 else np.zeros(0),
                 dtype=torch.float64,
+            )
+        sess = None
+        if sessions is not None:
+            sess = torch.as_tensor(
+                np.concatenate([np.asarray(t, dtype=np.int64) for t in sessions]) if len(sessions) else np.zeros(0),
+                dtype=torch.long,
             )
         heads = rels = tails = None
         n_ent = num_entities or 0
@@ -229,6 +252,7 @@ class RecData:
             item_text_emb=_float(item_text_emb),
             user_text_emb=_float(user_text_emb),
             intent_text_emb=_float(intent_text_emb),
+            seq_session=sess,
         )
         data.validate()
         return data
@@ -255,6 +279,16 @@ class RecData:
             fail("item index out of range in seq_items")
         if self.seq_ts is not None and self.seq_ts.numel() != self.seq_items.numel():
             fail("seq_ts must align with seq_items")
+        if self.role not in (FULL_ROLE, TRAIN_ROLE):
+            fail(f"role must be {FULL_ROLE!r} or {TRAIN_ROLE!r}, got {self.role!r}")
+        if self.seq_session is not None:
+            if self.seq_session.numel() != self.seq_items.numel():
+                fail("seq_session must align with seq_items")
+            if self.seq_session.numel():
+                users = self.interaction_users()
+                same = users[1:] == users[:-1]
+                if bool((self.seq_session[1:][same] < self.seq_session[:-1][same]).any()):
+                    fail("seq_session must be non-decreasing along each user's sequence")
         if self.has_kg:
             if not (self.kg_heads.numel() == self.kg_rels.numel() == self.kg_tails.numel()):
                 fail("kg_heads/kg_rels/kg_tails differ in length")
@@ -293,6 +327,8 @@ class RecData:
         """SHA-256 over ids and every tensor's bytes (stable across runs and machines)."""
         h = hashlib.sha256()
         for f in fields(self):
+            if f.name == "role":
+                continue
             v = getattr(self, f.name)
             h.update(f.name.encode())
             if v is None:
@@ -339,69 +375,3 @@ class RecData:
         return dataclasses.replace(
             self, item_intents=ii, item_intent_kind=iik, user_intents=ui, user_intent_kind=uik
         )
-
-    # ------------------------------------------------------------- HeteroData
-    def to_hetero_data(self):
-        """A :class:`torch_geometric.data.HeteroData` view of the whole dataset (not split).
-
-        Node types ``user``, ``item``, ``entity`` (non-item KG entities, re-indexed from 0), ``intent``.
-        Edge types: ``(user, interacted, item)`` (with ``pos`` and ``ts`` attributes), one per KG relation
-        ``(src_type, <relation name>, dst_type)``, ``(item, satisfies, intent)`` and
-        ``(user, has_intent, intent)`` with an ``edge_attr`` of kinds. Node features ``x`` where present.
-        """
-        from torch_geometric.data import HeteroData
-
-        g = HeteroData()
-        g["user"].num_nodes = self.num_users
-        g["item"].num_nodes = self.num_items
-        if self.user_text_emb is not None:
-            g["user"].x = self.user_text_emb
-        if self.item_text_emb is not None:
-            g["item"].x = self.item_text_emb
-        users = self.interaction_users()
-        pos = torch.arange(self.num_interactions) - torch.repeat_interleave(
-            self.seq_indptr[:-1], self.seq_lengths
-        )
-        e = g["user", "interacted", "item"]
-        e.edge_index = torch.stack([users, self.seq_items])
-        e.pos = pos
-        if self.seq_ts is not None:
-            e.ts = self.seq_ts
-        n_other = self.num_entities - self.num_items
-        if n_other > 0:
-            g["entity"].num_nodes = n_other
-        if self.has_kg:
-            I = self.num_items
-            for r, name in enumerate(self.relation_names):
-                m = self.kg_rels == r
-                if not bool(m.any()):
-                    continue
-                h, t = self.kg_heads[m], self.kg_tails[m]
-                for hs in (True, False):
-                    for ts in (True, False):
-                        mm = ((h < I) == hs) & ((t < I) == ts)
-                        if not bool(mm.any()):
-                            continue
-                        src = "item" if hs else "entity"
-                        dst = "item" if ts else "entity"
-                        hh = h[mm] if hs else h[mm] - I
-                        tt = t[mm] if ts else t[mm] - I
-                        g[src, _edge_name(name), dst].edge_index = torch.stack([hh, tt])
-        if self.num_intents:
-            g["intent"].num_nodes = self.num_intents
-            if self.intent_text_emb is not None:
-                g["intent"].x = self.intent_text_emb
-            if self.item_intents is not None and self.item_intents.numel():
-                s = g["item", "satisfies", "intent"]
-                s.edge_index = self.item_intents.t().contiguous()
-                s.edge_attr = self.item_intent_kind
-            if self.user_intents is not None and self.user_intents.numel():
-                s = g["user", "has_intent", "intent"]
-                s.edge_index = self.user_intents.t().contiguous()
-                s.edge_attr = self.user_intent_kind
-        return g
-
-
-def _edge_name(name: str) -> str:
-    # PyG edge type names may not contain "__" (its separator for flattened keys).
-    return name.replace("__", "_")

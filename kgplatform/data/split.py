@@ -34,7 +34,7 @@ PAD = -1  #: padding value of :meth:`Split.history_sequences`
 
 @dataclass(frozen=True)
 class Split:
-    """A leave-one-out split over a :class:`~kgplatform.train.data.RecData`'s sequences (indices only)."""
+    """A leave-one-out split over a :class:`~kgplatform.data.recdata.RecData`'s sequences (indices only)."""
 
     num_users: int
     num_items: int
@@ -43,6 +43,7 @@ class Split:
     train_len: Tensor  # [U] number of leading items that are training interactions
     valid_users: Tensor  # users with a validation target
     test_users: Tensor  # users with a test target
+    seq_session: Tensor | None = None  # [len(seq_items)] session ordinal within the user (optional)
 
     # ----------------------------------------------------------- train side
     @property
@@ -127,8 +128,44 @@ class Split:
         return seq, take
 
 
+    def session_history(self, phase: Phase, users: Tensor, max_len: int) -> tuple[Tensor, Tensor]:
+        """The history items *of the target's session* (those before the target in the same graph
+        ``Session``), last ``max_len`` of them, right-padded with :data:`PAD`; ``(seq [B, L], length [B])``.
+
+        Without session boundaries (``seq_session is None``) the whole history is one session, as for
+        Amazon data, and this equals :meth:`history_sequences`.
+        """
+        users = users.cpu()
+        if self.seq_session is None:
+            return self.history_sequences(phase, users, max_len)
+        lens = self.history_len(phase, users)
+        tpos = self.seq_indptr[users] + lens  # flat index of the target
+        tsess = self.seq_session[tpos]
+        # count of history items in the target's session: walk back while the session ordinal matches
+        # (sessions are contiguous), vectorised over at most max_len steps
+        take = torch.zeros_like(lens)
+        alive = lens > 0
+        for k in range(1, max_len + 1):
+            idx = (tpos - k).clamp(min=0)
+            ok = alive & (lens >= k) & (self.seq_session[idx] == tsess)
+            take = take + ok.long()
+            alive = ok
+            if not bool(alive.any()):
+                break
+        L = max(int(take.max()) if take.numel() else 1, 1)
+        start = tpos - take
+        col = torch.arange(L)
+        idx = start[:, None] + col[None, :]
+        valid = col[None, :] < take[:, None]
+        idx = torch.where(valid, idx, torch.zeros_like(idx))
+        seq = torch.where(valid, self.seq_items[idx], torch.full_like(idx, PAD))
+        return seq, take
+
+
 def leave_one_out(data) -> Split:
-    """Split a :class:`~kgplatform.train.data.RecData` leave-one-out by sequence order (see module doc)."""
+    """Split a :class:`~kgplatform.data.recdata.RecData` leave-one-out by sequence order (see module doc)."""
+    if getattr(data, "role", "full") != "full":
+        raise TrainingError("leave_one_out needs the full data, not a training view (it would split it again)")
     lens = data.seq_lengths
     n_hold = lens.clamp(max=3) - 1  # 0, 1 or 2 held-out targets
     n_hold = n_hold.clamp(min=0)
@@ -141,4 +178,5 @@ def leave_one_out(data) -> Split:
         train_len=train_len,
         valid_users=torch.nonzero(n_hold >= 2).view(-1),
         test_users=torch.nonzero(n_hold >= 1).view(-1),
+        seq_session=data.seq_session.clone() if getattr(data, "seq_session", None) is not None else None,
     )

@@ -1,7 +1,12 @@
 """Sampled-negative candidate sets, drawn once and stored so every model is scored on the same candidates.
 
 For each user with a target in a phase, ``num_negatives`` distinct items drawn uniformly from the items the
-user *never* interacted with (in train, validation or test). The draw uses its own seeded CPU generator, in
+user *never* interacted with (in train, validation or test): ``exclude="all"``, the ``kgp`` convention.
+RecBole's own sampling is available for like-for-like comparisons (the ``recbole`` convention):
+``exclude="phase"`` with ``replacement=True`` is RecBole's ``Sampler`` for general models (negatives avoid
+the items the user interacted with up to and including the phase's target, drawn independently, so
+duplicates can occur), and ``exclude="target"`` with ``replacement=True`` its sequential sampler (only the
+target itself is avoided). The draw uses its own seeded CPU generator, in
 fixed-size user chunks, so it is identical across runs, machines and devices. Files are keyed by the data
 checksum, the seed and the number of negatives: ``neg<K>-<checksum[:16]>-seed<seed>.pt``.
 """
@@ -9,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from kgplatform.errors import TrainingError
-from kgplatform.eval.split import Phase, Split
+from kgplatform.data.split import Phase, Split
 
 _CHUNK = 1024  # users per draw; part of the sampling definition (changing it changes the candidates)
 
@@ -28,6 +34,8 @@ class SampledCandidates:
     num_negatives: int
     users: dict[str, Tensor]
     negatives: dict[str, Tensor]
+    exclude: str = "all"
+    replacement: bool = False
 
     def for_users(self, phase: Phase, users: Tensor) -> Tensor:
         """Negatives of ``users`` (a subset of the phase's users, any order)."""
@@ -39,18 +47,60 @@ class SampledCandidates:
         return self.negatives[phase][pos]
 
     def file_name(self) -> str:
-        return candidate_file_name(self.checksum, self.seed, self.num_negatives)
+        return candidate_file_name(self.checksum, self.seed, self.num_negatives, self.exclude, self.replacement)
 
 
-def candidate_file_name(checksum: str, seed: int, num_negatives: int) -> str:
-    return f"neg{num_negatives}-{checksum[:16]}-seed{seed}.pt"
+def candidate_file_name(checksum: str, seed: int, num_negatives: int, exclude: str = "all",
+                        replacement: bool = False) -> str:
+    variant = "" if (exclude, replacement) == ("all", False) else f"-{exclude}{'-rep' if replacement else ''}"
+    return f"neg{num_negatives}-{checksum[:16]}-seed{seed}{variant}.pt"
 
 
-def _draw(split: Split, users: Tensor, k: int, gen: torch.Generator) -> Tensor:
+Exclude = Literal["all", "phase", "target"]
+
+
+def _draw(split: Split, users: Tensor, k: int, gen: torch.Generator, phase: Phase = "test",
+          exclude: Exclude = "all", replacement: bool = False) -> Tensor:
     out = []
     n = split.num_items
-    lens = split.seq_len
+    if exclude == "all":
+        lens = split.seq_len
+    elif exclude == "phase":  # history up to and including the phase's target
+        lens = torch.zeros_like(split.seq_len)
+        lens[users] = split.history_len(phase, users) + 1
+    elif exclude == "target":
+        lens = None
+    else:
+        raise TrainingError(f"unknown candidate exclusion {exclude!r} (all|phase|target)")
     for chunk in users.split(_CHUNK):
+        if lens is None:
+            tgt = split.targets(phase, chunk)
+            if replacement:  # uniform over the other n - 1 items: draw in [0, n-1) and skip the target
+                draw = torch.randint(n - 1, (chunk.numel(), k), generator=gen)
+                out.append(draw + (draw >= tgt[:, None]).long())
+                continue
+            weights = torch.rand(chunk.numel(), n, generator=gen)
+            weights[torch.arange(chunk.numel()), tgt] = -1.0
+            out.append(torch.topk(weights, k, dim=1).indices)
+            continue
+        if replacement:
+            # uniform with replacement over each user's free items: rejection in rounds, seeded
+            free_mask = torch.ones(chunk.numel(), n, dtype=torch.bool)
+            rows = torch.repeat_interleave(torch.arange(chunk.numel()), lens[chunk])
+            starts = split.seq_indptr[chunk]
+            cl = lens[chunk]
+            offs = torch.arange(rows.numel()) - torch.repeat_interleave(torch.cumsum(cl, 0) - cl, cl)
+            free_mask[rows, split.seq_items[starts[rows] + offs]] = False
+            if bool((free_mask.sum(1) < 1).any()):
+                raise TrainingError("candidates: a user has interacted with every item")
+            draw = torch.randint(n, (chunk.numel(), k), generator=gen)
+            for _ in range(1000):
+                bad = ~free_mask.gather(1, draw)
+                if not bool(bad.any()):
+                    break
+                draw[bad] = torch.randint(n, (int(bad.sum()),), generator=gen)
+            out.append(draw)
+            continue
         weights = torch.rand(chunk.numel(), n, generator=gen)
         rows = torch.repeat_interleave(torch.arange(chunk.numel()), lens[chunk])
         starts = split.seq_indptr[chunk]
@@ -75,6 +125,8 @@ def sample_negatives(
     num_negatives: int = 99,
     seed: int = 2024,
     cache_dir: str | Path | None = None,
+    exclude: Exclude = "all",
+    replacement: bool = False,
 ) -> SampledCandidates:
     """Draw (or load from ``cache_dir``) the negatives for the validation and test targets.
 
@@ -84,8 +136,11 @@ def sample_negatives(
         num_negatives: negatives per user (99 for the usual 1 + 99 protocol).
         seed: sampling seed, independent of the training seed.
         cache_dir: where the ``.pt`` file is stored; ``None`` keeps it in memory only.
+        exclude / replacement: which items a negative must avoid and whether draws may repeat (see the
+            module docstring; the defaults are the ``kgp`` convention).
     """
-    path = Path(cache_dir) / candidate_file_name(checksum, seed, num_negatives) if cache_dir else None
+    name = candidate_file_name(checksum, seed, num_negatives, exclude, replacement)
+    path = Path(cache_dir) / name if cache_dir else None
     if path is not None and path.is_file():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -93,11 +148,12 @@ def sample_negatives(
             raise TrainingError(f"{path}: cannot read candidate file", hint="delete it to redraw") from e
         if blob.get("checksum") != checksum or blob.get("seed") != seed:
             raise TrainingError(f"{path}: candidate file does not match the data checksum/seed")
-        return SampledCandidates(checksum, seed, num_negatives, blob["users"], blob["negatives"])
+        return SampledCandidates(checksum, seed, num_negatives, blob["users"], blob["negatives"], exclude,
+                                 replacement)
     gen = torch.Generator().manual_seed(seed)
     users = {ph: split.users(ph).clone() for ph in ("valid", "test")}
-    negs = {ph: _draw(split, users[ph], num_negatives, gen) for ph in ("valid", "test")}
-    cands = SampledCandidates(checksum, seed, num_negatives, users, negs)
+    negs = {ph: _draw(split, users[ph], num_negatives, gen, ph, exclude, replacement) for ph in ("valid", "test")}
+    cands = SampledCandidates(checksum, seed, num_negatives, users, negs, exclude, replacement)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from kgplatform.errors import DataValidationError
-from kgplatform.train.data import RecData
+from kgplatform.data.recdata import RecData
 
 
 def load_user_sequences(path: str | Path, dataset: str = "amazon-beauty") -> RecData:

@@ -1,8 +1,8 @@
 """Leave-one-out split (RecBole's rules, including short sequences)."""
 import torch
 
-from kgplatform.eval.split import PAD, leave_one_out
-from kgplatform.train.data import RecData
+from kgplatform.data.split import PAD, leave_one_out
+from kgplatform.data.recdata import RecData
 
 
 def data():

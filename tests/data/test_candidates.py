@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from kgplatform.errors import TrainingError
-from kgplatform.eval.candidates import sample_negatives
-from kgplatform.eval.split import leave_one_out
-from kgplatform.train.devdata import toy_data
+from kgplatform.data.candidates import sample_negatives
+from kgplatform.data.split import leave_one_out
+from kgplatform.data.devdata import toy_data
 
 
 @pytest.fixture(scope="module")

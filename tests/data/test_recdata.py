@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from kgplatform.errors import TrainingError
-from kgplatform.train.data import RecData
-from kgplatform.train.devdata import toy_data
+from kgplatform.data.recdata import RecData
+from kgplatform.data.devdata import toy_data
 
 
 def small(**kw):
@@ -49,7 +49,9 @@ def test_validation_errors(bad):
 
 
 def test_hetero_data_view():
-    g = small(item_text_emb=torch.ones(3, 4)).to_hetero_data()
+    from kgplatform.data import serving_graph
+
+    g = serving_graph(small(item_text_emb=torch.ones(3, 4)))
     assert set(g.node_types) == {"user", "item", "entity", "intent"}
     assert g["entity"].num_nodes == 2
     assert g["item", "genre", "entity"].edge_index.tolist() == [[0], [0]]
@@ -72,7 +74,7 @@ def test_toy_data_is_valid():
 
 
 def test_intents_as_kg_adds_one_entity_per_intent():
-    from kgplatform.train.devdata import intents_as_kg
+    from kgplatform.data.devdata import intents_as_kg
 
     d = intents_as_kg(small())
     assert d.num_entities == 5 + 2 and d.relation_names[-2:] == ["satisfies_exact", "satisfies_related"]

@@ -1,0 +1,265 @@
+"""Model comparisons: rows of (model, variant, options) over seeds on one split, with intervals, paired
+differences and RecBole side by side. The CLI's ``kgp evaluate`` is a thin wrapper over :func:`run_comparison`.
+
+A *row* is a registry model, optionally an IKGR ablation (``ikgr:no_aug``), with its own training and model
+options. Every row is trained once per seed on the same split and the same stored candidates; per-user
+metrics are kept, so each row gets a 95 % bootstrap interval (users resampled, seeds pooled) and every pair
+asked for (``compare``), every row against the best baseline (chosen on *validation* full NDCG@10) and every
+ablation against its full model gets a paired difference with its interval and p-value
+(:mod:`kgplatform.eval.stats`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgplatform.data import RecData
+from kgplatform.errors import ConfigError
+from kgplatform.eval.stats import align_users, paired_difference
+from kgplatform.models import IKGRConfig, get_spec
+from kgplatform.train import SeedSummary, TrainConfig, run_seeds
+
+#: rows that count as baselines when picking "the best baseline"
+BASELINES = ("pop", "bpr", "lightgcn", "kgcn", "gru4rec", "sasrec")
+#: our registry name → RecBole 1.2.1 model name
+RECBOLE_NAMES = {"pop": "Pop", "bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "gru4rec": "GRU4Rec",
+                 "kgcn": "KGCN", "kgat": "KGAT"}
+DIFF_METRICS = ("NDCG@10", "HR@10")
+TRAIN_FIELDS_FIXED = {"seed", "device", "cache_dir", "run_dir", "convention"}
+
+
+@dataclass
+class Row:
+    name: str
+    model: str
+    variant: str = ""
+    model_options: dict = field(default_factory=dict)
+    train_options: dict = field(default_factory=dict)
+
+
+def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_options: dict | None = None,
+              per_model_train: dict | None = None, per_model_opts: dict | None = None) -> list[Row]:
+    """Check the names and options and return the rows (``ablations`` become ``ikgr:<name>`` rows)."""
+    model_options = model_options or {}
+    per_model_train = per_model_train or {}
+    per_model_opts = per_model_opts or {}
+    names = [m for m in models if m] + [f"ikgr:{a}" for a in ablations if a]
+    if not names:
+        raise ConfigError("nothing to evaluate: give --models and/or --ablations")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a row is named twice: {', '.join(names)}")
+    for n in names:
+        m, _, variant = n.partition(":")
+        get_spec(m)
+        if variant:
+            if m != "ikgr":
+                raise ConfigError(f"{n}: ablations apply to ikgr only")
+            if variant not in IKGRConfig.ABLATIONS:
+                raise ConfigError(f"unknown ablation {variant!r}", hint="one of: " + ", ".join(IKGRConfig.ABLATIONS))
+    known = set(names) | {n.split(":", 1)[0] for n in names}
+    for flag, given in (("--train", per_model_train), ("--set", per_model_opts)):
+        stray = sorted(set(given) - known)
+        if stray:
+            raise ConfigError(f"{flag} names {', '.join(stray)}, which is not being evaluated",
+                              hint="models/rows here: " + ", ".join(sorted(known)))
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - TRAIN_FIELDS_FIXED
+    for m, opts in per_model_train.items():
+        unknown = sorted(set(opts) - train_fields)
+        if unknown:
+            raise ConfigError(f"--train {m}: unknown training option(s) {', '.join(unknown)}",
+                              hint="one of: " + ", ".join(sorted(train_fields))
+                              + " (seeds, device and convention have their own options)")
+    rows = []
+    for n in names:
+        m, _, variant = n.partition(":")
+        opts = dict(model_options) | per_model_opts.get(m, {}) | (per_model_opts.get(n, {}) if variant else {})
+        if variant:
+            opts = dataclasses.asdict(IKGRConfig().ablation(variant)) | opts
+        spec = get_spec(m)
+        spec.make_config(opts)  # unknown option names fail here, before any training
+        tr = per_model_train.get(m, {}) | (per_model_train.get(n, {}) if variant else {})
+        rows.append(Row(n, m, variant, opts, tr))
+    return rows
+
+
+def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple[str, str]] = ()
+                     ) -> list[tuple[str, str, str]]:
+    """``(a, b, why)``: the requested pairs, each row against the best baseline (validation full NDCG@10),
+    each ablation against its full model."""
+    names = [s.model_name for s in summaries]
+    for a, b in requested:
+        for n in (a, b):
+            if n not in names:
+                raise ConfigError(f"--compare names {n!r}, which is not a row here", hint="rows: " + ", ".join(names))
+    pairs: list[tuple[str, str, str]] = [(a, b, "requested") for a, b in requested]
+    base = [s for s in summaries if s.model_name in BASELINES]
+    if base:
+        best = max(base, key=lambda s: s.stats["valid"]["full"]["NDCG@10"][0]).model_name
+        pairs += [(s.model_name, best, "vs best baseline (validation)") for s in summaries if s.model_name != best]
+    for s in summaries:
+        full, _, variant = s.model_name.partition(":")
+        if variant and full in names:
+            pairs.append((s.model_name, full, "ablation vs full model"))
+    seen, out = set(), []
+    for a, b, why in pairs:
+        if (a, b) not in seen and (b, a) not in seen:
+            seen.add((a, b))
+            out.append((a, b, why))
+    return out
+
+
+def differences(summaries: Sequence[SeedSummary], pairs: Sequence[tuple[str, str, str]], phase: str = "test",
+                metrics: Sequence[str] = DIFF_METRICS) -> list[dict]:
+    by = {s.model_name: s for s in summaries}
+    out = []
+    for a, b, why in pairs:
+        for proto in by[a].stats[phase]:
+            if proto not in by[b].stats[phase]:
+                continue
+            for m in metrics:
+                d = paired_difference(by[a].per_user(phase, proto, m), by[b].per_user(phase, proto, m), names=(a, b))
+                out.append({"a": a, "b": b, "why": why, "phase": phase, "protocol": proto, "metric": m,
+                            **d.to_dict(), "excludes_zero": d.excludes_zero, "verdict": d.verdict()})
+    return out
+
+
+@dataclass
+class Comparison:
+    dataset: str
+    convention: str
+    seeds: list[int]
+    summaries: list[SeedSummary]
+    differences: list[dict]
+    recbole: list[dict]
+    data_summary: dict
+    command: str
+    partial: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "command": self.command,
+            "convention": self.convention,
+            "seeds": self.seeds,
+            "data": self.data_summary,
+            "partial": self.partial,
+            "interval_method": "95 % percentile bootstrap over users (2000 resamples), seeds pooled",
+            "models": [s.to_record() for s in self.summaries],
+            "differences": self.differences,
+            "recbole": self.recbole,
+            "runs": {s.model_name: [r.to_record() for r in s.results] for s in self.summaries},
+        }
+
+
+def _raw(gid: str) -> str:
+    return gid.split(":", 1)[1] if ":" in gid else gid
+
+
+def recbole_side_by_side(data: RecData, summaries: Sequence[SeedSummary], models: Sequence[str], work: Path, *,
+                         epochs: dict[str, int] | None = None, config: dict[str, dict] | None = None,
+                         seed: int = 2020, log: Callable[[str], None] = print) -> list[dict]:
+    """Run RecBole 1.2.1 on our export of ``data`` (same split) for ``models`` and pair it with our rows."""
+    from kgplatform.eval.recbole import ensure_recbole, run_recbole
+    from kgplatform.graph.export import save_recbole
+
+    ensure_recbole()
+    unknown = [m for m in models if m not in RECBOLE_NAMES]
+    if unknown:
+        raise ConfigError(f"--with-recbole: no RecBole counterpart for {', '.join(unknown)}",
+                          hint="one of: " + ", ".join(RECBOLE_NAMES))
+    files = save_recbole(data, work / "atomic")
+    atomic = files[0].parent
+    by = {s.model_name: s for s in summaries}
+    out = []
+    for m in models:
+        rb_name = RECBOLE_NAMES[m]
+        ours = by.get(m)
+        for mode, proto in (("full", "full"), ("uni99", "sampled99")):
+            log(f"[recbole] {rb_name} {mode} on {data.dataset} …")
+            t0 = time.perf_counter()
+            res = run_recbole(atomic, data.dataset, rb_name, mode=mode, seed=seed,
+                              epochs=(epochs or {}).get(m), config=(config or {}).get(m), workdir=work / "rb")
+            row = {"model": m, "recbole_model": rb_name, "protocol": proto, "mode": mode, "seed": seed,
+                   "recbole": res.metrics["test"], "recbole_valid": res.metrics.get("valid"),
+                   "recbole_seconds_per_epoch": res.seconds_per_epoch, "recbole_epochs": res.epochs_run,
+                   "recbole_best_epoch": res.best_epoch, "recbole_version": res.recbole_version,
+                   "wall_seconds": time.perf_counter() - t0}
+            if ours is not None and proto in ours.stats["test"]:
+                row["ours"] = {k: v[0] for k, v in ours.stats["test"][proto].items()}
+                row["ours_seconds_per_epoch"] = ours.seconds_per_epoch[0]
+                if res.seconds_per_epoch:
+                    row["seconds_ratio"] = ours.seconds_per_epoch[0] / res.seconds_per_epoch
+                pu = res.per_user.get("test", {})
+                if pu.get("users"):
+                    ids = [_raw(data.user_ids[int(u)]) for u in ours.users("test")]
+                    row["differences"] = {}
+                    for metric in DIFF_METRICS:
+                        if metric not in pu:
+                            continue
+                        a, b, common = align_users(ids, ours.per_user("test", proto, metric), pu["users"],
+                                                   [pu[metric]])
+                        d = paired_difference(a, b, names=(f"ours {m}", f"RecBole {rb_name}"))
+                        row["differences"][metric] = {**d.to_dict(), "excludes_zero": d.excludes_zero,
+                                                      "verdict": d.verdict(), "users_paired": len(common)}
+            out.append(row)
+    return out
+
+
+def run_comparison(
+    data: RecData,
+    rows: Sequence[Row],
+    *,
+    seeds: Sequence[int],
+    train: dict[str, Any],
+    out_dir: Path,
+    compare: Sequence[tuple[str, str]] = (),
+    with_recbole: Sequence[str] = (),
+    recbole_epochs: dict[str, int] | None = None,
+    command: str | None = None,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    on_row: Callable[[SeedSummary], None] | None = None,
+) -> Comparison:
+    """Train every row over ``seeds`` and compare (see the module docstring).
+
+    Args:
+        train: TrainConfig fields shared by every row (``device``, ``cache_dir``, ``convention``, …); a row's own
+            ``train_options`` win.
+        out_dir: run folders, ``results.json``, ``report.md`` and ``results.png`` go here; the report is
+            rewritten after each row, so a stopped comparison keeps its finished rows.
+        on_row: called with each finished row (e.g. to write the run back to the graph).
+    """
+    from kgplatform.experiment.report import write_report
+
+    command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    convention = train.get("convention", "kgp")
+    summaries: list[SeedSummary] = []
+
+    def snapshot(partial: bool, diffs=None, rb=None) -> Comparison:
+        return Comparison(data.dataset, convention, list(seeds), list(summaries), diffs or [], rb or [],
+                          data.summary(), command, partial)
+
+    for row in rows:
+        cfg = TrainConfig(**(dict(train) | row.train_options | {"run_dir": out_dir / row.name.replace(":", "-")}))
+        summary = run_seeds(row.model, data, cfg, row.model_options or None, seeds=seeds, log=log)
+        if row.variant:
+            summary = dataclasses.replace(summary, model_name=row.name)
+        summaries.append(summary)
+        log(summary.format())
+        if on_row:
+            on_row(summary)
+        if len(summaries) < len(rows):
+            write_report(snapshot(True), out_dir)
+            log(f"partial report: {out_dir / 'report.md'}")
+    diffs = differences(summaries, comparison_pairs(summaries, compare))
+    rb = []
+    if with_recbole:
+        rb = recbole_side_by_side(data, summaries, with_recbole, out_dir / "recbole", epochs=recbole_epochs, log=log)
+    result = snapshot(False, diffs, rb)
+    write_report(result, out_dir)
+    return result
