@@ -104,9 +104,67 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
     assert all(len(m["seeds"]) == 2 for m in rows.values())
     assert all(set(m["stats"]["test"]) == {"full", "sampled99"} for m in rows.values())
     assert (tmp_path / "home").exists() and os.path.exists(doc["files"]["markdown"])
+    # every row has 95 % intervals; every row is compared with the best baseline, the ablation with its model
+    iv = rows["bpr"]["intervals"]["test"]["full"]["NDCG@10"]
+    assert iv["low"] <= iv["mean"] <= iv["high"] and iv["seeds"] == 2
+    pairs = {(d["a"], d["b"], d["why"]) for d in doc["differences"]}
+    assert ("ikgr:no_aug", "ikgr", "ablation vs full model") in pairs
+    assert any(w == "vs best baseline (validation)" for _, _, w in pairs)
+    md = open(doc["files"]["markdown"]).read()
+    assert "95 %" in md and "Paired differences" in md and "convention `kgp`" in md
+    # the results file carries the command that produced it
+    saved = json.load(open(doc["files"]["json"]))
+    assert "evaluate" in saved["command"] and saved["convention"] == "kgp"
+    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,sasrec", "--seeds", "1",
+            "--train", "sasrec.epochs=1", "--convention", "recbole", "--compare", "sasrec,pop", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["convention"] == "recbole" and doc["models"][1]["convention"] == "recbole"
+    assert any((d["a"], d["b"], d["why"]) == ("sasrec", "pop", "requested") for d in doc["differences"])
+    for bad, first in (
+        (["--compare", "pop,nope"], "Error: --compare names 'nope', which is not a row here"),
+        (["--compare", "pop"], "Error: --compare expects A,B"),
+        (["--convention", "rebole"], "Error: unknown convention 'rebole'"),
+        (["--with-recbole", "pop"], "Error: "),
+        (["--with-recbole", "ikgr"], "Error: --with-recbole: no RecBole counterpart for ikgr"),
+    ):
+        r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", *bad,
+                env_extra={"KGP_RECBOLE_VENV": str(tmp_path / "no-such-venv")})
+        assert r.returncode != 0 and r.stderr.startswith(first), (bad, r.stderr)
+        assert "Traceback" not in r.stderr and len([x for x in r.stderr.splitlines() if x.startswith("Error:")]) == 1
     r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "pop.epoch=3")
     assert r.returncode != 0 and r.stderr.startswith("Error: --train pop: unknown training option(s) epoch")
     r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "sasrek.epochs=3")
     assert r.returncode != 0 and r.stderr.startswith("Error: --train names sasrek, which is not being evaluated")
     r = kgp(neo4j_server, tmp_path, "runs", "--extract", "--json")
     assert r.returncode == 0 and all(x.get("kind") == "extract" for x in json.loads(r.stdout))
+
+
+def test_bad_bytes_and_unclosed_quote_are_file_line_errors(graph, neo4j_server, tmp_path):
+    """The console script itself (not just the library): one Error line with file:line, exit 9, no traceback."""
+    d = tmp_path / "latin1"
+    d.mkdir()
+    (d / "items.csv").write_bytes(b"id,title\na,Caf\xe9\n")
+    (d / "interactions.csv").write_text("user_id,item_id\nu1,a\n")
+    r = kgp(neo4j_server, tmp_path, "ingest", "generic", "--path", str(d), "--name", "latin1")
+    assert r.returncode == 9 and "Traceback" not in r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("Error:")]
+    assert errors == [f"Error: {d / 'items.csv'}:2: not valid UTF-8 (byte 0xe9 at column 6)"]
+    assert "Hint: save the file as UTF-8" in r.stderr
+    (d / "items.csv").write_text('id,title\na,"Unclosed\nb,Lost row\n')
+    r = kgp(neo4j_server, tmp_path, "ingest", "generic", "--path", str(d), "--name", "latin1")
+    assert r.returncode == 9 and f"{d / 'items.csv'}:2: unclosed quote" in r.stderr
+    r = kgp(neo4j_server, tmp_path, "stats", "--json")
+    assert json.loads(r.stdout)["nodes"].get("Item", 0) == 0
+
+
+def test_ingest_with_the_database_down_is_one_error_line(neo4j_server, tmp_path):
+    d = tmp_path / "ok"
+    d.mkdir()
+    (d / "items.csv").write_text("id,title\na,A\n")
+    (d / "interactions.csv").write_text("user_id,item_id\nu1,a\n")
+    r = kgp(neo4j_server, tmp_path, "ingest", "generic", "--path", str(d), "--name", "ok",
+            env_extra={"NEO4J_URI": "bolt://127.0.0.1:1"})
+    assert r.returncode == 4 and "Traceback" not in r.stderr
+    assert [l for l in r.stderr.splitlines() if l.startswith("Error:")][0].startswith(
+        "Error: cannot reach Neo4j at bolt://127.0.0.1:1")

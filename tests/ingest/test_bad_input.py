@@ -596,3 +596,11 @@ def test_longest_allowed_keys_load(graph, kgp, tmp_path):
     s = fingerprint(graph)
     assert s["nodes"]["Item"] == 1 and s["nodes"]["Entity"] == 1 and s["relationships"]["FACT"] == 1
     assert s["nodes"]["Session"] == 1
+
+
+def test_bad_batch_size_is_a_config_error(seeded, kgp, tmp_path):
+    folder = build(tmp_path / "in", "generic")
+    before = fingerprint(seeded)
+    r = kgp(*ingest_args("generic", folder), env={"KGP_BATCH_SIZE": "0"})
+    assert r.code == 2 and r.err.count("Error:") == 1 and "KGP_BATCH_SIZE must be >= 1" in r.err
+    assert fingerprint(seeded) == before

@@ -152,3 +152,24 @@ def test_interrupted_ingest_resumes_to_the_same_graph(graph, tiny_parsed):
     assert s["relationships"]["INTERACTED"] == exp["interactions"]
     assert s["relationships"]["FACT"] == exp["facts"]
     assert s["nodes"]["User"] == exp["users"]
+
+
+def test_tiny_fixture_saved_with_bom_and_crlf_loads_the_same(tmp_path, tiny_parsed):
+    """A spreadsheet round trip (UTF-8 BOM, CRLF line ends) changes nothing in what is loaded."""
+    folder = _copy_tiny(tmp_path)
+    for p in folder.iterdir():
+        p.chmod(0o644)
+        p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes().replace(b"\n", b"\r\n"))
+    data = load_dataset("movielens-100k", folder, name=TINY_NAME, dbpedia_dir=DBPEDIA)
+    assert data.summary() == tiny_parsed.summary()
+    assert data.items == tiny_parsed.items and data.interactions == tiny_parsed.interactions
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e300"])
+def test_non_finite_or_huge_timestamp_is_refused_before_any_write(graph, tmp_path, value):
+    folder = _copy_tiny(tmp_path)
+    (folder / "test.inter").chmod(0o644)
+    line = _append(folder / "test.inter", f"1\t2\t4\t{value}")
+    with pytest.raises(DataValidationError, match=rf"test.inter:{line}: column timestamp"):
+        load_dataset("movielens-100k", folder, name="bad", dbpedia_dir=DBPEDIA)
+    assert graph_stats(graph)["nodes"].get("User", 0) == 0
