@@ -108,8 +108,8 @@ def choose(settings: Settings) -> Choice:
     if mode == "local":
         why = "KGP_CONNECTION=local" + (" (NEO4J_URI is ignored)" if settings.neo4j_uri else "")
     else:
-        why = ("NEO4J_URI is not set: the local Neo4j under KGP_HOME (auto never uses a throwaway container; "
-               "KGP_CONNECTION=testcontainers does)")
+        why = (f"NEO4J_URI is not set: the local Neo4j under {settings.neo4j_home} (auto never uses a throwaway "
+               "container; KGP_CONNECTION=testcontainers does)")
     return Choice(mode, "local", local_uri, db, False, why)
 
 

@@ -7,6 +7,12 @@
 - ``facts.csv`` (optional): ``item_id``, ``predicate``, ``entity_uri``; optional ``entity_label``, ``source``.
 
 Sessions: split by the session gap when timestamps are given, else the user's whole sequence.
+
+Files are UTF-8 (a spreadsheet's byte-order mark is fine), CRLF or LF, standard CSV quoting (quoted fields may
+hold commas, doubled quotes and newlines; an unclosed quote is an error). Header names and values are stripped
+of surrounding whitespace; a blank cell sets no property. ``timestamp`` is unix seconds between the years 1
+and 9999, ``rating`` any finite number. items.csv and interactions.csv need at least one row; a users.csv or
+facts.csv that exists must be a file. Everything is checked (readers.py) before anything is written.
 """
 from __future__ import annotations
 

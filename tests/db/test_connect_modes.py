@@ -207,3 +207,26 @@ def test_status_of_a_running_local_server_exits_0(tmp_path, monkeypatch, capsys)
             main()
         assert e.value.code == 0
         assert check(capsys.readouterr().out)
+
+
+def test_status_with_refused_credentials_is_running_but_says_so(tmp_path, monkeypatch, capsys):
+    from kgplatform.cli.main import main
+    from kgplatform.db.graph import Graph
+    from kgplatform.errors import AuthenticationFailed
+
+    def refuse(info, *a, **k):
+        raise AuthenticationFailed(f"Neo4j rejected the credentials for {info.uri}")
+
+    monkeypatch.setattr(Graph, "open", staticmethod(refuse))
+    for k in list(os.environ):
+        if k.startswith(("NEO4J_", "KGP_")):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("KGP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NEO4J_URI", "bolt://db.example:7687")
+    monkeypatch.setenv("NEO4J_PASSWORD", "wrong")
+    monkeypatch.setattr(sys, "argv", ["kgp", "db", "status", "--json"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["running"] is True and doc["credentials"] == "refused" and "rejected" in doc["error"]
