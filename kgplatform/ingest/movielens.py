@@ -153,7 +153,7 @@ def load_movielens(path: Path, *, dataset: str = "movielens-100k", dbpedia_dir: 
 
     # DBpedia
     if with_kg:
-        dbp = Path(dbpedia_dir) if dbpedia_dir else path / "dbpedia"
+        dbp = check_dir(Path(dbpedia_dir), "the DBpedia folder") if dbpedia_dir else path / "dbpedia"
         if dbp.exists() and not dbp.is_dir():
             raise DataValidationError(f"{dbp}: not a directory (expected the DBpedia folder)")
         if dbpedia_dir is not None and not dbp.is_dir():

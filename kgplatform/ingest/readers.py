@@ -49,11 +49,16 @@ def bad(path: Path, line: int, what: str) -> DataValidationError:
     return DataValidationError(f"{path}:{line}: {what}")
 
 
-def check_dir(path: Path) -> Path:
+def check_dir(path: Path, what: str = "the dataset folder") -> Path:
     """A dataset folder: a path that exists must be a folder (a missing one is reported file by file)."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DataValidationError(f"{path}: not a directory (expected the dataset folder)")
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, ...
+        raise DataValidationError(f"{show(str(path), 80)}: cannot use this path: "
+                                  f"{getattr(e, 'strerror', None) or e}") from None
+    if exists and not is_dir:
+        raise DataValidationError(f"{path}: not a directory (expected {what})")
     return path
 
 

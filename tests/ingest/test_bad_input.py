@@ -383,6 +383,9 @@ BAD = [
     ("option", "name-with-colon", "generic", None, ("--name", "a:b"), 2, None, "bad dataset name"),
     ("option", "negative-session-gap", "generic", None, ("--session-gap=-5",), 2, None, "session gap"),
     ("option", "path-is-a-file", "generic", None, ("--path", "__FILE__"), 9, None, "not a directory"),
+    ("option", "path-name-too-long", "generic", None, ("--path", "__LONG__"), 9, None, "cannot use this path"),
+    ("option", "dbpedia-is-a-file", "ml", None, ("--dbpedia", "__FILE__"), 9, None,
+     "not a directory (expected the DBpedia folder)"),
 ]
 
 
@@ -405,11 +408,10 @@ def test_bad_input_is_one_error_line_and_writes_nothing(seeded, kgp, tmp_path, c
     if mutate is not None:
         mutate(folder)
     args = ingest_args(kind, folder)
-    if extra:
-        if "--path" in extra:  # the dataset folder given as a file
-            extra = ("--path", str(folder / next(iter(KINDS[kind][1]))))
-        # later options win in click; keep the pair together at the end
-        args = [*args, *extra]
+    if extra:  # later options win in click
+        placeholders = {"__FILE__": str(folder / next(iter(KINDS[kind][1]))),  # a file where a folder belongs
+                        "__LONG__": str(tmp_path / ("d" * 5000))}  # a name the OS refuses
+        args = [*args, *(placeholders.get(x, x) for x in extra)]
     before = fingerprint(seeded)
     r = kgp(*args)
     assert "Traceback" not in r.err, r.err
