@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kgplatform.data import RecData
 from kgplatform.errors import ConfigError
 from kgplatform.eval.stats import align_users, paired_difference
@@ -161,54 +163,83 @@ def _raw(gid: str) -> str:
     return gid.split(":", 1)[1] if ":" in gid else gid
 
 
-def recbole_side_by_side(data: RecData, summaries: Sequence[SeedSummary], models: Sequence[str], work: Path, *,
-                         epochs: dict[str, int] | None = None, config: dict[str, dict] | None = None,
-                         seed: int = 2020, log: Callable[[str], None] = print) -> list[dict]:
-    """Run RecBole 1.2.1 on our export of ``data`` (same split) for ``models`` and pair it with our rows."""
-    from kgplatform.eval.recbole import ensure_recbole, run_recbole
-    from kgplatform.graph.export import save_recbole
+class RecBoleJobs:
+    """RecBole 1.2.1 runs on our export of the data (the same split), started before our own training and run
+    one at a time in a background thread (each a subprocess in RecBole's own virtualenv), so both sides train
+    at once — one thread each on a small machine — and the seconds-per-epoch ratio compares like with like."""
 
-    ensure_recbole()
-    unknown = [m for m in models if m not in RECBOLE_NAMES]
-    if unknown:
-        raise ConfigError(f"--with-recbole: no RecBole counterpart for {', '.join(unknown)}",
-                          hint="one of: " + ", ".join(RECBOLE_NAMES))
-    files = save_recbole(data, work / "atomic")
-    atomic = files[0].parent
-    by = {s.model_name: s for s in summaries}
-    out = []
-    for m in models:
-        rb_name = RECBOLE_NAMES[m]
-        ours = by.get(m)
-        for mode, proto in (("full", "full"), ("uni99", "sampled99")):
-            log(f"[recbole] {rb_name} {mode} on {data.dataset} …")
+    def __init__(self, data: RecData, models: Sequence[str], work: Path, *, epochs: dict[str, int] | None = None,
+                 config: dict[str, dict] | None = None, seed: int = 2020, parallel: bool = True,
+                 log: Callable[[str], None] = print) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from kgplatform.eval.recbole import ensure_recbole, run_recbole
+        from kgplatform.graph.export import save_recbole
+
+        ensure_recbole()
+        unknown = [m for m in models if m not in RECBOLE_NAMES]
+        if unknown:
+            raise ConfigError(f"--with-recbole: no RecBole counterpart for {', '.join(unknown)}",
+                              hint="one of: " + ", ".join(RECBOLE_NAMES))
+        self.data, self.log, self.seed = data, log, seed
+        atomic = save_recbole(data, work / "atomic")[0].parent
+        self.jobs: list[tuple[str, str, str, Any]] = []
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recbole")
+        self._pool = pool
+
+        def one(m: str, mode: str):
+            log(f"[recbole] {RECBOLE_NAMES[m]} {mode} on {data.dataset} started")
             t0 = time.perf_counter()
-            res = run_recbole(atomic, data.dataset, rb_name, mode=mode, seed=seed,
-                              epochs=(epochs or {}).get(m), config=(config or {}).get(m), workdir=work / "rb")
-            row = {"model": m, "recbole_model": rb_name, "protocol": proto, "mode": mode, "seed": seed,
-                   "recbole": res.metrics["test"], "recbole_valid": res.metrics.get("valid"),
-                   "recbole_seconds_per_epoch": res.seconds_per_epoch, "recbole_epochs": res.epochs_run,
-                   "recbole_best_epoch": res.best_epoch, "recbole_version": res.recbole_version,
-                   "wall_seconds": time.perf_counter() - t0}
-            if ours is not None and proto in ours.stats["test"]:
-                row["ours"] = {k: v[0] for k, v in ours.stats["test"][proto].items()}
-                row["ours_seconds_per_epoch"] = ours.seconds_per_epoch[0]
-                if res.seconds_per_epoch:
-                    row["seconds_ratio"] = ours.seconds_per_epoch[0] / res.seconds_per_epoch
-                pu = res.per_user.get("test", {})
-                if pu.get("users"):
-                    ids = [_raw(data.user_ids[int(u)]) for u in ours.users("test")]
-                    row["differences"] = {}
-                    for metric in DIFF_METRICS:
-                        if metric not in pu:
-                            continue
-                        a, b, common = align_users(ids, ours.per_user("test", proto, metric), pu["users"],
-                                                   [pu[metric]])
-                        d = paired_difference(a, b, names=(f"ours {m}", f"RecBole {rb_name}"))
-                        row["differences"][metric] = {**d.to_dict(), "excludes_zero": d.excludes_zero,
-                                                      "verdict": d.verdict(), "users_paired": len(common)}
-            out.append(row)
-    return out
+            res = run_recbole(atomic, data.dataset, RECBOLE_NAMES[m], mode=mode, seed=seed,
+                              epochs=(epochs or {}).get(m), config=(config or {}).get(m),
+                              workdir=work / f"{m}-{mode}")
+            log(f"[recbole] {RECBOLE_NAMES[m]} {mode}: test NDCG@10={res.metrics['test'].get('NDCG@10', float('nan')):.4f} "
+                f"({res.seconds_per_epoch or 0:.1f} s/epoch, {time.perf_counter() - t0:.0f} s)")
+            return res
+
+        for m in models:
+            for mode, proto in (("full", "full"), ("uni99", "sampled99")):
+                fut = pool.submit(one, m, mode) if parallel else None
+                self.jobs.append((m, mode, proto, fut if parallel else (one, m, mode)))
+
+    def collect(self, summaries: Sequence[SeedSummary]) -> list[dict]:
+        by = {s.model_name: s for s in summaries}
+        out = []
+        try:
+            for m, mode, proto, job in self.jobs:
+                res = job.result() if hasattr(job, "result") else job[0](job[1], job[2])
+                out.append(_pair_with_recbole(self.data, by.get(m), m, mode, proto, res, self.seed))
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        return out
+
+
+def _pair_with_recbole(data: RecData, ours: SeedSummary | None, m: str, mode: str, proto: str, res,
+                       seed: int) -> dict:
+    row = {"model": m, "recbole_model": RECBOLE_NAMES[m], "protocol": proto, "mode": mode, "seed": seed,
+           "recbole": res.metrics["test"], "recbole_valid": res.metrics.get("valid"),
+           "recbole_seconds_per_epoch": res.seconds_per_epoch, "recbole_epochs": res.epochs_run,
+           "recbole_best_epoch": res.best_epoch, "recbole_version": res.recbole_version,
+           "recbole_wall_seconds": res.wall_seconds}
+    if ours is None or proto not in ours.stats["test"]:
+        return row
+    row["ours"] = {k: v[0] for k, v in ours.stats["test"][proto].items()}
+    row["ours_seconds_per_epoch"] = ours.seconds_per_epoch[0]
+    if res.seconds_per_epoch:
+        row["seconds_ratio"] = ours.seconds_per_epoch[0] / res.seconds_per_epoch
+    pu = res.per_user.get("test", {})
+    if pu.get("users"):
+        ids = [_raw(data.user_ids[int(u)]) for u in ours.users("test")]
+        row["differences"] = {}
+        for metric in DIFF_METRICS:
+            if metric not in pu:
+                continue
+            a, b, common = align_users(ids, ours.per_user("test", proto, metric), [str(u) for u in pu["users"]],
+                                       np.asarray([pu[metric]], dtype=np.float64))
+            d = paired_difference(a, b, names=(f"ours {m}", f"RecBole {RECBOLE_NAMES[m]}"))
+            row["differences"][metric] = {**d.to_dict(), "excludes_zero": d.excludes_zero, "verdict": d.verdict(),
+                                          "users_paired": len(common)}
+    return row
 
 
 def run_comparison(
@@ -221,6 +252,7 @@ def run_comparison(
     compare: Sequence[tuple[str, str]] = (),
     with_recbole: Sequence[str] = (),
     recbole_epochs: dict[str, int] | None = None,
+    recbole_parallel: bool = True,
     command: str | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     on_row: Callable[[SeedSummary], None] | None = None,
@@ -233,6 +265,8 @@ def run_comparison(
         out_dir: run folders, ``results.json``, ``report.md`` and ``results.png`` go here; the report is
             rewritten after each row, so a stopped comparison keeps its finished rows.
         on_row: called with each finished row (e.g. to write the run back to the graph).
+        with_recbole / recbole_epochs / recbole_parallel: RecBole 1.2.1 counterparts of these rows on the same
+            split, both protocols; with ``recbole_parallel`` they run beside our training, one torch thread each.
     """
     from kgplatform.experiment.report import write_report
 
@@ -244,6 +278,17 @@ def run_comparison(
         return Comparison(data.dataset, convention, list(seeds), list(summaries), diffs or [], rb or [],
                           data.summary(), command, partial)
 
+    jobs = None
+    if with_recbole:
+        if recbole_parallel:
+            import os
+
+            import torch
+
+            os.environ["OMP_NUM_THREADS"] = "1"  # inherited by RecBole's subprocesses
+            torch.set_num_threads(1)
+        jobs = RecBoleJobs(data, with_recbole, out_dir / "recbole", epochs=recbole_epochs, parallel=recbole_parallel,
+                           log=log)
     for row in rows:
         cfg = TrainConfig(**(dict(train) | row.train_options | {"run_dir": out_dir / row.name.replace(":", "-")}))
         summary = run_seeds(row.model, data, cfg, row.model_options or None, seeds=seeds, log=log)
@@ -257,9 +302,7 @@ def run_comparison(
             write_report(snapshot(True), out_dir)
             log(f"partial report: {out_dir / 'report.md'}")
     diffs = differences(summaries, comparison_pairs(summaries, compare))
-    rb = []
-    if with_recbole:
-        rb = recbole_side_by_side(data, summaries, with_recbole, out_dir / "recbole", epochs=recbole_epochs, log=log)
+    rb = jobs.collect(summaries) if jobs is not None else []
     result = snapshot(False, diffs, rb)
     write_report(result, out_dir)
     return result
