@@ -389,7 +389,8 @@ class Trainer:
         if kind == "pairs":
             return PairSampler(run.train, run.config.batch_size, run.generator)
         if kind == "sequences":
-            return SequenceSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator)
+            return SequenceSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator,
+                                   stride=int(getattr(run.net, "train_stride", 1)))
         raise TrainingError(f"{run.model_name}: trainable model with sampler {kind!r}")
 
     def train_loop(self, run: PreparedRun) -> LoopResult:
