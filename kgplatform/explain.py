@@ -13,7 +13,11 @@ from typing import Any
 from neo4j.graph import Node, Path, Relationship
 
 from .db.graph import Graph
-from .errors import NotFound
+from .errors import ConfigError, NotFound
+
+#: Bounds of ``k`` (recommendations per user) and ``limit`` (paths per kind of explanation).
+MAX_K = 1000
+MAX_LIMIT = 100
 
 #: kind → named query, in the order they are shown
 EXPLANATIONS = {
@@ -54,9 +58,29 @@ def resolve_user(graph: Graph, user: str, dataset: str | None = None) -> tuple[s
                    hint="pass the raw id with --dataset, or the full id '<dataset>:<raw id>'")
 
 
+def resolve_item(graph: Graph, item: str, dataset: str) -> str:
+    """Accept a graph id (``dataset:raw``) or a raw id of ``dataset``; return the graph id (NotFound otherwise,
+    also for an item of another dataset)."""
+    candidates = [item] if ":" in item else []
+    candidates.append(f"{dataset}:{item}")
+    for c in candidates:
+        row = graph.read_one("recommend/item_exists", item=c)
+        if row and row["dataset"] == dataset:
+            return row["id"]
+    raise NotFound(f"unknown item {item!r} in dataset {dataset!r}",
+                   hint="pass the raw item id (as in 'kgp recommend'), or the full id '<dataset>:<raw id>'")
+
+
+def check_range(name: str, value: int, low: int, high: int) -> None:
+    """ConfigError (exit 2) unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+
+
 def recommend(graph: Graph, user: str, *, k: int = 10, model: str | None = None, dataset: str | None = None
               ) -> tuple[str, list[Recommendation]]:
     """Top-k unseen items for ``user`` from the newest run of ``model`` (any model if ``None``)."""
+    check_range("k", k, 1, MAX_K)
     uid, ds = resolve_user(graph, user, dataset)
     run = graph.read_one("recommend/latest_run", dataset=ds, model=model)
     if run is None:
@@ -68,7 +92,8 @@ def recommend(graph: Graph, user: str, *, k: int = 10, model: str | None = None,
 
 
 def explain(graph: Graph, user: str, item: str, *, limit: int = 3) -> list[Explanation]:
-    """Every kind of explanation found for (user, item), best first within each kind."""
+    """Every kind of explanation found for (user, item), best first within each kind (ids as in the graph)."""
+    check_range("limit", limit, 1, MAX_LIMIT)
     out: list[Explanation] = []
     for kind, name in EXPLANATIONS.items():
         for row in graph.read_records(name, user=user, item=item, limit=limit):

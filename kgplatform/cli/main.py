@@ -11,6 +11,7 @@ import typer
 
 from ..errors import KgpError
 from . import agent as agent_cli
+from . import browser as browser_cli
 from . import db as db_cli
 from . import demo as demo_cli
 from . import ingest as ingest_cli
@@ -29,6 +30,7 @@ app.add_typer(ingest_cli.app, name="ingest")
 demo_cli.register(app)
 agent_cli.register(app)
 train_cli.register(app)
+browser_cli.register(app)
 
 
 @app.callback()

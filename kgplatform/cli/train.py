@@ -204,7 +204,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         user: str = typer.Argument(..., help="User id: raw with --dataset, or '<dataset>:<raw id>'."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
-        k: int = typer.Option(10, help="How many items."),
+        k: int = typer.Option(10, help="How many items (1-1000)."),
         model: Optional[str] = typer.Option(None, help="Model whose newest run to use (default: newest of any)."),
         explain: bool = typer.Option(False, "--explain", help="Explain each item with Cypher paths."),
         as_json: bool = JsonOpt,
@@ -212,6 +212,7 @@ def register(app: typer.Typer) -> None:
         """Top-k unseen items for a user from a written-back run, optionally explained."""
         from .. import explain as ex
 
+        ex.check_range("--k", k, 1, ex.MAX_K)  # before connecting: a bad option never reaches the database
         with open_graph(ctx) as graph:
             uid, _ = ex.resolve_user(graph, user, dataset)
             run_id, recs = ex.recommend(graph, uid, k=k, model=model)
@@ -236,15 +237,16 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Argument(..., help="User id (raw with --dataset, or full)."),
         item: str = typer.Argument(..., help="Item id (raw with --dataset, or full)."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
-        limit: int = typer.Option(3, help="Paths per kind of explanation."),
+        limit: int = typer.Option(3, help="Paths per kind of explanation (1-100)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Why this item for this user? Paths through intents, the external KG and similar users."""
         from .. import explain as ex
 
+        ex.check_range("--limit", limit, 1, ex.MAX_LIMIT)
         with open_graph(ctx) as graph:
             uid, ds = ex.resolve_user(graph, user, dataset)
-            iid = item if ":" in item else f"{ds}:{item}"
+            iid = ex.resolve_item(graph, item, ds)
             exps = ex.explain(graph, uid, iid, limit=limit)
         if as_json:
             print_json({"user": uid, "item": iid, "explanations": [dataclasses.asdict(e) for e in exps]})
@@ -255,7 +257,8 @@ def register(app: typer.Typer) -> None:
         for e in exps:
             print(f"[{e.kind}] {e.text}")
         print(f"\nIn Neo4j Browser: :param user => '{uid}'  then  :param item => '{iid}'  then  :param limit => {limit}")
-        print("and paste a query from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users).")
+        print("and run the queries on the guide's 'Why this item' slides (kgp browser shows how to open it),")
+        print("or paste them from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users).")
 
 
 def _parse_pairs(values: list[str], rows: list[str]) -> list[tuple[str, str]]:

@@ -7,9 +7,10 @@ a cache folder keyed by a hash of the launcher's sources), starts it detached, w
 succeeds, and stops it with SIGTERM.
 
 Files under ``home``: ``data/`` (the store, kept across restarts), ``logs/`` (Neo4j's logs and
-``launcher.out``), ``conf/neo4j.conf`` (optional extra settings), ``password`` (generated when auth is on and no
-password is given; mode 0600), ``run/ready.json`` (written by the launcher once Bolt answers) and
-``run/launcher.pid``.
+``launcher.out``), ``conf/neo4j.conf`` (your extra settings, plus a block kgp rewrites at every start: the
+Neo4j Browser settings of :mod:`kgplatform.db.browser`), ``browser/`` (the style sheet and guide the server serves
+at ``/kgp/browser/``, rewritten at every start), ``password`` (generated when auth is on and no password is
+given; mode 0600), ``run/ready.json`` (written by the launcher once Bolt answers) and ``run/launcher.pid``.
 """
 from __future__ import annotations
 
@@ -148,6 +149,14 @@ class LocalServer:
         return self.home / "password"
 
     @property
+    def conf_file(self) -> Path:
+        return self.home / "conf" / "neo4j.conf"
+
+    @property
+    def browser_dir(self) -> Path:
+        return self.home / "browser"
+
+    @property
     def _ready_file(self) -> Path:
         return self.run_dir / "ready.json"
 
@@ -173,10 +182,13 @@ class LocalServer:
             self._clear_run_files()
             java = _require("java", "Java 17+ is needed to run the local Neo4j")
             build = self._build()
-            for port in (self.bolt_port, self.http_port):
+            # Port 0 is resolved here for HTTP: the Browser settings written below name the real port.
+            http_port = self.http_port or _free_port()
+            for port in (self.bolt_port, http_port):
                 _check_port_free(port)
+            self._write_config(http_port)
             password_file = self._password_file_for_launcher()
-            pid = self._spawn(java, build, password_file)
+            pid = self._spawn(java, build, password_file, http_port)
             return self._await_ready(pid, password_file=password_file)
 
     def stop(self, timeout_s: float = 60) -> bool:
@@ -272,7 +284,25 @@ class LocalServer:
             _write_private(self.password_file, secrets.token_urlsafe(18))
         return self.password_file
 
-    def _spawn(self, java: str, build: _Build, password_file: Path | None) -> int:
+    # -- configuration --------------------------------------------------------------------------------
+    def _write_config(self, http_port: int) -> None:
+        """Publish the Browser style/guide into ``home/browser`` and write their settings into neo4j.conf.
+
+        The launcher's own settings (ports, paths, binding) are passed to Neo4j as overrides and never appear
+        here; this block only holds what makes Neo4j Browser a product surface (see :mod:`.browser`). When the
+        shipped ``browser/`` folder is missing (or broken) the server still starts, without them.
+        """
+        from . import browser
+
+        managed: dict[str, str] = {}
+        try:
+            browser.publish(self.browser_dir, http_port)
+            managed = browser.settings(http_port)
+        except (ConfigError, OSError) as e:
+            print(f"note: Neo4j Browser style and guide not published: {e}", file=sys.stderr)
+        write_conf(self.conf_file, managed)
+
+    def _spawn(self, java: str, build: _Build, password_file: Path | None, http_port: int | None = None) -> int:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
@@ -281,7 +311,7 @@ class LocalServer:
             MAIN_CLASS,
             "--home", str(self.home),
             "--bolt-port", str(self.bolt_port),
-            "--http-port", str(self.http_port),
+            "--http-port", str(self.http_port if http_port is None else http_port),
             "--pagecache", self.pagecache,
         ]
         if not self.auth:
@@ -423,6 +453,48 @@ class LocalServer:
         return f"last lines of {self.log_file}:\n{_tail(text)}"
 
 
+# -- neo4j.conf -----------------------------------------------------------------------------------------
+CONF_BEGIN = "# >>> kgplatform: written by kgp at every start; put your own settings outside this block >>>"
+CONF_END = "# <<< kgplatform <<<"
+
+
+def write_conf(conf: Path, managed: dict[str, str]) -> bool:
+    """Rewrite kgp's block in ``conf`` (created if missing) with ``managed``; True when the file changed.
+
+    Lines outside the block are the user's and are kept as they are; a key the user sets there wins (it is left
+    out of the block, since Neo4j refuses a setting given twice). Idempotent; written atomically.
+    """
+    try:
+        text = conf.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {conf}: {e}") from e
+    user: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.strip() == CONF_BEGIN:
+            inside = True
+        elif line.strip() == CONF_END:
+            inside = False
+        elif not inside:
+            user.append(line)
+    user_keys = {line.split("=", 1)[0].strip() for line in user
+                 if "=" in line and not line.lstrip().startswith("#")}
+    while user and not user[-1].strip():
+        user.pop()
+    block = [f"{k}={v}" for k, v in managed.items() if k not in user_keys]
+    lines = user + ([""] if user and block else []) + ([CONF_BEGIN, *block, CONF_END] if block else [])
+    new = "\n".join(lines) + "\n" if lines else ""
+    if new == text:
+        return False
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    tmp = conf.with_name(f".{conf.name}.{os.getpid()}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, conf)
+    return True
+
+
 # -- module helpers -------------------------------------------------------------------------------------
 def _require(tool: str, why: str) -> str:
     path = shutil.which(tool)
@@ -489,6 +561,13 @@ def _load_build(target: Path) -> _Build | None:
     if not all(Path(p).exists() for p in classpath.split(os.pathsep) if p):
         return None
     return _Build(classes=target / "classes", classpath=classpath)
+
+
+def _free_port() -> int:
+    """A free TCP port on 127.0.0.1 (free now; the launcher binds it within a second or two)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
 
 
 def _check_port_free(port: int) -> None:

@@ -15,7 +15,9 @@
  * (127.0.0.1 binding, no usage reports or telemetry, small transaction-log retention), the initial password for
  * user "neo4j" on first start (written the way `neo4j-admin dbms set-initial-password` does), port 0 resolved to a
  * free port (so the advertised addresses are right), APOC Core linked into <home>/plugins, and an atomically
- * written <home>/run/ready.json once Bolt accepts connections (deleted again on shutdown).
+ * written <home>/run/ready.json once Bolt accepts connections (deleted again on shutdown). It also serves the
+ * static files in <home>/browser/ (style sheet and guide for Neo4j Browser, written by kgplatform/db/server.py
+ * together with the settings that mount them) through the unmanaged extension in web/BrowserContent.java.
  *
  * Usage: Main --home DIR [--bolt-port N] [--http-port N] [--no-auth | --password-file F] [--pagecache 512m]
  * Heap size is a JVM flag (-Xmx), passed by the caller. SIGTERM/SIGINT shut the DBMS down cleanly.
@@ -37,6 +39,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import io.kgplatform.launcher.web.BrowserContent;
 import org.neo4j.configuration.Config;
 import org.neo4j.configuration.GraphDatabaseInternalSettings;
 import org.neo4j.configuration.GraphDatabaseSettings;
@@ -141,6 +144,8 @@ public final class Main {
             writeInitialPasswordIfFirstStart(args, overrides);
         }
 
+        // Where web/BrowserContent finds the files it serves (mounted by server.unmanaged_extension_classes).
+        System.setProperty(BrowserContent.DIR_PROPERTY, args.home().resolve("browser").toString());
         CommunityBootstrapper bootstrapper = new CommunityBootstrapper();
         // Registered before start(): Neo4j's own hook (installed by start) stops the DBMS on SIGTERM/SIGINT.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(ready), "kgp-ready-cleanup"));
