@@ -20,6 +20,10 @@ class SASRecConfig:
         dropout: hidden and attention dropout (RecBole's ``hidden_dropout_prob``/``attn_dropout_prob``).
         max_seq_len: longest history read (RecBole ``MAX_ITEM_LIST_LENGTH``).
         layer_norm_eps: LayerNorm epsilon.
+        train_stride: targets per tail window of :class:`~kgplatform.train.samplers.SequenceSampler` (not
+            RecBole's): ``1`` (default) gives every training target exactly its last ``max_seq_len`` items,
+            as RecBole's prefix augmentation; ``s > 1`` needs about ``s`` times fewer windows for targets
+            with longer histories, which then see between ``max_seq_len - s + 1`` and ``max_seq_len`` items.
     """
 
     hidden_size: int = 64
@@ -29,6 +33,15 @@ class SASRecConfig:
     dropout: float = 0.5
     max_seq_len: int = 50
     layer_norm_eps: float = 1e-12
+    train_stride: int = 1
+
+
+def sequence_ce(logits: Tensor, target: Tensor, norm: Tensor | None) -> Tensor:
+    """Cross-entropy summed over the batch's targets and divided by ``norm`` (the sampler's per-epoch
+    constant: every target weighs the same); the mean over the batch's targets when ``norm`` is ``None``."""
+    if norm is None:
+        return F.cross_entropy(logits, target)
+    return F.cross_entropy(logits, target, reduction="sum") / norm
 
 
 class _Block(nn.Module):
@@ -60,19 +73,23 @@ class _Block(nn.Module):
 class SASRec(Recommender):
     r"""SASRec with a causal Transformer encoder and a full softmax over items.
 
-    For a history :math:`(i_1, \dots, i_t)` the encoder output at position :math:`t` is
-    :math:`\mathbf{h}_t`, and
+    For a history :math:`(i_1, \dots, i_t)` (its last :math:`L` = ``max_seq_len`` items) the encoder output
+    at its last position is :math:`\mathbf{h}_t`, and
 
     .. math::
         s(u, i) = \mathbf{h}_t^\top \mathbf{e}_i, \qquad
-        \mathcal{L}_{\text{ce}} = -\frac{1}{|P|}\sum_{(t, i_{t+1}) \in P}
+        \mathcal{L}_{\text{ce}}(B) = -\frac{1}{\bar{N}}\sum_{(t, i_{t+1}) \in B}
             \log \frac{\exp(\mathbf{h}_t^\top \mathbf{e}_{i_{t+1}})}{\sum_{j} \exp(\mathbf{h}_t^\top \mathbf{e}_j)}
 
-    over every position :math:`t` of every training window (item embeddings are tied between input and
-    output). Training on all positions of one window at once (instead of RecBole's one prefix per sample)
-    gives the same set of (prefix, next item) targets per epoch at a fraction of the cost; the causal mask
-    guarantees position :math:`t` only sees :math:`i_{\le t}`. Sequences are right-padded, so real
-    positions never attend to padding.
+    summed over the targets of batch :math:`B` and divided by :math:`\bar{N}`, the epoch's mean number of
+    targets per batch (``batch["norm"]``, a constant), so every (history, next item) target of the epoch
+    weighs the same, as in RecBole's prefix-augmented training (item embeddings are tied between input and
+    output). :class:`~kgplatform.train.samplers.SequenceSampler` yields every target exactly once per epoch,
+    with :math:`\mathbf{h}_t` computed (for the default ``train_stride = 1``) from exactly :math:`(i_{\max(1, t-L+1)}, \dots, i_t)`: a window
+    starting at the sequence's beginning holds the targets of its first :math:`L` positions at once (the
+    causal mask guarantees position :math:`t` only sees :math:`i_{\le t}`), and each later target sits at
+    the end of its own window of :math:`L` items. Sequences are right-padded, so real positions never attend
+    to padding. Without ``norm`` in the batch the loss is the mean over the batch's targets.
 
     Args:
         num_users (int): number of users (unused by the model itself).
@@ -80,7 +97,8 @@ class SASRec(Recommender):
         config (SASRecConfig): hyper-parameters.
 
     Shapes:
-        - **loss** batch: ``seq`` ``[B, L]`` and ``target`` ``[B, L]`` item indices, ``-1`` = padding
+        - **loss** batch: ``seq`` ``[B, L]`` and ``target`` ``[B, L]`` item indices, ``-1`` = padding / no
+          target; optional ``norm`` (0-dim)
         - **score**: users ``[B]``, items ``[B, C]``, seq ``[B, L]`` → ``[B, C]``
         - **full_scores**: users ``[B]``, seq ``[B, L]`` → ``[B, num_items]``
     """
@@ -92,6 +110,7 @@ class SASRec(Recommender):
         super().__init__(num_users, num_items)
         self.config = c = config or SASRecConfig()
         self.max_seq_len = c.max_seq_len
+        self.train_stride = c.train_stride
         self.item_emb = nn.Embedding(num_items + 1, c.hidden_size, padding_idx=num_items)
         self.pos_emb = nn.Embedding(c.max_seq_len, c.hidden_size)
         self.emb_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
@@ -136,7 +155,7 @@ class SASRec(Recommender):
         tgt = batch["target"]
         m = tgt >= 0
         logits = h[m] @ self.item_emb.weight[: self.num_items].t()
-        return {"ce": F.cross_entropy(logits, tgt[m])}
+        return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))}
 
     def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
         h = self.last_hidden(seq)
