@@ -14,6 +14,8 @@ SMALL = {
     "sasrec": {"hidden_size": 16, "inner_size": 32, "dropout": 0.1, "max_seq_len": 10},
     "kgcn": {"embedding_dim": 16},
     "ikgr": {"embedding_dim": 16, "kg_batch_size": 64},
+    "lightgcn": {"embedding_dim": 16},
+    "gru4rec": {"embedding_dim": 16, "hidden_size": 32, "dropout": 0.1, "max_seq_len": 10},
 }
 # (epochs, lr, batch size) small enough for the whole file to take seconds
 TRAIN = {"bpr": (15, 0.05, 64), "sasrec": (15, 0.01, 16), "kgcn": (15, 0.05, 64), "ikgr": (10, 0.02, 128)}
