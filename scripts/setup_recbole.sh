@@ -8,8 +8,8 @@
 # venv's site-packages (KGP_VENV, default .venv) to sys.path *after* the RecBole venv's own packages, so
 # RecBole's NumPy 1.26 shadows the main venv's NumPy 2 and torch 2.9.1 comes from the main venv. If that torch
 # is missing or does not work with NumPy < 2, torch==2.9.1 is installed into the RecBole venv instead (from
-# pip's cache when it is there). Not installed: ray, hyperopt, thop, psutil, plotly, tabulate — RecBole
-# imports them only in recbole.quick_start and hyper-parameter tuning, which kgplatform does not use.
+# pip's cache when it is there). Not installed: ray, hyperopt, thop, plotly, tabulate — RecBole imports them
+# only in recbole.quick_start and hyper-parameter tuning, which kgplatform does not use.
 #
 # Idempotent: a second run only checks (a few seconds). Quiet: pip's output is shown only when it fails.
 # Exit 0 when RecBole imports and runs; otherwise one `Error: ...` line on stderr and exit 1.
@@ -36,14 +36,25 @@ fail_with_log() {  # $1 = what failed; shows the log's tail, then the one Error 
   die "$1"
 }
 
-# The check: recbole at the right version, NumPy < 2, torch importable and sharing memory with NumPy.
+# RecBole's runtime dependencies, pinned to a stack that works with NumPy 1.x on Python 3.11. SciPy < 1.12:
+# RecBole's LightGCN/NGCF/... build their adjacency with dok_matrix._update, which SciPy 1.12 removed.
+PINS=("numpy==1.26.4" "scipy==1.11.4" "pandas==2.2.3" "scikit-learn==1.5.2")
+# For KGAT only (it builds a DGL graph): DGL's last PyPI wheel, installed without its dependencies (they
+# would pull another torch); torchdata 0.9 is the last with the datapipes DGL 2.1 imports. DGL's GraphBolt
+# library has no build for torch 2.9: the worker imports dgl without it (kgplatform/eval/_recbole_worker.py).
+NODEPS_PINS=("recbole==$RECBOLE_VERSION" "dgl==2.1.0" "torchdata==0.9.0")
+
+# The check: recbole and the pins at their versions, torch importable and sharing memory with NumPy.
 check() {
   "$VENV/bin/python" -I -c "
+import importlib.metadata as md
+for pin in '${PINS[*]} ${NODEPS_PINS[*]}'.split():
+    name, want = pin.split('==')
+    assert md.version(name) == want, name + ' ' + md.version(name)
 import numpy, torch, recbole
 from recbole.config import Config
 from recbole.trainer import Trainer
 assert recbole.__version__ == '$RECBOLE_VERSION', 'recbole ' + recbole.__version__
-assert int(numpy.__version__.split('.')[0]) < 2, 'numpy ' + numpy.__version__
 assert float(torch.from_numpy(numpy.arange(4.0)).sum()) == 6.0
 assert float(torch.ones(3).numpy().sum()) == 3.0
 "
@@ -63,15 +74,13 @@ RB_PYVER=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:
 
 "${PIP[@]}" install -q --upgrade pip wheel "setuptools<70" >>"$LOG" 2>&1 \
   || fail_with_log "cannot install pip, wheel and setuptools<70 into $VENV (is PyPI reachable?)"
-# RecBole's runtime dependencies, pinned to a stack that works with NumPy 1.x on Python 3.11.
-"${PIP[@]}" install -q \
-  "numpy==1.26.4" "scipy==1.13.1" "pandas==2.2.3" "scikit-learn==1.5.2" \
+"${PIP[@]}" install -q "${PINS[@]}" \
   "pyyaml>=5.1" "tqdm>=4.48.2" "colorlog==4.7.2" "colorama==0.4.4" \
-  "tensorboard==2.18.0" "texttable>=0.9.0" \
+  "tensorboard==2.18.0" "texttable>=0.9.0" "psutil>=5.9" "requests>=2.19" \
   >>"$LOG" 2>&1 || fail_with_log "cannot install RecBole's dependencies into $VENV"
-# recbole itself without its declared dependencies (they would pull ray and a second torch).
-"${PIP[@]}" install -q --no-deps "recbole==$RECBOLE_VERSION" >>"$LOG" 2>&1 \
-  || fail_with_log "cannot install recbole==$RECBOLE_VERSION into $VENV"
+# recbole itself without its declared dependencies (they would pull ray and a second torch); DGL likewise.
+"${PIP[@]}" install -q --no-deps "${NODEPS_PINS[@]}" >>"$LOG" 2>&1 \
+  || fail_with_log "cannot install ${NODEPS_PINS[*]} into $VENV"
 
 # torch: keep one installed into this venv by an earlier fallback; otherwise reuse the main venv's.
 rm -f "$SITE/$PTH_NAME"

@@ -62,6 +62,74 @@ def _numpy_compat(np) -> None:
                 setattr(np, name, value)
 
 
+def _dgl_without_graphbolt() -> None:
+    """Make ``import dgl`` work for RecBole's KGAT (it builds a DGL graph) under torch 2.9.
+
+    DGL's last PyPI wheel (2.1.0) ships its GraphBolt C++ library only for torch 2.0-2.2 and fails to import
+    without it, although KGAT only uses DGL's core graph, subgraph and message-passing API (which runs on
+    any torch through DGL's own C library). When that is the failure, ``dgl.graphbolt`` is replaced by an
+    empty module and dgl is imported again; GraphBolt (DGL's sampling pipeline) is then unavailable. Also
+    translates KGAT's DGL 0.x calls (:func:`_dgl_compat`).
+    """
+    os.environ.setdefault("DGLBACKEND", "pytorch")  # else DGL writes ~/.dgl/config.json
+    try:
+        import dgl  # noqa: F401
+        return _dgl_compat()
+    except ModuleNotFoundError as e:
+        if e.name == "dgl":
+            raise WorkerError("this model needs DGL (RecBole's KGAT builds a DGL graph): run "
+                              "scripts/setup_recbole.sh, which installs dgl==2.1.0") from e
+        raise
+    except FileNotFoundError as e:
+        if "graphbolt" not in str(e):
+            raise
+    import types
+
+    for mod in [m for m in sys.modules if m == "dgl" or m.startswith("dgl.")]:
+        del sys.modules[mod]
+    sys.modules["dgl.graphbolt"] = types.ModuleType("dgl.graphbolt")
+    import dgl  # noqa: F401,F811
+
+    _dgl_compat()
+
+
+def _dgl_compat() -> None:
+    """RecBole 1.2.1's KGAT was written for DGL 0.x; translate its two calls that DGL 1.0 changed.
+
+    - ``dgl.edge_subgraph(g, e, preserve_nodes=True)`` is DGL >= 0.8's ``relabel_nodes=False``;
+    - ``g.adjacency_matrix(transpose=False, scipy_fmt="coo")`` is DGL >= 1.0's ``g.adj_external(...)`` (same
+      meaning: rows are sources unless ``transpose``); DGL 1's ``adjacency_matrix`` takes only ``etype``.
+    """
+    import inspect
+
+    import dgl
+
+    orig_sub = dgl.edge_subgraph
+    if "preserve_nodes" not in inspect.signature(orig_sub).parameters and not getattr(orig_sub, "_kgp", False):
+        def edge_subgraph(graph, edges, *args, preserve_nodes=None, **kwargs):
+            if preserve_nodes is not None:
+                kwargs.setdefault("relabel_nodes", not preserve_nodes)
+            return orig_sub(graph, edges, *args, **kwargs)
+
+        edge_subgraph._kgp = True
+        dgl.edge_subgraph = edge_subgraph
+
+    graph_cls = dgl.DGLGraph
+    orig_adj = graph_cls.adjacency_matrix
+    if hasattr(graph_cls, "adj_external") and "scipy_fmt" not in inspect.signature(orig_adj).parameters \
+            and not getattr(orig_adj, "_kgp", False):
+        def adjacency_matrix(self, transpose=None, ctx=None, scipy_fmt=None, etype=None):
+            if transpose is None and ctx is None and scipy_fmt is None:
+                return orig_adj(self, etype)
+            kwargs = {"transpose": bool(transpose), "scipy_fmt": scipy_fmt, "etype": etype}
+            if ctx is not None:
+                kwargs["ctx"] = ctx
+            return self.adj_external(**kwargs)
+
+        adjacency_matrix._kgp = True
+        graph_cls.adjacency_matrix = adjacency_matrix
+
+
 def _resolve_model(name: str):
     """The RecBole model class for ``name``; exact class name first, then case-insensitive (``sasrec``)."""
     import importlib
@@ -210,6 +278,8 @@ def run(req: dict) -> dict:
     os.chdir(req["workdir"])  # RecBole writes log/ and log_tensorboard/ relative to the working directory
     t_start = time.perf_counter()
     model_cls = _resolve_model(req["model"])
+    if model_cls.__name__ == "KGAT":
+        _dgl_without_graphbolt()
     cfg = _base_config(req, model_cls)
     try:
         config = Config(model=model_cls, dataset=req["dataset"], config_dict=cfg)

@@ -24,9 +24,13 @@ Differences from our own protocol that the caller should label (RecBole's conven
 - full ranking: general and knowledge models mask the user's earlier items (as we do); **sequential models
   (SASRec, GRU4Rec) do not mask the history** in RecBole 1.2.1.
 - users evaluated: general/knowledge models are tested on every user with >= 2 interactions and validated on
-  those with >= 3 (as our split); sequential models train on prefixes and are tested only on users with >= 3
-  interactions (a 2-interaction user yields one prefix, which RecBole keeps for training).
+  those with >= 3 (as our split). Sequential models split the n - 1 (prefix -> next item) instances of a
+  user instead, so they are tested on users with >= 3 interactions and validated on users with >= 4 (a
+  2-interaction user's single instance stays in training; a 3-interaction user has no validation target).
+  The test target is still each user's last item.
 - ``uniN``: RecBole draws its own N negatives per target (not our stored candidates), at every evaluation.
+- KGAT needs DGL: the RecBole venv has dgl 2.1.0 (the last PyPI wheel), imported without its GraphBolt
+  library and with two DGL 0.x calls of RecBole's KGAT translated (see ``_recbole_worker.py``).
 - efficiency only: under ``full``, general/knowledge models are evaluated with a larger ``eval_batch_size``
   than RecBole's default (same per-user results; see ``_recbole_worker.py``); a ``config`` entry wins.
 """
