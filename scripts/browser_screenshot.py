@@ -221,7 +221,7 @@ async def drive(chromium: str, http_port: int, bolt_port: int, password: str | N
                             mobile=False)
             bolt_uri = f"bolt://127.0.0.1:{bolt_port}"
             url = f"http://127.0.0.1:{http_port}/browser/?dbms={bolt_uri}"
-            url += "&preselectAuthMethod=NO_AUTH" if password is None else "&preselectAuthMethod=BASIC"
+            url += "&preselectAuthMethod=NO_AUTH" if password is None else "&preselectAuthMethod=NATIVE"
             await page.call("Page.navigate", url=url)
             if password is not None:
                 await connect_form(page, password)
