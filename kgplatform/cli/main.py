@@ -99,8 +99,25 @@ def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 def main() -> None:
     """Console entry point: maps KgpError onto ``Error: …`` / ``Hint: …`` and its exit code."""
     debug = os.environ.get("KGP_DEBUG", "") not in ("", "0", "false")
+    try:  # typer vendors click in recent versions; older ones use click itself
+        from typer._click import exceptions as click_exc  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click_exc
     try:
-        app()
+        rv = app(standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+    except click_exc.UsageError as e:  # a bad option value or a missing argument: one line, exit 2
+        cmd = e.ctx.command_path if e.ctx is not None else "kgp"
+        msg = e.format_message().strip()
+        if not msg:  # `kgp` alone: the help was printed
+            sys.exit(e.exit_code)
+        print(f"Error: {msg}", file=sys.stderr)
+        print(f"Hint: see {cmd} --help", file=sys.stderr)
+        sys.exit(2)
+    except getattr(click_exc, "Abort", KeyboardInterrupt):
+        print("Error: aborted", file=sys.stderr)
+        sys.exit(130)
     except KgpError as e:
         if debug:
             traceback.print_exc()
