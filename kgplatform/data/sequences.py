@@ -18,7 +18,7 @@ from torch import Tensor
 
 from kgplatform.data.contract import require_training
 from kgplatform.data.recdata import RecData
-from kgplatform.data.split import PAD
+from kgplatform.data.split import padded_window
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,7 @@ class Samples:
 
 
 def _gather(items: Tensor, end: Tensor, take: Tensor) -> Tensor:
-    L = max(int(take.max()) if take.numel() else 1, 1)
-    col = torch.arange(L)
-    idx = (end - take)[:, None] + col[None, :]
-    valid = col[None, :] < take[:, None]
-    idx = torch.where(valid, idx, torch.zeros_like(idx))
-    return torch.where(valid, items[idx], torch.full_like(idx, PAD))
+    return padded_window(items, end - take, take)
 
 
 def _targets(train: RecData) -> tuple[Tensor, Tensor, Tensor]:

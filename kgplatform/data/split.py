@@ -118,14 +118,7 @@ class Split:
         users = users.cpu()
         lens = self.seq_len[users] if phase is None else self.history_len(phase, users)
         take = lens.clamp(max=max_len)
-        L = max(int(take.max()) if take.numel() else 1, 1)
-        start = self.seq_indptr[users] + lens - take
-        col = torch.arange(L)
-        idx = start[:, None] + col[None, :]
-        valid = col[None, :] < take[:, None]
-        idx = torch.where(valid, idx, torch.zeros_like(idx))
-        seq = torch.where(valid, self.seq_items[idx], torch.full_like(idx, PAD))
-        return seq, take
+        return padded_window(self.seq_items, self.seq_indptr[users] + lens - take, take), take
 
 
     def session_history(self, phase: Phase, users: Tensor, max_len: int) -> tuple[Tensor, Tensor]:
@@ -152,14 +145,18 @@ class Split:
             alive = ok
             if not bool(alive.any()):
                 break
-        L = max(int(take.max()) if take.numel() else 1, 1)
-        start = tpos - take
-        col = torch.arange(L)
-        idx = start[:, None] + col[None, :]
-        valid = col[None, :] < take[:, None]
-        idx = torch.where(valid, idx, torch.zeros_like(idx))
-        seq = torch.where(valid, self.seq_items[idx], torch.full_like(idx, PAD))
-        return seq, take
+        return padded_window(self.seq_items, tpos - take, take), take
+
+
+def padded_window(items: Tensor, start: Tensor, take: Tensor) -> Tensor:
+    """``items[start[b] : start[b] + take[b]]`` for every row ``b``, right-padded with :data:`PAD` to the
+    longest (at least 1 column): ``[B, max(take)]``."""
+    L = max(int(take.max()) if take.numel() else 1, 1)
+    col = torch.arange(L)
+    idx = start[:, None] + col[None, :]
+    valid = col[None, :] < take[:, None]
+    idx = torch.where(valid, idx, torch.zeros_like(idx))
+    return torch.where(valid, items[idx], torch.full_like(idx, PAD))
 
 
 def leave_one_out(data) -> Split:

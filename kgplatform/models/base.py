@@ -85,3 +85,51 @@ def device_of(module: nn.Module) -> torch.device:
     for t in list(module.parameters()) + list(module.buffers()):
         return t.device
     return torch.device("cpu")
+
+
+def sequence_ce(logits: Tensor, target: Tensor, norm: Tensor | None) -> Tensor:
+    """Cross-entropy summed over the batch's targets and divided by ``norm`` (the sampler's per-epoch
+    constant: every target weighs the same); the mean over the batch's targets when ``norm`` is ``None``."""
+    import torch.nn.functional as F
+
+    if norm is None:
+        return F.cross_entropy(logits, target)
+    return F.cross_entropy(logits, target, reduction="sum") / norm
+
+
+class NextItemRecommender(Recommender):
+    r"""Shared part of the next-item models (SASRec, GRU4Rec): a subclass provides ``encode(seq) -> [B, L, d]``
+    (causal: position :math:`t` sees :math:`i_{\le t}` only) and an ``item_emb`` table whose last row is
+    padding. Scores are :math:`s(u, i) = \mathbf{h}_t^\top \mathbf{e}_i` with :math:`\mathbf{h}_t` the output at
+    the last real position; the loss is :func:`sequence_ce` over every target position of the batch."""
+
+    sampler: ClassVar[str] = "sequences"
+    needs_sequence: ClassVar[bool] = True
+
+    def encode(self, seq: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def last_hidden(self, seq: Tensor) -> Tensor:
+        """Output at each sequence's last real position, ``[B, d]``."""
+        h = self.encode(seq)
+        last = (seq >= 0).sum(1).clamp(min=1) - 1
+        return h[torch.arange(seq.shape[0], device=seq.device), last]
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        h = self.encode(batch["seq"])
+        tgt = batch["target"]
+        m = tgt >= 0
+        logits = h[m] @ self.item_emb.weight[: self.num_items].t()
+        return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))}
+
+    def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
+        return torch.einsum("bd,bcd->bc", self.last_hidden(seq), self.item_emb(items))
+
+    def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
+        return self.last_hidden(seq) @ self.item_emb.weight[: self.num_items].t()
+
+    def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor | None:
+        return None if seq is None else self.last_hidden(seq)
+
+    def item_embeddings(self) -> Tensor:
+        return self.item_emb.weight[: self.num_items]

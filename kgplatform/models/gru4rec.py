@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from kgplatform.models.base import Recommender
-from kgplatform.models.sasrec import sequence_ce
+from kgplatform.models.base import NextItemRecommender
 
 
 @dataclass
@@ -35,7 +34,7 @@ class GRU4RecConfig:
     train_stride: int = 1
 
 
-class GRU4Rec(Recommender):
+class GRU4Rec(NextItemRecommender):
     r"""GRU4Rec with a full softmax over items.
 
     For a history :math:`(i_1, \dots, i_t)` (its last :math:`L` = ``max_seq_len`` items), starting from
@@ -72,9 +71,6 @@ class GRU4Rec(Recommender):
         - **full_scores**: users ``[B]``, seq ``[B, L]`` → ``[B, num_items]``
     """
 
-    sampler = "sequences"
-    needs_sequence = True
-
     def __init__(self, num_users: int, num_items: int, config: GRU4RecConfig | None = None) -> None:
         super().__init__(num_users, num_items)
         self.config = c = config or GRU4RecConfig()
@@ -101,28 +97,3 @@ class GRU4Rec(Recommender):
         s = torch.where(seq < 0, torch.full_like(seq, self.num_items), seq)
         out, _ = self.gru(self.emb_dropout(self.item_emb(s)))
         return self.dense(out)
-
-    def last_hidden(self, seq: Tensor) -> Tensor:
-        """Output at each sequence's last real position, ``[B, d]``."""
-        h = self.encode(seq)
-        last = (seq >= 0).sum(1).clamp(min=1) - 1
-        return h[torch.arange(seq.shape[0], device=seq.device), last]
-
-    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        h = self.encode(batch["seq"])
-        tgt = batch["target"]
-        m = tgt >= 0
-        logits = h[m] @ self.item_emb.weight[: self.num_items].t()
-        return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))}
-
-    def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
-        return torch.einsum("bd,bcd->bc", self.last_hidden(seq), self.item_emb(items))
-
-    def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
-        return self.last_hidden(seq) @ self.item_emb.weight[: self.num_items].t()
-
-    def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor | None:
-        return None if seq is None else self.last_hidden(seq)
-
-    def item_embeddings(self) -> Tensor:
-        return self.item_emb.weight[: self.num_items]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kgplatform.models.base import Recommender
+from kgplatform.models.base import NextItemRecommender, sequence_ce  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -36,14 +36,6 @@ class SASRecConfig:
     train_stride: int = 1
 
 
-def sequence_ce(logits: Tensor, target: Tensor, norm: Tensor | None) -> Tensor:
-    """Cross-entropy summed over the batch's targets and divided by ``norm`` (the sampler's per-epoch
-    constant: every target weighs the same); the mean over the batch's targets when ``norm`` is ``None``."""
-    if norm is None:
-        return F.cross_entropy(logits, target)
-    return F.cross_entropy(logits, target, reduction="sum") / norm
-
-
 class _Block(nn.Module):
     """Post-LayerNorm Transformer block (as RecBole's ``TransformerLayer``) with causal
     ``scaled_dot_product_attention`` (fused kernels on CPU and CUDA)."""
@@ -70,7 +62,7 @@ class _Block(nn.Module):
         return self.norm2(x + self.drop(self.ff2(F.gelu(self.ff1(x)))))
 
 
-class SASRec(Recommender):
+class SASRec(NextItemRecommender):
     r"""SASRec with a causal Transformer encoder and a full softmax over items.
 
     For a history :math:`(i_1, \dots, i_t)` (its last :math:`L` = ``max_seq_len`` items) the encoder output
@@ -102,9 +94,6 @@ class SASRec(Recommender):
         - **score**: users ``[B]``, items ``[B, C]``, seq ``[B, L]`` → ``[B, C]``
         - **full_scores**: users ``[B]``, seq ``[B, L]`` → ``[B, num_items]``
     """
-
-    sampler = "sequences"
-    needs_sequence = True
 
     def __init__(self, num_users: int, num_items: int, config: SASRecConfig | None = None) -> None:
         super().__init__(num_users, num_items)
@@ -143,29 +132,3 @@ class SASRec(Recommender):
         for block in self.blocks:
             x = block(x)
         return x
-
-    def last_hidden(self, seq: Tensor) -> Tensor:
-        """Hidden state at each sequence's last real position, ``[B, d]``."""
-        h = self.encode(seq)
-        last = (seq >= 0).sum(1).clamp(min=1) - 1
-        return h[torch.arange(seq.shape[0], device=seq.device), last]
-
-    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        h = self.encode(batch["seq"])
-        tgt = batch["target"]
-        m = tgt >= 0
-        logits = h[m] @ self.item_emb.weight[: self.num_items].t()
-        return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))}
-
-    def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
-        h = self.last_hidden(seq)
-        return torch.einsum("bd,bcd->bc", h, self.item_emb(items))
-
-    def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
-        return self.last_hidden(seq) @ self.item_emb.weight[: self.num_items].t()
-
-    def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor | None:
-        return None if seq is None else self.last_hidden(seq)
-
-    def item_embeddings(self) -> Tensor:
-        return self.item_emb.weight[: self.num_items]
