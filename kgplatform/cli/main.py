@@ -105,8 +105,7 @@ def main() -> None:
         from click import exceptions as click_exc
     try:
         rv = app(standalone_mode=False)
-        if isinstance(rv, int) and rv:
-            sys.exit(rv)
+        sys.exit(rv if isinstance(rv, int) else 0)  # as click's standalone mode: always leave through exit
     except click_exc.UsageError as e:  # a bad option value or a missing argument: one line, exit 2
         cmd = e.ctx.command_path if e.ctx is not None else "kgp"
         msg = e.format_message().strip()

@@ -56,7 +56,7 @@ def test_cli_shows_error_and_hint_without_traceback(tmp_path, data_dir, monkeypa
 
     _write_tiny(data_dir / "movielens-100k-tiny" / "test.inter", tmp_path / "atomic")
     monkeypatch.delenv("KGP_DEBUG", raising=False)
-    monkeypatch.setattr(cli, "app", lambda: rb.run_recbole(tmp_path / "atomic", "tiny", "BPR",
+    monkeypatch.setattr(cli, "app", lambda **kw: rb.run_recbole(tmp_path / "atomic", "tiny", "BPR",
                                                             venv=tmp_path / "nothing-here"))
     with pytest.raises(SystemExit) as ei:
         cli.main()
