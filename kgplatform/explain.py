@@ -1,7 +1,9 @@
 """Recommendations served from the graph, and "why this item for this user?" as Cypher paths.
 
 Recommendations are the ``RECOMMENDED`` edges materialised by the newest run of a model
-(:mod:`kgplatform.graph.writeback`). Explanations are the named read queries in ``cypher/explain/``; each
+(:mod:`kgplatform.graph.writeback`); an anonymous session is served by :mod:`kgplatform.session`.
+Explanations are the named read queries in ``cypher/explain/`` (shared intents, the user's intents, KG paths,
+similar users, persona peers); each
 returns paths, printed as text and runnable as-is in Neo4j Browser after ``:param user => '…'`` /
 ``:param item => '…'`` / ``:param limit => 3``.
 """
@@ -25,6 +27,7 @@ EXPLANATIONS = {
     "user intents": "explain/user_intents",
     "knowledge graph": "explain/kg_paths",
     "similar users": "explain/similar_users",
+    "persona": "explain/persona_peers",
 }
 
 
@@ -98,7 +101,11 @@ def explain(graph: Graph, user: str, item: str, *, limit: int = 3) -> list[Expla
     for kind, name in EXPLANATIONS.items():
         for row in graph.read_records(name, user=user, item=item, limit=limit):
             details = {k: v for k, v in row.items() if k != "p"}
-            out.append(Explanation(kind, name, render_path(row["p"]), details))
+            text = render_path(row["p"])
+            if kind == "persona":
+                text += (f"  — {details['peers']} of the {details['personaSize']} users of persona "
+                         f"{details['persona']!r} took it")
+            out.append(Explanation(kind, name, text, details))
     return out
 
 

@@ -147,8 +147,9 @@ class LLMBackend:
 
     # -- the call -------------------------------------------------------------------------------------
     def ask(self, template: ChatPromptTemplate, variables: dict[str, Any], schema: Any,
-            attempt: int = 0) -> list[Any]:
-        """Run one chain and return the answer's ``intents`` list (unvalidated beyond the schema).
+            attempt: int = 0, field: str = "intents") -> Any:
+        """Run one chain and return the answer's ``field`` (default the ``intents`` list; unvalidated beyond
+        the schema).
 
         Raises :class:`InvalidAnswer` for an answer that cannot be read; other exceptions are backend
         failures (connection, model crash).
@@ -164,9 +165,12 @@ class LLMBackend:
             data = parsed.model_dump() if hasattr(parsed, "model_dump") else parsed
         else:
             data = parse_json_answer(out.content if isinstance(out, BaseMessage) else str(out))
-        if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
-            raise InvalidAnswer(f"answer has no 'intents' list (raw: {str(data)[:200]!r})")
-        return data["intents"]
+        if field == "intents":
+            if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
+                raise InvalidAnswer(f"answer has no 'intents' list (raw: {str(data)[:200]!r})")
+        elif not isinstance(data, dict) or field not in data:
+            raise InvalidAnswer(f"answer has no {field!r} (raw: {str(data)[:200]!r})")
+        return data[field]
 
 
 def _raw_excerpt(raw: Any) -> str:

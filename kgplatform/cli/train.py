@@ -99,12 +99,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         ctx: typer.Context,
-        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | kgcn | ikgr"),
+        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | kgcn | ikgr | persona-sasrec"),
         dataset: str = DatasetOpt,
         seeds: str = typer.Option("2024", help="Comma-separated training seeds (mean ± std when several)."),
         epochs: Optional[int] = typer.Option(None, min=1, help="Epochs (default: the model's)."),
         device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (default KGP_DEVICE)."),
-        ablation: Optional[str] = typer.Option(None, help="IKGR ablation: no_aug | exact_only | no_int_scoring | no_int_trans."),
+        ablation: Optional[str] = typer.Option(
+            None, help="Ablation: ikgr no_aug | exact_only | no_int_scoring | no_int_trans; persona-sasrec "
+                       "no_persona | mean_persona | no_llm_init | no_rerank | anonymous."),
         set_: list[str] = typer.Option([], "--set", help="Model option key=value (repeatable), e.g. --set embedding_dim=128."),
         max_seconds: Optional[float] = typer.Option(None, min=1, help="Stop training after this much wall time."),
         convention: str = ConventionOpt,
@@ -115,8 +117,6 @@ def register(app: typer.Typer) -> None:
         """Train a model on a dataset exported from the graph, evaluate it (both protocols), write it back."""
         from ..experiment.compare import plan_rows
 
-        if ablation and model != "ikgr":
-            raise ConfigError("--ablation applies to ikgr only")
         rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=_parse_sets(set_))
         _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
              convention=convention, k=k, write_back=not no_write_back, as_json=as_json, report=False)
@@ -125,7 +125,8 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         ctx: typer.Context,
         dataset: str = DatasetOpt,
-        models: str = typer.Option("pop,bpr,lightgcn,sasrec,kgcn,ikgr", help="Comma-separated models to compare."),
+        models: str = typer.Option("pop,bpr,lightgcn,sasrec,kgcn,ikgr",
+                                   help="Comma-separated models (or MODEL:ABLATION rows) to compare."),
         seeds: str = typer.Option("2024,2025,2026", help="Comma-separated training seeds."),
         epochs: Optional[int] = typer.Option(None, min=1, help="Epochs for every model (default: each model's)."),
         device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
@@ -135,7 +136,9 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option(
             [], "--set", help="Per-model option MODEL.key=value (repeatable), e.g. --set ikgr.lam=0.2."),
         ablations: str = typer.Option(
-            "", help="IKGR ablations as extra rows ikgr:<name>: no_aug,exact_only,no_int_scoring,no_int_trans."),
+            "", help="Ablations as extra rows, MODEL:NAME (a bare NAME is ikgr's): ikgr:no_aug,exact_only,"
+                     "no_int_scoring,no_int_trans; persona-sasrec:no_persona,mean_persona,no_llm_init,no_rerank,"
+                     "anonymous."),
         compare: list[str] = typer.Option(
             [], "--compare", help="A,B: report the paired difference A − B with its interval (repeatable)."),
         convention: str = ConventionOpt,
@@ -170,13 +173,16 @@ def register(app: typer.Typer) -> None:
              model: Optional[str] = typer.Option(None, help="Filter by model."),
              limit: int = typer.Option(50, help="At most this many runs."),
              extract: bool = typer.Option(False, "--extract", help="List intent-extraction runs instead."),
+             personas: bool = typer.Option(False, "--personas", help="List persona runs instead."),
              as_json: bool = JsonOpt) -> None:
-        """List training runs (or, with --extract, intent-extraction runs) recorded in the graph."""
+        """List training runs (or intent-extraction / persona runs) recorded in the graph."""
         from ..graph.writeback import list_runs
 
+        if extract and personas:
+            raise ConfigError("--extract and --personas: choose one")
+        kind = "extract" if extract else "persona" if personas else "train"
         with open_graph(ctx) as graph:
-            rows = list_runs(graph, dataset=dataset, model=model, limit=limit,
-                             kinds=("extract",) if extract else ("train",))
+            rows = list_runs(graph, dataset=dataset, model=model, limit=limit, kinds=(kind,))
         if as_json:
             print_json(rows)
             return
@@ -186,6 +192,12 @@ def register(app: typer.Typer) -> None:
         wid = max(len(str(r["id"])) for r in rows) + 2
         wm = max(len(str(r.get("model", ""))) for r in rows) + 2
         wd = max(len(str(r.get("dataset", ""))) for r in rows) + 2
+        if personas:
+            print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'personas':>9}{'members':>9}  finished")
+            for r in rows:
+                print(f"{r['id']:<{wid}}{r.get('model', ''):<{wm}}{r.get('dataset') or '-':<{wd}}"
+                      f"{r.get('personas', ''):>9}{r.get('memberships', ''):>9}  {r.get('finished', '')}")
+            return
         if extract:
             print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'round':>6}{'ok':>8}{'failed':>8}{'skipped':>9}")
             for r in rows:
@@ -202,17 +214,29 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def recommend(
         ctx: typer.Context,
-        user: str = typer.Argument(..., help="User id: raw with --dataset, or '<dataset>:<raw id>'."),
+        user: Optional[str] = typer.Argument(None, help="User id: raw with --dataset, or '<dataset>:<raw id>'."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
         k: int = typer.Option(10, help="How many items (1-1000)."),
         model: Optional[str] = typer.Option(None, help="Model whose newest run to use (default: newest of any)."),
+        session: Optional[str] = typer.Option(
+            None, "--session", help="ITEM,ITEM,…: recommend for an anonymous session (no user id; the newest "
+                                    "persona-sasrec run infers its persona from the items)."),
         explain: bool = typer.Option(False, "--explain", help="Explain each item with Cypher paths."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Top-k unseen items for a user from a written-back run, optionally explained."""
+        """Top-k unseen items for a user from a written-back run (or for an anonymous --session), explained."""
         from .. import explain as ex
 
         ex.check_range("--k", k, 1, ex.MAX_K)  # before connecting: a bad option never reaches the database
+        if session is not None:
+            if user is not None:
+                raise ConfigError("give a USER or --session, not both")
+            if not dataset:
+                raise ConfigError("--session needs --dataset (-d)")
+            _recommend_session(ctx, dataset, session, k, explain, as_json)
+            return
+        if user is None:
+            raise ConfigError("missing USER (or --session ITEM,ITEM,…)", hint="kgp recommend USER -d DATASET")
         with open_graph(ctx) as graph:
             uid, _ = ex.resolve_user(graph, user, dataset)
             run_id, recs = ex.recommend(graph, uid, k=k, model=model)
@@ -259,6 +283,33 @@ def register(app: typer.Typer) -> None:
         print(f"\nIn Neo4j Browser: :param user => '{uid}'  then  :param item => '{iid}'  then  :param limit => {limit}")
         print("and run the queries on the guide's 'Why this item' slides (kgp browser shows how to open it),")
         print("or paste them from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users).")
+
+
+def _recommend_session(ctx, dataset: str, session: str, k: int, explain: bool, as_json: bool) -> None:
+    from ..session import SessionRecommender, describe_persona
+
+    items = [x for x in session.split(",")]
+    with open_graph(ctx) as graph:
+        svc = SessionRecommender.load(graph, dataset, None)
+        res = svc.recommend(items, k=k)
+        info_p = describe_persona(graph, res) if res.persona is not None else None
+    if as_json:
+        print_json({"run": res.run, "dataset": res.dataset, "session": res.session, "persona": res.persona,
+                    "persona_weight": res.persona_weight, "persona_info": info_p, "seconds": res.seconds,
+                    "items": [dataclasses.asdict(i) for i in res.items]})
+        return
+    print(f"top-{k} for an anonymous session of {len(res.session)} items (run {res.run}):")
+    if res.persona is not None:
+        label = f" {info_p['label']!r}" if info_p else ""
+        print(f"  inferred persona {res.persona}{label} (weight {res.persona_weight:.2f})"
+              + (f"; typical: {'; '.join((info_p.get('topEntities') or [])[:3])}" if info_p else ""))
+    for r in res.items:
+        print(f"{r.rank:>3}. {r.title or r.item}  [{r.item}]  score {r.score:.4f}")
+        if explain and r.closest_session_item:
+            t = svc.titles.get(r.closest_session_item) or r.closest_session_item
+            print(f"      session intent: closest to {t!r} in the session (text cosine {r.session_similarity:.2f})")
+            if info_p:
+                print(f"      persona: {info_p['label']!r} — typical {'; '.join((info_p.get('topItems') or [])[:2])}")
 
 
 def _parse_pairs(values: list[str], rows: list[str]) -> list[tuple[str, str]]:
@@ -329,6 +380,15 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
                 wb = do_write_back(graph, first, data, k=k)
                 info(f"wrote run {wb.run_id}: {wb.users:,} user and {wb.items:,} item vectors, "
                      f"{wb.recommendations:,} recommendations in {wb.seconds:.1f} s")
+                learned = getattr(first.model, "personas", None)
+                if learned is not None:  # a persona-aware model: its personas become the dataset's personas
+                    from ..experiment.personas import persona_run
+                    from ..graph.personas import write_personas
+
+                    pr = persona_run(learned, data, graph, s, run_id=first.run_id, model=first.model_name,
+                                     log=info, params={"from": first.run_id}, user_vectors=True)
+                    pw = write_personas(graph, pr)
+                    info(f"wrote {pw.personas} personas of run {first.run_id} ({pw.memberships:,} HAS_PERSONA edges)")
 
         result = run_comparison(data, rows, seeds=seeds, train=train, out_dir=out_dir, compare=compare,
                                 with_recbole=with_recbole, recbole_epochs=recbole_epochs, log=info, on_row=on_row)

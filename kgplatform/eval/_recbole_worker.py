@@ -5,7 +5,10 @@ is started by :func:`kgplatform.eval.recbole.run_recbole` as ``<recbole-venv>/bi
 _recbole_worker.py REQUEST.json`` with the working directory set to the run's workdir (``-I`` keeps this
 file's folder, which holds kgplatform's ``recbole.py``, off ``sys.path``).
 
-REQUEST.json: ``{"data_path", "dataset", "model", "mode", "seed", "epochs", "config", "device", "workdir"}``.
+REQUEST.json: ``{"data_path", "dataset", "model", "mode", "seed", "epochs", "config", "device", "workdir"}``
+and optionally ``"also_modes"`` (e.g. ``["uni99"]``): after training and testing under ``mode`` (which also
+drives early stopping), the best model is evaluated again on RecBole's own validation and test dataloaders of
+each further mode (``"extra"`` in the output), so one training serves both protocols.
 Writes exactly one JSON document to stdout; everything else (RecBole's log, warnings, prints) goes to stderr
 and to ``<workdir>/log/``, ``<workdir>/log_tensorboard/``. On a known failure the last stderr line is
 ``KGP_RECBOLE_ERROR: <one line>`` and the exit status is 2.
@@ -374,27 +377,30 @@ def run(req: dict) -> dict:
             snapshots["valid"] = capture["last"]
 
     id2token = train_data._dataset.field2id_token[uid_field]
-    metrics, recbole_metrics, per_user = {}, {}, {}
-    for phase in ("valid", "test"):
-        snap = snapshots.get(phase)
-        if snap is None or snap[1] is None:
-            raise WorkerError(f"RecBole evaluated no {phase} users")
-        users, topk, result = snap
-        if len(users) != topk.shape[0]:
-            raise WorkerError(f"{phase}: {len(users)} users recorded for {topk.shape[0]} rec.topk rows")
-        values = per_user_from_topk(topk)
-        reported = _ours(result)
-        for name, reported_value in reported.items():
-            if name not in values:
-                continue
-            mean = float(values[name].mean())
-            if not math.isclose(mean, reported_value, rel_tol=0.0, abs_tol=TOLERANCE):
-                raise WorkerError(f"{phase} {name}: mean of the per-user values {mean:.10f} differs from "
-                                  f"RecBole's {reported_value:.10f} by more than {TOLERANCE:g}")
-        recbole_metrics[phase] = {k: float(v) for k, v in result.items()}
-        metrics[phase] = reported
-        per_user[phase] = {"users": [str(id2token[u]) for u in users.tolist()],
-                           **{name: [float(x) for x in arr] for name, arr in values.items()}}
+    metrics, recbole_metrics, per_user = _summarise(snapshots, id2token)
+
+    # --- the same trained model under further protocols (``also_modes``): RecBole's own dataloaders for that
+    # mode (its own negatives for uniN), built from the same files in the same order, so the ids match
+    extra = {}
+    for mode in req.get("also_modes") or []:
+        cfg2 = dict(cfg, eval_args=dict(cfg["eval_args"], mode=mode))
+        if mode != "full" and "eval_batch_size" not in (req.get("config") or {}):
+            cfg2.pop("eval_batch_size", None)  # sampled modes keep RecBole's default (batching changes draws)
+        config2 = Config(model=model_cls, dataset=req["dataset"], config_dict=cfg2)
+        init_seed(config2["seed"], config2["reproducibility"])
+        dataset2 = create_dataset(config2)
+        if list(dataset2.field2id_token[uid_field]) != list(id2token) or \
+                list(dataset2.field2id_token[config["ITEM_ID_FIELD"]]) != \
+                list(train_data._dataset.field2id_token[config["ITEM_ID_FIELD"]]):
+            raise WorkerError(f"{mode}: RecBole mapped the ids differently on the second load")
+        _, valid2, test2 = data_preparation(config2, dataset2)
+        snaps2 = {}
+        for phase, loader in (("test", test2), ("valid", valid2)):
+            capture.update(users=[], last=None)
+            if trainer.evaluate(loader, load_best_model=False, show_progress=False) is not None:
+                snaps2[phase] = capture["last"]
+        m2, r2, p2 = _summarise(snaps2, id2token)
+        extra[mode] = {"metrics": m2, "recbole_metrics": r2, "per_user": p2}
 
     final_config = json.loads(json.dumps(dict(config.final_config_dict), default=str))
     return {
@@ -420,7 +426,35 @@ def run(req: dict) -> dict:
         "n_items": int(dataset.item_num - 1),
         "n_inters": int(dataset.inter_num),
         "config": final_config,
+        "extra": extra,
     }
+
+
+def _summarise(snapshots: dict, id2token) -> tuple[dict, dict, dict]:
+    """``(metrics, recbole_metrics, per_user)`` of the ``valid``/``test`` snapshots; the mean of every per-user
+    list is checked against RecBole's reported value."""
+    metrics, recbole_metrics, per_user = {}, {}, {}
+    for phase in ("valid", "test"):
+        snap = snapshots.get(phase)
+        if snap is None or snap[1] is None:
+            raise WorkerError(f"RecBole evaluated no {phase} users")
+        users, topk, result = snap
+        if len(users) != topk.shape[0]:
+            raise WorkerError(f"{phase}: {len(users)} users recorded for {topk.shape[0]} rec.topk rows")
+        values = per_user_from_topk(topk)
+        reported = _ours(result)
+        for name, reported_value in reported.items():
+            if name not in values:
+                continue
+            mean = float(values[name].mean())
+            if not math.isclose(mean, reported_value, rel_tol=0.0, abs_tol=TOLERANCE):
+                raise WorkerError(f"{phase} {name}: mean of the per-user values {mean:.10f} differs from "
+                                  f"RecBole's {reported_value:.10f} by more than {TOLERANCE:g}")
+        recbole_metrics[phase] = {k: float(v) for k, v in result.items()}
+        metrics[phase] = reported
+        per_user[phase] = {"users": [str(id2token[u]) for u in users.tolist()],
+                           **{name: [float(x) for x in arr] for name, arr in values.items()}}
+    return metrics, recbole_metrics, per_user
 
 
 def main(argv: list[str]) -> int:

@@ -55,6 +55,15 @@ def sampled_label(num_negatives: int) -> str:
     return f"sampled{num_negatives}"
 
 
+def history_for(model, split: Split, phase: Phase | None, users: Tensor) -> tuple[Tensor, Tensor]:
+    """The input sequence of a sequential model: the user's last ``max_seq_len`` history items, or only those of
+    the target's session when the model says ``history_scope = "session"`` (an anonymous session). ``phase=None``
+    (after the test item, for serving) always reads the whole sequence."""
+    if phase is not None and getattr(model, "history_scope", "user") == "session":
+        return split.session_history(phase, users, model.max_seq_len)
+    return split.history_sequences(phase, users, model.max_seq_len)
+
+
 def _model_device(model) -> torch.device:
     for t in list(model.parameters()) + list(model.buffers()):
         return t.device
@@ -91,7 +100,7 @@ def rank_counts_for(
         for ub in users.split(batch_size):
             seq = None
             if model.needs_sequence:
-                seq, _ = split.history_sequences(phase, ub, model.max_seq_len)
+                seq, _ = history_for(model, split, phase, ub)
                 seq = seq.to(device)
             tgt = split.targets(phase, ub)
             ud = ub.to(device)

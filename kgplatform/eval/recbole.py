@@ -36,6 +36,7 @@ Differences from our own protocol that the caller should label (RecBole's conven
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -95,6 +96,9 @@ class RecBoleResult:
     wall_seconds: float | None = None
     best_valid_score: float | None = None
     workdir: str = ""
+    #: the same trained model under further modes (``run_recbole(..., also_modes=...)``): mode → result whose
+    #: ``metrics``/``per_user`` are that protocol's and whose timings are the shared training's
+    extra: dict[str, "RecBoleResult"] = field(default_factory=dict)
 
     def values_by_user(self, phase: str = "test", metric: str = "NDCG@10") -> dict[str, float]:
         """``{user token: value}`` of one per-user metric (for pairing with our per-user values)."""
@@ -220,7 +224,7 @@ def _dataset_folder(atomic_dir: Path, dataset: str) -> Path:
 def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str = "full", seed: int = 2020,
                 epochs: int | None = None, config: dict | None = None, device: str = "cpu",
                 workdir: Path | None = None, timeout_s: float | None = None,
-                venv: Path | None = None) -> RecBoleResult:
+                venv: Path | None = None, also_modes: tuple[str, ...] | list[str] = ()) -> RecBoleResult:
     """Train and evaluate RecBole 1.2.1 ``model`` on ``<dataset>.inter`` (+ ``.kg``/``.link`` for KG models).
 
     ``atomic_dir`` is either the folder that holds ``<dataset>/<dataset>.inter`` (RecBole's ``data_path``) or
@@ -229,6 +233,9 @@ def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str 
     (the target against N uniformly drawn negatives, RecBole's own draw). ``epochs`` caps training (RecBole's
     default: 300, with early stopping); ``config`` is merged last into RecBole's ``config_dict`` (so it can
     change anything, the protocol included — avoid ``eval_args``/``metrics``/``topk`` unless you mean it).
+    ``also_modes`` (e.g. ``("uni99",)``): the model trained once under ``mode`` (early stopping on its
+    validation) is also evaluated under each of these modes with RecBole's own dataloaders for them, in
+    ``result.extra[mode]``; one training then serves both protocols, as our Trainer does.
     ``workdir`` receives RecBole's ``log/`` and ``log_tensorboard/``, the request and the worker's stderr log
     (a temporary folder, removed after a successful run, when not given). ``timeout_s`` bounds the run.
 
@@ -243,6 +250,10 @@ def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str 
     if not re.fullmatch(r"[A-Za-z0-9_]+", str(model or "")):
         raise ConfigError(f"RecBole model name {model!r} is not a name",
                           hint="e.g. Pop, BPR, LightGCN, SASRec, GRU4Rec, KGCN, KGAT")
+    also_modes = [str(m) for m in also_modes]
+    for m in also_modes:
+        if not _MODE.match(m) or m == str(mode):
+            raise ConfigError(f"RecBole also_modes entry {m!r} is not a further full, uniN or popN mode")
     if epochs is not None and int(epochs) < 1:
         raise ConfigError(f"RecBole epochs must be at least 1, got {epochs}")
     if config is not None and not isinstance(config, dict):
@@ -266,7 +277,7 @@ def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str 
     stamp = f"{model}-{mode}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     request = {"data_path": str(folder.parent.resolve()), "dataset": dataset, "model": model, "mode": mode,
                "seed": int(seed), "epochs": None if epochs is None else int(epochs), "config": config or {},
-               "device": device, "workdir": str(wd)}
+               "device": device, "workdir": str(wd), "also_modes": also_modes}
     if folder.name != dataset:
         # RecBole reads <data_path>/<dataset>/<dataset>.inter: a folder named otherwise gets a linked view
         view = wd / "data" / dataset
@@ -312,6 +323,9 @@ def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str 
         epoch_seconds=list(doc.get("epoch_seconds") or []), seconds_total=doc.get("seconds_total"),
         wall_seconds=wall, best_valid_score=doc.get("best_valid_score"),
         workdir="" if own_workdir else str(wd))
+    for m, part in (doc.get("extra") or {}).items():
+        result.extra[m] = dataclasses.replace(result, mode=m, metrics=part["metrics"], per_user=part["per_user"],
+                                              extra={})
     if own_workdir:
         _remove_tree(wd)
     return result

@@ -1,7 +1,7 @@
 """Model comparisons: rows of (model, variant, options) over seeds on one split, with intervals, paired
 differences and RecBole side by side. The CLI's ``kgp evaluate`` is a thin wrapper over :func:`run_comparison`.
 
-A *row* is a registry model, optionally an IKGR ablation (``ikgr:no_aug``), with its own training and model
+A *row* is a registry model, optionally one of its ablations (``ikgr:no_aug``, ``persona-sasrec:no_rerank``), with its own training and model
 options. Every row is trained once per seed on the same split and the same stored candidates; per-user
 metrics are kept, so each row gets a 95 % bootstrap interval (users resampled, seeds pooled) and every pair
 asked for (``compare``), every row against the best baseline (chosen on *validation* full NDCG@10) and every
@@ -24,7 +24,7 @@ import numpy as np
 from kgplatform.data import RecData
 from kgplatform.errors import ConfigError
 from kgplatform.eval.stats import align_users, paired_difference
-from kgplatform.models import IKGRConfig, get_spec
+from kgplatform.models import get_spec
 from kgplatform.train import SeedSummary, TrainConfig, run_seeds
 
 #: rows that count as baselines when picking "the best baseline"
@@ -47,23 +47,26 @@ class Row:
 
 def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_options: dict | None = None,
               per_model_train: dict | None = None, per_model_opts: dict | None = None) -> list[Row]:
-    """Check the names and options and return the rows (``ablations`` become ``ikgr:<name>`` rows)."""
+    """Check the names and options and return the rows (``ablations`` entries ``model:<name>`` become rows; a bare
+    ``<name>`` means ``ikgr:<name>``, as before other models had ablations)."""
     model_options = model_options or {}
     per_model_train = per_model_train or {}
     per_model_opts = per_model_opts or {}
-    names = [m for m in models if m] + [f"ikgr:{a}" for a in ablations if a]
+    names = [m for m in models if m] + [a if ":" in a else f"ikgr:{a}" for a in ablations if a]
     if not names:
         raise ConfigError("nothing to evaluate: give --models and/or --ablations")
     if len(set(names)) != len(names):
         raise ConfigError(f"a row is named twice: {', '.join(names)}")
     for n in names:
         m, _, variant = n.partition(":")
-        get_spec(m)
+        spec = get_spec(m)
         if variant:
-            if m != "ikgr":
-                raise ConfigError(f"{n}: ablations apply to ikgr only")
-            if variant not in IKGRConfig.ABLATIONS:
-                raise ConfigError(f"unknown ablation {variant!r}", hint="one of: " + ", ".join(IKGRConfig.ABLATIONS))
+            known_ablations = getattr(spec.config_cls, "ABLATIONS", ())
+            if not known_ablations:
+                raise ConfigError(f"{n}: {m} has no ablations",
+                                  hint="models with ablations: " + ", ".join(ablation_models()))
+            if variant not in known_ablations:
+                raise ConfigError(f"unknown ablation {variant!r} of {m}", hint="one of: " + ", ".join(known_ablations))
     known = set(names) | {n.split(":", 1)[0] for n in names}
     for flag, given in (("--train", per_model_train), ("--set", per_model_opts)):
         stray = sorted(set(given) - known)
@@ -81,13 +84,20 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
     for n in names:
         m, _, variant = n.partition(":")
         opts = dict(model_options) | per_model_opts.get(m, {}) | (per_model_opts.get(n, {}) if variant else {})
-        if variant:
-            opts = dataclasses.asdict(IKGRConfig().ablation(variant)) | opts
         spec = get_spec(m)
+        if variant:
+            opts = dataclasses.asdict(spec.config_cls().ablation(variant)) | opts
         spec.make_config(opts)  # unknown option names fail here, before any training
         tr = per_model_train.get(m, {}) | (per_model_train.get(n, {}) if variant else {})
         rows.append(Row(n, m, variant, opts, tr))
     return rows
+
+
+def ablation_models() -> list[str]:
+    """Registry models whose config declares ``ABLATIONS`` (rows ``model:<ablation>``)."""
+    from kgplatform.models import MODELS
+
+    return [n for n, sp in MODELS.items() if getattr(sp.config_cls, "ABLATIONS", ())]
 
 
 def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple[str, str]] = ()
@@ -170,7 +180,7 @@ class RecBoleJobs:
 
     def __init__(self, data: RecData, models: Sequence[str], work: Path, *, epochs: dict[str, int] | None = None,
                  config: dict[str, dict] | None = None, seed: int = 2020, parallel: bool = True,
-                 log: Callable[[str], None] = print) -> None:
+                 train_once: bool = True, log: Callable[[str], None] = print) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from kgplatform.eval.recbole import ensure_recbole, run_recbole
@@ -187,28 +197,41 @@ class RecBoleJobs:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recbole")
         self._pool = pool
 
+        self.train_once = train_once
+
         def one(m: str, mode: str):
-            log(f"[recbole] {RECBOLE_NAMES[m]} {mode} on {data.dataset} started")
+            also = ("uni99",) if train_once else ()
+            log(f"[recbole] {RECBOLE_NAMES[m]} {mode}{'+' + ','.join(also) if also else ''} on {data.dataset} started")
             t0 = time.perf_counter()
             res = run_recbole(atomic, data.dataset, RECBOLE_NAMES[m], mode=mode, seed=seed,
                               epochs=(epochs or {}).get(m), config=(config or {}).get(m),
-                              workdir=work / f"{m}-{mode}")
-            log(f"[recbole] {RECBOLE_NAMES[m]} {mode}: test NDCG@10={res.metrics['test'].get('NDCG@10', float('nan')):.4f} "
-                f"({res.seconds_per_epoch or 0:.1f} s/epoch, {time.perf_counter() - t0:.0f} s)")
+                              workdir=work / f"{m}-{mode}", also_modes=also)
+            for r in (res, *res.extra.values()):
+                log(f"[recbole] {RECBOLE_NAMES[m]} {r.mode}: test NDCG@10="
+                    f"{r.metrics['test'].get('NDCG@10', float('nan')):.4f} "
+                    f"({res.seconds_per_epoch or 0:.1f} s/epoch, {time.perf_counter() - t0:.0f} s)")
             return res
 
+        # train_once: one RecBole training per model (early stopping on full-ranking validation, as ours),
+        # evaluated under both protocols; otherwise one training per protocol (RecBole's quick_start way)
+        modes = (("full", ("full", "uni99")),) if train_once else (("full", ("full",)), ("uni99", ("uni99",)))
         for m in models:
-            for mode, proto in (("full", "full"), ("uni99", "sampled99")):
+            for mode, reads in modes:
                 fut = pool.submit(one, m, mode) if parallel else None
-                self.jobs.append((m, mode, proto, fut if parallel else (one, m, mode)))
+                self.jobs.append((m, mode, reads, fut if parallel else (one, m, mode)))
 
     def collect(self, summaries: Sequence[SeedSummary]) -> list[dict]:
         by = {s.model_name: s for s in summaries}
         out = []
         try:
-            for m, mode, proto, job in self.jobs:
+            for m, mode, reads, job in self.jobs:
                 res = job.result() if hasattr(job, "result") else job[0](job[1], job[2])
-                out.append(_pair_with_recbole(self.data, by.get(m), m, mode, proto, res, self.seed))
+                for read in reads:
+                    r = res if read == mode else res.extra[read]
+                    proto = "full" if read == "full" else "sampled" + read[len("uni"):]
+                    row = _pair_with_recbole(self.data, by.get(m), m, read, proto, r, self.seed)
+                    row["recbole_trained_for"] = mode
+                    out.append(row)
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
         return out
@@ -253,6 +276,7 @@ def run_comparison(
     with_recbole: Sequence[str] = (),
     recbole_epochs: dict[str, int] | None = None,
     recbole_parallel: bool = True,
+    recbole_train_once: bool = True,
     command: str | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     on_row: Callable[[SeedSummary], None] | None = None,
@@ -266,7 +290,10 @@ def run_comparison(
             rewritten after each row, so a stopped comparison keeps its finished rows.
         on_row: called with each finished row (e.g. to write the run back to the graph).
         with_recbole / recbole_epochs / recbole_parallel: RecBole 1.2.1 counterparts of these rows on the same
-            split, both protocols; with ``recbole_parallel`` they run beside our training, one torch thread each.
+            split, both protocols; with ``recbole_parallel`` they run beside our training, one torch thread each;
+            with ``recbole_train_once`` (default) RecBole trains once per model with early stopping on full-ranking
+            validation NDCG@10 (as our Trainer does) and that model is tested under both protocols; otherwise it
+            trains once per protocol, early-stopping on that protocol's validation (RecBole's quick_start way).
     """
     from kgplatform.experiment.report import write_report
 
@@ -288,7 +315,7 @@ def run_comparison(
             os.environ["OMP_NUM_THREADS"] = "1"  # inherited by RecBole's subprocesses
             torch.set_num_threads(1)
         jobs = RecBoleJobs(data, with_recbole, out_dir / "recbole", epochs=recbole_epochs, parallel=recbole_parallel,
-                           log=log)
+                           train_once=recbole_train_once, log=log)
     for row in rows:
         cfg = TrainConfig(**(dict(train) | row.train_options | {"run_dir": out_dir / row.name.replace(":", "-")}))
         summary = run_seeds(row.model, data, cfg, row.model_options or None, seeds=seeds, log=log)

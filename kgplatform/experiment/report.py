@@ -78,7 +78,7 @@ def recbole_table(rows: Sequence[dict]) -> str:
     out = ["**RecBole 1.2.1 side by side (same exported files, same leave-one-out split; RecBole draws its own "
            "sampled negatives)**\n",
            "| model | protocol | ours NDCG@10 | RecBole NDCG@10 | ours − RecBole [95 % CI] | ours HR@10 | RecBole HR@10 "
-           "| s/epoch ours / RecBole |", "|---" * 8 + "|"]
+           "| s/epoch ours / RecBole | RecBole epochs (best) | RecBole early-stopped on |", "|---" * 10 + "|"]
     for r in rows:
         ours, rb = r.get("ours", {}), r["recbole"]
         d = r.get("differences", {}).get("NDCG@10")
@@ -88,8 +88,14 @@ def recbole_table(rows: Sequence[dict]) -> str:
         o_n = f"{ours['NDCG@10']:.4f}" if "NDCG@10" in ours else "–"
         o_h = f"{ours['HR@10']:.4f}" if "HR@10" in ours else "–"
         out.append(f"| {r['model']} | {r['protocol']} | {o_n} | {rb.get('NDCG@10', float('nan')):.4f} | {dtxt} | "
-                   f"{o_h} | {rb.get('HR@10', float('nan')):.4f} | {ratio} |")
+                   f"{o_h} | {rb.get('HR@10', float('nan')):.4f} | {ratio} | {r.get('recbole_epochs', '–')} "
+                   f"({r.get('recbole_best_epoch') or '–'}) | {_stopped_on(r)} |")
     return "\n".join(out) + "\n"
+
+
+def _stopped_on(r: dict) -> str:
+    mode = r.get("recbole_trained_for", r.get("mode", ""))
+    return "full-ranking validation" if mode == "full" else f"{mode} validation"
 
 
 def plot(summaries: Sequence[SeedSummary], path: Path) -> Path:

@@ -24,6 +24,7 @@ from kgplatform.models.gru4rec import GRU4Rec, GRU4RecConfig
 from kgplatform.models.ikgr import IKGR, IKGRConfig
 from kgplatform.models.kgcn import KGCN, KGCNConfig
 from kgplatform.models.lightgcn import LightGCN, LightGCNConfig
+from kgplatform.models.persona_rec import PersonaRecConfig, PersonaSeqRec, build_persona_rec
 from kgplatform.models.pop import POP, POPConfig, recbole_batch_counts
 from kgplatform.models.sasrec import SASRec, SASRecConfig
 
@@ -72,6 +73,10 @@ def _build_gru4rec(train: RecData, cfg: GRU4RecConfig, gen: torch.Generator) -> 
     return GRU4Rec(train.num_users, train.num_items, cfg)
 
 
+def _build_persona_sasrec(train: RecData, cfg: PersonaRecConfig, gen: torch.Generator) -> PersonaSeqRec:
+    return build_persona_rec(train, cfg, gen)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registry entry. ``train_defaults`` fill the unset fields of the Trainer's config."""
@@ -95,16 +100,22 @@ class ModelSpec:
         object.__setattr__(self, "build", guarded)
 
     def make_config(self, config: Any = None, **overrides: Any) -> Any:
-        """The typed config: ``config`` (an instance or a dict) with ``overrides`` applied."""
+        """The typed config: ``config`` (an instance or a dict) with ``overrides`` applied, checked.
+
+        Every field's type and range and the cross-field rules are checked here (the config's ``validate()``),
+        so a bad option fails with one :class:`TrainingError` naming it before anything is exported or trained;
+        obviously numeric values are coerced (``64.0`` → ``64``). A given instance is copied, never modified.
+        """
         if config is None:
             cfg = self.config_cls()
         elif isinstance(config, dict):
             cfg = self.config_cls(**_known(self.config_cls, config))
         elif isinstance(config, self.config_cls):
-            cfg = config
+            cfg = dataclasses.replace(config)
         else:
             raise TrainingError(f"{self.name}: config must be {self.config_cls.__name__} or a dict")
-        return dataclasses.replace(cfg, **_known(self.config_cls, overrides)) if overrides else cfg
+        cfg = dataclasses.replace(cfg, **_known(self.config_cls, overrides)) if overrides else cfg
+        return cfg.validate()
 
 
 def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +161,12 @@ MODELS: dict[str, ModelSpec] = {
         {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
         "GRU4Rec: recurrent sequential model, cross-entropy over all items",
     ),
+    "persona-sasrec": ModelSpec(
+        "persona-sasrec", PersonaSeqRec, PersonaRecConfig, _build_persona_sasrec,
+        {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
+        "persona-driven session recommender: HDGI personas (training graph) gated into SASRec/GRU4Rec with text-"
+        "initialised items, top-N re-ranked by the session's intent",
+    ),
 }
 
 
@@ -179,5 +196,5 @@ def build_model(
 __all__ = [
     "MODELS", "ModelSpec", "Recommender", "build_model", "get_spec",
     "POP", "POPConfig", "BPRMF", "BPRConfig", "SASRec", "SASRecConfig", "KGCN", "KGCNConfig", "IKGR", "IKGRConfig",
-    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig",
+    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig", "PersonaRecConfig", "PersonaSeqRec",
 ]

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
+from kgplatform.models.options import check_float, check_int
 
 
 @dataclass
@@ -19,6 +20,12 @@ class BPRConfig:
 
     embedding_dim: int = 64
     reg_weight: float = 0.0
+
+    def validate(self) -> BPRConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        check_int(self, "embedding_dim", 1)
+        check_float(self, "reg_weight", 0.0)
+        return self
 
 
 class BPRMF(Recommender):

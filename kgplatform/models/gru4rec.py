@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from kgplatform.models.base import NextItemRecommender
+from kgplatform.models.options import check_float, check_int
 
 
 @dataclass
@@ -32,6 +33,13 @@ class GRU4RecConfig:
     dropout: float = 0.3
     max_seq_len: int = 50
     train_stride: int = 1
+
+    def validate(self) -> GRU4RecConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        for name in ("embedding_dim", "hidden_size", "num_layers", "max_seq_len", "train_stride"):
+            check_int(self, name, 1)
+        check_float(self, "dropout", 0.0, 1.0, hi_open=True)
+        return self
 
 
 class GRU4Rec(NextItemRecommender):

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from kgplatform.data.intent_graph import CONSUMES, IntentGraph
 from kgplatform.models.base import Recommender
+from kgplatform.models.options import check_bool, check_choice, check_float, check_floats, check_int
 from kgplatform.nn.intent import IntentTranslation, Weighting, max_cos_per_item
 from kgplatform.nn.kg_conv import KGConv
 from kgplatform.nn.transh import TransH
@@ -80,6 +81,28 @@ class IKGRConfig:
     norm_weight: float = 1e-3
 
     ABLATIONS = ("full", "no_aug", "exact_only", "no_int_scoring", "no_int_trans")
+
+    def validate(self) -> IKGRConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        check_int(self, "embedding_dim", 1)
+        check_int(self, "num_layers", 0)  # 0 layers: the input features are the node vectors
+        for name in ("max_user_intents", "max_item_intents", "min_intent_items", "kg_batch_size"):
+            check_int(self, name, 1)
+        check_choice(self, "aggr", ("mean", "sum"))
+        check_choice(self, "act", ("tanh", "relu", "leaky_relu", "none"))
+        check_choice(self, "weighting", ("similar", "dissimilar", "linear"))
+        check_choice(self, "rec_loss", ("softmax", "full_softmax", "bpr", "none"))
+        for name in ("conv_interactions", "use_intents", "related_intents", "intent_scoring", "intent_translation",
+                     "inherit_user_intents", "tune_lambda"):
+            check_bool(self, name)
+        check_float(self, "lam", 0.0, 1.0)
+        check_floats(self, "lambda_grid", 0.0, 1.0)
+        for name in ("tau", "rec_temperature"):
+            check_float(self, name, 0.0, lo_open=True)
+        for name in ("kg_weight", "margin", "epsilon", "norm_weight"):
+            check_float(self, name, 0.0)
+        check_float(self, "corrupt_relation", 0.0, 1.0)
+        return self
 
     def ablation(self, name: str) -> IKGRConfig:
         """A copy with one of the paper's Table 3 ablations applied."""

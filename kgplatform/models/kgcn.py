@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
+from kgplatform.models.options import check_choice, check_float, check_int
 
 
 @dataclass
@@ -30,6 +31,14 @@ class KGCNConfig:
     aggregator: Literal["sum", "concat", "neighbor"] = "sum"
     reg_weight: float = 1e-7
     score_chunk: int = 131072
+
+    def validate(self) -> KGCNConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        for name in ("embedding_dim", "n_iter", "neighbor_sample_size", "score_chunk"):
+            check_int(self, name, 1)
+        check_choice(self, "aggregator", ("sum", "concat", "neighbor"))
+        check_float(self, "reg_weight", 0.0)
+        return self
 
 
 class KGCN(Recommender):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
+from kgplatform.models.options import check_bool, check_float, check_int
 
 
 @dataclass
@@ -28,6 +29,14 @@ class LightGCNConfig:
     num_layers: int = 2
     reg_weight: float = 1e-5
     require_pow: bool = False
+
+    def validate(self) -> LightGCNConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        check_int(self, "embedding_dim", 1)
+        check_int(self, "num_layers", 0)  # 0 layers: plain matrix factorisation
+        check_float(self, "reg_weight", 0.0)
+        check_bool(self, "require_pow")
+        return self
 
 
 def bipartite_norm_adj(users: Tensor, items: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:

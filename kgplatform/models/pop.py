@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from kgplatform.models.base import Recommender
+from kgplatform.models.options import check_choice, check_int
 
 
 @dataclass
@@ -24,6 +25,13 @@ class POPConfig:
     count: Literal["interactions", "recbole"] = "interactions"
     recbole_batch_size: int = 2048
     recbole_neg: int = 1
+
+    def validate(self) -> POPConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        check_choice(self, "count", ("interactions", "recbole"))
+        check_int(self, "recbole_batch_size", 1)
+        check_int(self, "recbole_neg", 0)
+        return self
 
 
 class POP(Recommender):

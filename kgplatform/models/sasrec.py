@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import NextItemRecommender, sequence_ce  # noqa: F401 (re-exported)
+from kgplatform.models.options import check_float, check_int, refuse
 
 
 @dataclass
@@ -34,6 +35,17 @@ class SASRecConfig:
     max_seq_len: int = 50
     layer_norm_eps: float = 1e-12
     train_stride: int = 1
+
+    def validate(self) -> SASRecConfig:
+        """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
+        for name in ("hidden_size", "num_layers", "num_heads", "inner_size", "max_seq_len", "train_stride"):
+            check_int(self, name, 1)
+        check_float(self, "dropout", 0.0, 1.0, hi_open=True)
+        check_float(self, "layer_norm_eps", 0.0, lo_open=True)
+        if self.hidden_size % self.num_heads:
+            raise refuse(self, "num_heads", f"hidden_size ({self.hidden_size}) must be divisible by num_heads "
+                                            f"({self.num_heads})")
+        return self
 
 
 class _Block(nn.Module):

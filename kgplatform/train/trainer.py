@@ -501,7 +501,8 @@ class Trainer:
             torch.save(
                 {"model": run.model_name, "model_config": dataclasses.asdict(run.model_config),
                  "state_dict": net.state_dict(), "data_checksum": run.checksum, "best_epoch": loop.best_epoch,
-                 "eval_params": net.eval_params()},
+                 "eval_params": net.eval_params(), "dataset": data.dataset, "item_ids": list(data.item_ids),
+                 "num_users": data.num_users, "convention": cfg.convention},
                 ckpt,
             )
         epochs_run = loop.epochs_run

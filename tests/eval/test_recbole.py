@@ -142,3 +142,24 @@ def test_real_run_per_user_metrics(recbole_venv, tmp_path, data_dir, model, epoc
     # RecBole's logs land in the workdir, not in the checkout
     assert (work / "log").is_dir() and (work / "log_tensorboard").is_dir()
     assert "valid result" in res.log_tail
+
+
+@pytest.mark.slow
+def test_one_training_evaluated_under_both_protocols(recbole_venv, tmp_path, data_dir):
+    """``also_modes``: BPR trained once (early stopping on full-ranking validation), tested under full and uni99
+    with RecBole's own uni99 dataloaders: the same users, the same training, per-user values checked."""
+    counts = _write_tiny(data_dir / "movielens-100k-tiny" / "test.inter", tmp_path / "atomic")
+    res = rb.run_recbole(tmp_path / "atomic", "tiny", "BPR", mode="full", seed=2020, epochs=2, workdir=tmp_path / "w",
+                         timeout_s=300, venv=recbole_venv, also_modes=("uni99",))
+    assert set(res.extra) == {"uni99"}
+    uni = res.extra["uni99"]
+    assert uni.mode == "uni99" and uni.epochs_run == res.epochs_run and uni.seconds_per_epoch == res.seconds_per_epoch
+    for phase in ("valid", "test"):
+        assert set(uni.per_user[phase]["users"]) == set(res.per_user[phase]["users"])
+        for name in METRICS:
+            assert rb.per_user_means(uni, phase)[name] == pytest.approx(uni.metrics[phase][name], abs=1e-6)
+    assert set(uni.per_user["test"]["users"]) == {u for u, n in counts.items() if n >= 2}
+    # 100 candidates are easier than the whole catalogue
+    assert uni.metrics["test"]["NDCG@10"] > res.metrics["test"]["NDCG@10"]
+    with pytest.raises(ConfigError):
+        rb.run_recbole(tmp_path / "atomic", "tiny", "BPR", mode="full", also_modes=("full",), venv=recbole_venv)
