@@ -386,7 +386,8 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
                     from ..graph.personas import write_personas
 
                     pr = persona_run(learned, data, graph, s, run_id=first.run_id, model=first.model_name,
-                                     log=info, params={"from": first.run_id}, user_vectors=True)
+                                     log=info, params={"from": first.run_id}, user_vectors=True,
+                                     record_id=f"{first.run_id}-personas")
                     pw = write_personas(graph, pr)
                     info(f"wrote {pw.personas} personas of run {first.run_id} ({pw.memberships:,} HAS_PERSONA edges)")
 

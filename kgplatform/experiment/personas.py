@@ -84,7 +84,7 @@ def _pretty_uri(s: str) -> str:
 def persona_run(personas: Personas, data: RecData, graph: Graph, settings: Settings, *, run_id: str, model: str,
                 label: bool = True, llm_model: str | None = None, endpoint: str | None = None,
                 params: dict | None = None, summary: dict | None = None, log: Callable[[str], None] | None = None,
-                user_vectors: bool = True) -> PersonaRun:
+                user_vectors: bool = True, record_id: str | None = None) -> PersonaRun:
     """Turn learned :class:`Personas` (training-view indices of ``data``) into a :class:`PersonaRun` with
     labels (LLM, cached; fallback labels when ``label`` is false or the model gives none)."""
     from kgplatform.agent.cache import ResultCache
@@ -119,7 +119,7 @@ def persona_run(personas: Personas, data: RecData, graph: Graph, settings: Setti
                if user_vectors and personas.user_vectors == "hdgi" else [])
     return PersonaRun(run_id, data.dataset, model, rows, members, vectors, params or {},
                       (summary or {}) | personas.summary()
-                      | {"label_errors": [lb.error for lb in labels if lb.error]})
+                      | {"label_errors": [lb.error for lb in labels if lb.error]}, record_id)
 
 
 def run_personas(graph: Graph, settings: Settings, dataset: str, *, config: HDGIConfig | None = None,

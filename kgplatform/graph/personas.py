@@ -50,6 +50,9 @@ class PersonaRun:
     user_vectors: list[tuple[str, list[float]]]  # (user id, vector); empty: none written
     params: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the ``(:Run {kind: 'persona'})`` id; default ``run_id`` (personas learned by a training run carry that
+    #: run's id on their nodes and get their own record ``<run>-personas``)
+    record_id: str | None = None
 
     def persona_id(self, index: int) -> str:
         return f"{self.dataset}:persona:{self.run_id}:{index}"
@@ -77,7 +80,8 @@ def write_personas(graph: Graph, run: PersonaRun) -> PersonaWriteReport:
     vectors = [{"id": u, "props": {HDGI_PROPERTY: v, f"{HDGI_PROPERTY}_run": run.run_id}}
                for u, v in run.user_vectors]
     props = {
-        "id": run.run_id, "kind": "persona", "model": run.model, "dataset": run.dataset,
+        "id": run.record_id or run.run_id, "personaRun": run.run_id, "kind": "persona", "model": run.model,
+        "dataset": run.dataset,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(), "personas": len(rows),
         "memberships": len(members), "params": json.dumps(run.params, default=str),
         "record": json.dumps(run.summary, default=str),
