@@ -106,7 +106,7 @@ class SessionRecommender:
             raise ConfigError(f"--session has {len(items)} items; at most {MAX_SESSION}")
         out = []
         for it in items:
-            gid = it if ":" in it else f"{self.dataset}:{it}"
+            gid = it if it in self.index or ":" in it else f"{self.dataset}:{it}"
             if gid not in self.index:
                 ds = gid.split(":", 1)[0]
                 if ds != self.dataset:

@@ -26,7 +26,8 @@ from kgplatform.errors import ConfigError
 #: labels and relationship types the platform writes, each styled with a colour and a caption
 LABELS = ("User", "Item", "Entity", "Intent", "Session", "Persona", "Run", "Dataset")
 REL_TYPES = ("INTERACTED", "FACT", "SATISFIES", "HAS_INTENT", "HAS_SESSION", "CONTAINS", "HAS_PERSONA", "RECOMMENDED")
-EXPLAIN_QUERIES = ("shared_intents", "user_intents", "kg_paths", "similar_users", "user_history", "item_facts")
+EXPLAIN_QUERIES = ("shared_intents", "user_intents", "kg_paths", "similar_users", "user_history", "item_facts",
+                   "persona_peers")
 
 
 class _Runnables(HTMLParser):
@@ -107,7 +108,7 @@ def test_guide_copies_the_explanation_queries_verbatim():
     assert f":style {browser.style_url(7474)}" in boxes
     assert any(b.startswith(":param user =>") for b in boxes) and any(b.startswith(":param item =>") for b in boxes)
     text = html.unescape(re.sub(r"<[^>]+>", " ", rendered))
-    for topic in ("history", "intents", "similar users", "Runs", "metrics", "Personas", "once personas exist"):
+    for topic in ("history", "intents", "similar users", "Runs", "metrics", "Personas", "peers of the user's persona"):
         assert topic.lower() in text.lower(), topic
 
 
