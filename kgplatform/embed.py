@@ -350,7 +350,11 @@ def recorded_encoder(graph: Graph) -> dict[str, Any] | None:
 def ensure_vector_indexes(graph: Graph, dimensions: int, *, timeout_s: float = 300.0) -> None:
     """Create the three cosine vector indexes (idempotent) and wait until they are ONLINE."""
     for spec in LABEL_SPECS.values():
-        graph.write(f"embed/create_{spec.area}_vector_index", dimensions=int(dimensions))
+        try:
+            graph.write(f"embed/create_{spec.area}_vector_index", dimensions=int(dimensions))
+        except QueryError as e:  # another process created the same index between IF NOT EXISTS and the creation
+            if getattr(e.__cause__, "code", None) != "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists":
+                raise
     wait_for_indexes(graph, list(VECTOR_INDEXES.values()), timeout_s=timeout_s)
 
 

@@ -340,6 +340,19 @@ def _parse_epochs(values: list[str], models: list[str]) -> dict[str, int]:
     return out
 
 
+def _new_folder(path: Path) -> Path:
+    """Create ``path``, or ``path-2``, ``path-3``… if it exists (mkdir is atomic: never one folder for two runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = path if n == 1 else path.with_name(f"{path.name}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise ConfigError(f"cannot create a run folder next to {path}: 999 exist already")
+
+
 def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_seconds, convention: str, k: int,
          write_back: bool, as_json: bool, report: bool, compare=(), with_recbole=(), recbole_epochs=None,
          results_name: str | None = None) -> None:
@@ -364,7 +377,7 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
                               hint="one of: " + ", ".join(RECBOLE_NAMES))
         ensure_recbole()  # fail before any training when RecBole cannot run here
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = s.resolved_runs_dir / f"{dataset}-{stamp}"
+    out_dir = s.resolved_runs_dir / f"{dataset}-{stamp}"  # made unique (-2, -3…) once the export has worked
     train = {"epochs": epochs, "max_seconds": max_seconds, "device": device or s.device,
              "cache_dir": s.home / "candidates", "convention": convention}
     with open_graph(ctx) as graph:
@@ -391,6 +404,7 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
                     pw = write_personas(graph, pr)
                     info(f"wrote {pw.personas} personas of run {first.run_id} ({pw.memberships:,} HAS_PERSONA edges)")
 
+        out_dir = _new_folder(out_dir)  # two commands started in the same second must not share one
         result = run_comparison(data, rows, seeds=seeds, train=train, out_dir=out_dir, compare=compare,
                                 with_recbole=with_recbole, recbole_epochs=recbole_epochs, log=info, on_row=on_row)
     from ..experiment.report import differences_table, markdown_tables, recbole_table

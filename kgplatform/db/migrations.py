@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import resource_dir
-from ..errors import MigrationError
+from ..errors import MigrationError, QueryError
 from .graph import Graph
 
 _NAME = re.compile(r"^V(\d+)__([A-Za-z0-9_]+)\.cypher$")
@@ -94,6 +94,31 @@ def status(graph: Graph, folder: Path | None = None) -> list[MigrationStatus]:
     return out
 
 
+#: status codes of a schema statement that lost a race with another process applying the same migration
+_ALREADY = ("Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists", "Neo.ClientError.Schema.IndexAlreadyExists",
+            "Neo.ClientError.Schema.ConstraintAlreadyExists")
+_TRANSIENT = ("Neo.TransientError.", )
+
+
+def _schema_statement(graph: Graph, mg: Migration, i: int, stmt: str, attempts: int = 5) -> None:
+    """Run one idempotent schema statement. Two commands migrating a new database at once can collide: a
+    deadlock (transient) is retried with a short back-off, and "already exists" means the other one did it."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            graph.run_raw_schema(stmt)
+            return
+        except Exception as e:  # noqa: BLE001 - re-raised with context
+            code = str(getattr(e.__cause__, "code", "") or getattr(e, "code", "") or "")
+            if code in _ALREADY:
+                return
+            if code.startswith(_TRANSIENT) and attempt + 1 < attempts:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise MigrationError(f"{mg.path.name}: statement {i} failed: {e}") from e
+
+
 def migrate(graph: Graph, folder: Path | None = None, *, target: int | None = None) -> list[Migration]:
     """Apply pending migrations in order; returns those applied (empty on a second run)."""
     migrations = load_migrations(folder)
@@ -110,16 +135,17 @@ def migrate(graph: Graph, folder: Path | None = None, *, target: int | None = No
         if mg.version in applied or (target is not None and mg.version > target):
             continue
         for i, stmt in enumerate(mg.statements, 1):
-            try:
-                graph.run_raw_schema(stmt)
-            except Exception as e:  # noqa: BLE001 - re-raised with context
-                raise MigrationError(f"{mg.path.name}: statement {i} failed: {e}") from e
-        graph.write(
-            "migrations/record_applied",
-            version=mg.version,
-            description=mg.description,
-            checksum=mg.checksum,
-            file=mg.path.name,
-        )
+            _schema_statement(graph, mg, i, stmt)
+        try:
+            graph.write(
+                "migrations/record_applied",
+                version=mg.version,
+                description=mg.description,
+                checksum=mg.checksum,
+                file=mg.path.name,
+            )
+        except QueryError as e:  # another process recorded the same version between our MERGE's match and create
+            if str(getattr(e.__cause__, "code", "")) != "Neo.ClientError.Schema.ConstraintValidationFailed":
+                raise
         done.append(mg)
     return done

@@ -13,6 +13,7 @@ import re
 import resource
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,7 +144,7 @@ def run_personas(graph: Graph, settings: Settings, dataset: str, *, config: HDGI
     personas = learn_personas(train, cfg, gen, log=log)
     seconds["learn"] = time.perf_counter() - t1
     epochs = len(personas.losses)
-    run_id = f"personas-{dataset}-s{seed}-{time.strftime('%Y%m%dT%H%M%S')}"
+    run_id = f"personas-{dataset}-s{seed}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:4]}"
     t2 = time.perf_counter()
     run = persona_run(personas, data, graph, settings, run_id=run_id, model=cfg.user_vectors, label=label,
                       llm_model=llm_model, endpoint=endpoint, log=log,

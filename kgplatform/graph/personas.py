@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..db.graph import Graph
+from ..errors import QueryError
 
 HDGI_PROPERTY = "emb_hdgi"
 BATCH = 2000
@@ -87,6 +88,7 @@ def write_personas(graph: Graph, run: PersonaRun) -> PersonaWriteReport:
         "record": json.dumps(run.summary, default=str),
     }
     with graph.transaction("personas/write_back") as tx:
+        tx.run("runs/lock_dataset", dataset=run.dataset)  # one write-back of a dataset at a time
         tx.run("personas/delete_dataset_personas", dataset=run.dataset)
         tx.run("personas/create_personas", rows=rows, dataset=run.dataset, run=run.run_id)
         for start in range(0, len(members), BATCH):
@@ -95,8 +97,12 @@ def write_personas(graph: Graph, run: PersonaRun) -> PersonaWriteReport:
             tx.run("runs/set_user_embeddings", rows=vectors[start:start + BATCH])
         tx.run("runs/create_run", run=props)  # last: a clash on Run.id rolls everything back
     if run.user_vectors:
-        graph.write_schema("runs/create_embedding_index", {"label": "User", "property": HDGI_PROPERTY},
-                           index=f"user_{HDGI_PROPERTY}", dimensions=len(run.user_vectors[0][1]))
+        try:
+            graph.write_schema("runs/create_embedding_index", {"label": "User", "property": HDGI_PROPERTY},
+                               index=f"user_{HDGI_PROPERTY}", dimensions=len(run.user_vectors[0][1]))
+        except QueryError as e:  # a concurrent write created it between IF NOT EXISTS and the creation
+            if str(getattr(e.__cause__, "code", "")) != "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists":
+                raise
     return PersonaWriteReport(run.run_id, len(rows), len(members), len(vectors), time.perf_counter() - t0)
 
 

@@ -2,9 +2,11 @@
 (``emb_<model>``, tagged ``emb_<model>_run``) with cosine vector indexes, and the top-k recommendations as
 ``(:User)-[:RECOMMENDED {rank, score, run, model}]->(:Item)``.
 
-Everything is written in **one** transaction: a failed write-back leaves no half-written properties or edges
-(and the previous run's embeddings stay in place). The indexes are created afterwards (schema changes cannot
-share a transaction with data writes); creating them is idempotent.
+Everything is written in **one** transaction: a failed (or killed) write-back leaves no half-written properties
+or edges (and the previous run's embeddings and recommendations stay in place). The transaction first takes the
+dataset's write lock, so two write-backs on one dataset at once run one after the other and the newest run's
+recommendations are the only ones left. The indexes are created afterwards (schema changes cannot share a
+transaction with data writes); creating them is idempotent, also when two write-backs create one at once.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from .. import schema
 from ..data import RecData
 from ..db.graph import Graph
+from ..errors import QueryError
 
 
 class TrainResult(Protocol):
@@ -110,23 +113,46 @@ def write_back(graph: Graph, result: TrainResult, data: RecData, *, k: int = 10,
 
     user_rows = rows(data.user_ids, result.user_embeddings)
     item_rows = rows(data.item_ids, result.item_embeddings)
-    with graph.transaction("runs/write_back") as tx:
-        for name, payload in (("runs/set_user_embeddings", user_rows), ("runs/set_item_embeddings", item_rows)):
-            for start in range(0, len(payload), BATCH):
-                tx.run(name, rows=payload[start:start + BATCH])
-        if recommend:
-            tx.run("runs/delete_recommendations", model=result.model_name, dataset=result.dataset,
-                   keep_run=result.run_id)
-            for start in range(0, len(recs), 500):
-                tx.run("runs/write_recommendations", rows=recs[start:start + 500], run=result.run_id,
-                       model=result.model_name)
-        # last: a clash on Run.id (unique) or any earlier failure rolls back every write above
-        tx.run("runs/create_run", run=run_properties(result, n_recs))
+    try:
+        with graph.transaction("runs/write_back") as tx:
+            _write_run(tx, result, user_rows, item_rows, recs, n_recs, recommend)
+    except QueryError as e:
+        if _code(e) == "Neo.ClientError.Schema.ConstraintValidationFailed":
+            raise QueryError(f"run {result.run_id} is already in the graph (another write-back of a run with this "
+                             "id committed first); nothing of this write-back was written",
+                             hint="run ids hold the model, dataset, seed and start second; train again") from e
+        raise
     for label, vectors in (("User", result.user_embeddings), ("Item", result.item_embeddings)):
         if vectors is not None and vectors.dim() == 2 and vectors.shape[1] > 0:
-            graph.write_schema("runs/create_embedding_index", {"label": label, "property": prop},
-                               index=f"{label.lower()}_{prop}", dimensions=int(vectors.shape[1]))
+            try:
+                graph.write_schema("runs/create_embedding_index", {"label": label, "property": prop},
+                                   index=f"{label.lower()}_{prop}", dimensions=int(vectors.shape[1]))
+            except QueryError as e:  # a concurrent write-back created it between IF NOT EXISTS and the creation
+                if _code(e) != "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists":
+                    raise
     return WriteBackReport(result.run_id, len(user_rows), len(item_rows), n_recs, time.perf_counter() - t0)
+
+
+def _code(e: QueryError) -> str:
+    """The Neo4j status code behind a QueryError ('' when there is none)."""
+    return str(getattr(e.__cause__, "code", "") or "")
+
+
+def _write_run(tx, result: TrainResult, user_rows, item_rows, recs, n_recs: int, recommend: bool) -> None:
+    """The write-back's statements, in one transaction (see :func:`write_back`)."""
+    # first: the dataset's write lock, so overlapping write-backs on one dataset run one after the other
+    tx.run("runs/lock_dataset", dataset=result.dataset)
+    for name, payload in (("runs/set_user_embeddings", user_rows), ("runs/set_item_embeddings", item_rows)):
+        for start in range(0, len(payload), BATCH):
+            tx.run(name, rows=payload[start:start + BATCH])
+    if recommend:
+        tx.run("runs/delete_recommendations", model=result.model_name, dataset=result.dataset,
+               keep_run=result.run_id)
+        for start in range(0, len(recs), 500):
+            tx.run("runs/write_recommendations", rows=recs[start:start + 500], run=result.run_id,
+                   model=result.model_name)
+    # last: a clash on Run.id (unique) or any earlier failure rolls back every write above
+    tx.run("runs/create_run", run=run_properties(result, n_recs))
 
 
 def list_runs(graph: Graph, *, dataset: str | None = None, model: str | None = None, limit: int = 50,

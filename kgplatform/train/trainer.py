@@ -16,6 +16,7 @@ import platform
 import random
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,7 +369,8 @@ class Trainer:
             net = spec.build(train, mcfg, gen).to(device)
         except (ValueError, TypeError) as e:  # a model refusing its options (e.g. heads not dividing the size)
             raise TrainingError(f"{model}: {e}", hint="check the --set options") from e
-        run_id = f"{model}-{data.dataset}-s{cfg.seed}-{time.strftime('%Y%m%dT%H%M%S')}"
+        # a random suffix: two identical trainings started in the same second get two run ids
+        run_id = f"{model}-{data.dataset}-s{cfg.seed}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:4]}"
         run_dir = Path(cfg.run_dir) / run_id if cfg.run_dir else None
         if run_dir:
             run_dir.mkdir(parents=True, exist_ok=True)
