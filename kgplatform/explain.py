@@ -3,7 +3,7 @@
 Recommendations are the ``RECOMMENDED`` edges materialised by the newest run of a model
 (:mod:`kgplatform.graph.writeback`); an anonymous session is served by :mod:`kgplatform.session`.
 Explanations are the named read queries in ``cypher/explain/`` (shared intents, the user's intents, KG paths,
-similar users, persona peers); each
+similar users, persona peers, the user's items closest in text embedding); each
 returns paths, printed as text and runnable as-is in Neo4j Browser after ``:param user => '…'`` /
 ``:param item => '…'`` / ``:param limit => 3``.
 """
@@ -28,6 +28,7 @@ EXPLANATIONS = {
     "knowledge graph": "explain/kg_paths",
     "similar users": "explain/similar_users",
     "persona": "explain/persona_peers",
+    "similar content": "explain/similar_content",
 }
 
 
@@ -105,6 +106,8 @@ def explain(graph: Graph, user: str, item: str, *, limit: int = 3) -> list[Expla
             if kind == "persona":
                 text += (f"  — {details['peers']} of the {details['personaSize']} users of persona "
                          f"{details['persona']!r} took it")
+            elif kind == "similar content":
+                text += f"  — text cosine {details['similarity']:.2f} with the recommended item"
             out.append(Explanation(kind, name, text, details))
     return out
 

@@ -120,9 +120,28 @@ def check_label(raw: Any, d: PersonaDescription) -> str:
     if key in GENERIC_LABELS:
         raise InvalidAnswer(f"label {raw!r} is generic")
     for t in d.items:
-        if key in title_variants(t):
+        variants = title_variants(t)
+        if key in variants:
             raise InvalidAnswer(f"label {raw!r} copies a title")
+        if any(_contiguous(_words(key), _words(v)) for v in variants):
+            raise InvalidAnswer(f"label {raw!r} is a piece of the title {t!r}")
     return name
+
+
+_ARTICLES = ("the", "a", "an")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[0-9a-z']+", text.lower())
+
+
+def _contiguous(label: list[str], title: list[str]) -> bool:
+    """Whether the label, leading article dropped and at least two words left, is a run of the title's words
+    ("The Truth About Cats" in "The Truth About Cats & Dogs")."""
+    if label and label[0] in _ARTICLES:
+        label = label[1:]
+    n = len(label)
+    return n >= 2 and any(title[i:i + n] == label for i in range(len(title) - n + 1))
 
 
 def fallback_label(d: PersonaDescription, index: int) -> str:
@@ -156,8 +175,11 @@ def label_personas(backend: LLMBackend | None, descriptions: list[PersonaDescrip
                         json.dumps([[m.type, m.content] for m in msgs], ensure_ascii=False))
         hit = cache.get(key) if cache is not None else None
         if hit is not None:
-            out.append(PersonaLabel(hit, "llm", backend.model_id, version, cached=True))
-            continue
+            try:  # a cached answer meets today's checks too (they may have grown stricter since)
+                out.append(PersonaLabel(check_label(hit, d), "llm", backend.model_id, version, cached=True))
+                continue
+            except InvalidAnswer:
+                pass
         error = None
         label = None
         for attempt in range(retries + 1):

@@ -27,6 +27,15 @@ def test_check_label_rejects_titles_examples_generic_and_long_answers():
             check_label(bad, NOIR)
 
 
+def test_check_label_rejects_a_piece_of_a_title_but_not_a_shared_word():
+    cats = PersonaDescription(["Truth About Cats & Dogs, The (1996)", "Sgt. Bilko (1996)"], ["1996 films"], [])
+    for bad in ("The Truth About Cats", "truth about cats", "About Cats"):
+        with pytest.raises(InvalidAnswer, match="piece of the title"):
+            check_label(bad, cats)
+    assert check_label("1990s romantic comedy fans", cats) == "1990s romantic comedy fans"
+    assert check_label("Sgt Bilko fans", cats) == "Sgt Bilko fans"  # a title's words plus a word of its own
+
+
 def test_fallback_label_is_built_from_the_data():
     assert fallback_label(NOIR, 0) == "Alfred Hitchcock · Film noir · Bernard Herrmann"
     assert fallback_label(PersonaDescription(["Psycho (1960)"]), 3) == "Psycho"

@@ -27,7 +27,7 @@ from kgplatform.errors import ConfigError
 LABELS = ("User", "Item", "Entity", "Intent", "Session", "Persona", "Run", "Dataset")
 REL_TYPES = ("INTERACTED", "FACT", "SATISFIES", "HAS_INTENT", "HAS_SESSION", "CONTAINS", "HAS_PERSONA", "RECOMMENDED")
 EXPLAIN_QUERIES = ("shared_intents", "user_intents", "kg_paths", "similar_users", "user_history", "item_facts",
-                   "persona_peers")
+                   "persona_peers", "similar_content")
 
 
 class _Runnables(HTMLParser):

@@ -139,3 +139,30 @@ def test_user_by_full_id_with_or_without_dataset(trained):
         assert recommend(graph, user, k=1, model="bpr", dataset=ds)[1]
     with pytest.raises(NotFound, match="unknown user"):
         recommend(graph, full, dataset="some-other-dataset")
+
+
+def test_similar_content_explains_by_the_closest_text_vector(trained):
+    """Known answer: the user's item whose text vector is nearest the recommended item's comes first, with its
+    cosine; an item without a text vector gets no content explanation (and nothing is invented)."""
+    graph, data, result, _ = trained
+    u0 = next(u for u in range(data.num_users) if data.sequence(u).numel() >= 3)
+    mine = [data.item_ids[i] for i in data.sequence(u0).tolist()[:3]]
+    seen = set(data.sequence(u0).tolist())
+    target = data.item_ids[next(i for i in range(data.num_items) if i not in seen)]
+    vecs = {mine[0]: [1.0, 0.0, 0.0], mine[1]: [0.6, 0.8, 0.0], mine[2]: [0.0, -1.0, 0.0]}
+    assert not [e for e in explain(graph, data.user_ids[u0], target, limit=3) if e.kind == "similar content"]
+    graph.write("embed/set_item_embeddings",
+                rows=[{"key": k, "hash": "t", "embedding": v} for k, v in vecs.items()]
+                + [{"key": target, "hash": "t", "embedding": [0.0, 1.0, 0.0]}])
+    exps = [e for e in explain(graph, data.user_ids[u0], target, limit=100) if e.kind == "similar content"]
+    via = [e.details["via"] for e in exps]
+    assert via[0] == data_title(graph, mine[1])
+    assert via.index(data_title(graph, mine[0])) < via.index(data_title(graph, mine[2]))
+    sims = [e.details["similarity"] for e in exps]
+    assert sims == sorted(sims, reverse=True)
+    assert exps[0].details["similarity"] == pytest.approx(0.8, abs=1e-6)  # the plain cosine
+    assert exps[0].text.startswith(f"(User {data.user_ids[u0]})") and "text cosine" in exps[0].text
+
+
+def data_title(graph, item_id):
+    return graph.read_one("explain/item_facts", item=item_id, limit=1)["title"]
