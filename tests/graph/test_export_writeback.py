@@ -156,13 +156,11 @@ def test_similar_content_explains_by_the_closest_text_vector(trained):
                 + [{"key": target, "hash": "t", "embedding": [0.0, 1.0, 0.0]}])
     exps = [e for e in explain(graph, data.user_ids[u0], target, limit=100) if e.kind == "similar content"]
     via = [e.details["via"] for e in exps]
-    assert via[0] == data_title(graph, mine[1])
-    assert via.index(data_title(graph, mine[0])) < via.index(data_title(graph, mine[2]))
+    titles = item_titles(graph, TINY_NAME)
+    assert via[0] == titles[mine[1]]
+    assert via.index(titles[mine[0]]) < via.index(titles[mine[2]])
     sims = [e.details["similarity"] for e in exps]
     assert sims == sorted(sims, reverse=True)
     assert exps[0].details["similarity"] == pytest.approx(0.8, abs=1e-6)  # the plain cosine
     assert exps[0].text.startswith(f"(User {data.user_ids[u0]})") and "text cosine" in exps[0].text
 
-
-def data_title(graph, item_id):
-    return graph.read_one("explain/item_facts", item=item_id, limit=1)["title"]
