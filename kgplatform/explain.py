@@ -5,15 +5,19 @@ Recommendations are the ``RECOMMENDED`` edges materialised by the newest run of 
 Explanations are the named read queries in ``cypher/explain/`` (shared intents, the user's intents, KG paths,
 similar users, persona peers, the user's items closest in text embedding); each
 returns paths, printed as text and runnable as-is in Neo4j Browser after ``:param user => '…'`` /
-``:param item => '…'`` / ``:param limit => 3``.
+``:param item => '…'`` / ``:param limit => 3``. Those paths are graph evidence. Where the run's score is a
+function of the vectors it wrote back (IKGR's Eq. 9–11, dot-product models) :func:`score_explanation` also
+recomputes the score of the pair and splits it into the terms that sum to it: the model's own reason.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from neo4j.graph import Node, Path, Relationship
 
+from . import schema
 from .db.graph import Graph
 from .errors import ConfigError, NotFound
 
@@ -39,6 +43,8 @@ class Recommendation:
     rank: int
     score: float
     explanations: list["Explanation"] = field(default_factory=list)
+    #: the score split into terms (``score_explanation``), where the model has a decomposition
+    terms: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +116,101 @@ def explain(graph: Graph, user: str, item: str, *, limit: int = 3) -> list[Expla
                 text += f"  — text cosine {details['similarity']:.2f} with the recommended item"
             out.append(Explanation(kind, name, text, details))
     return out
+
+
+@dataclass
+class ScoreExplanation:
+    """A run's score of one (user, item) pair, split into terms (largest contribution first).
+
+    ``score`` is the sum of ``terms``; it equals the score the run ranked by (``recommended_score`` where the
+    pair is in the user's materialised top-k) up to float32 rounding. ``terms`` is empty and ``score`` the
+    materialised one (or ``None``) where the model has no decomposition; ``note`` says why.
+    """
+
+    run: str
+    model: str
+    score: float | None
+    terms: list[dict[str, Any]]
+    recommended_rank: int | None = None
+    recommended_score: float | None = None
+    lam: float | None = None
+    note: str | None = None
+
+
+def score_explanation(graph: Graph, user: str, item: str, *, dataset: str, model: str | None = None
+                      ) -> ScoreExplanation | None:
+    """The newest run's (of ``model``, or of any model) score of (user, item) split into its terms; ``None``
+    when the dataset has no run with recommendations. Ids as in the graph."""
+    run = graph.read_one("recommend/latest_run", dataset=dataset, model=model)
+    if run is None:
+        return None
+    prop = schema.embedding_property(run["model"])
+    row = graph.read_one("explain/score_inputs", user=user, item=item, run=run["id"], prop=prop)
+    if row is None:
+        return None
+    out = ScoreExplanation(run["id"], run["model"], row["recommendedScore"], [],
+                           row["recommendedRank"], row["recommendedScore"])
+    kind = row["kind"]
+    if kind is None:
+        out.note = (f"run {run['id']} recorded no decomposition of its score ({run['model']}'s score is not a "
+                    "function of vectors stored in the graph, or an older kgplatform wrote the run back); the "
+                    "paths are graph evidence, not the model's reason")
+        return out
+    if row["userVector"] is None or row["itemVector"] is None or row["userRun"] != run["id"] \
+            or row["itemRun"] != run["id"]:
+        out.note = (f"the {prop} vectors in the graph are not those of run {run['id']} (a later write-back "
+                    "replaced them, or this pair has none); no decomposition")
+        return out
+    if kind == "dot":
+        dot = float(np.asarray(row["userVector"], dtype=np.float64) @ np.asarray(row["itemVector"], dtype=np.float64))
+        out.terms = [{"name": "embedding", "value": dot, "weight": 1.0, "dot": dot}]
+    elif kind == "ikgr":
+        from .models.ikgr import score_terms
+
+        lam = float(row["lam"] or 0.0)
+        vec = {x["key"]: (x["name"] or x["key"], x["vector"]) for x in row["intents"]}
+        ui = [vec[k] for k in row["userIntents"] if k in vec]
+        ii = [vec[k] for k in row["itemIntents"] if k in vec]
+        out.lam = lam
+        out.terms = score_terms(row["userVector"], row["itemVector"], lam, ui, ii)
+        if not lam:
+            out.note = "λ = 0 in this run (chosen on validation): intents do not enter the score"
+        elif not ui:
+            out.note = "the user has no intent in this run, so only the embedding term counts"
+    else:
+        out.note = f"unknown score kind {kind!r} on run {run['id']}"
+        return out
+    out.terms.sort(key=lambda t: -t["value"])
+    out.score = float(sum(t["value"] for t in out.terms))
+    return out
+
+
+def describe_term(t: dict[str, Any]) -> str:
+    """One line per term: ``+0.2841  embedding: (1-λ) × cos 0.3157``."""
+    if t["name"] == "intent match":
+        if t.get("user_intent") is None:
+            what = t.get("note", "no intent match")
+        else:
+            what = (f"intent match: user intent {t['user_intent']!r} ~ item intent {t['item_intent']!r} "
+                    f"(cos {t['cos']:.3f} × weight {t['weight']:.4f})")
+    elif "dot" in t:
+        what = "embedding: dot product of the user and item vectors"
+    else:
+        what = f"embedding: cos {t['cos']:.3f} × weight {t['weight']:.3f}"
+    return f"{t['value']:+.4f}  {what}"
+
+
+def summarize_terms(terms: list[dict[str, Any]], top: int = 3) -> str:
+    """``score 0.3127 = 0.2841 embedding + 0.0286 intent 'heist'~'bank robbery' + …`` (largest first)."""
+    def short(t: dict[str, Any]) -> str:
+        if t["name"] == "intent match":
+            if not t.get("user_intent"):
+                return "0 intent (the item has none)"
+            return f"{t['value']:.4f} intent {t['user_intent']!r}~{t['item_intent']!r}"
+        return f"{t['value']:.4f} {t['name']}"
+
+    total = sum(t["value"] for t in terms)
+    return f"score {total:.4f} = " + " + ".join(short(t) for t in terms[:top]) + (" + …" if len(terms) > top else "")
 
 
 def _node_text(n: Node) -> str:

@@ -9,7 +9,7 @@ Model (see README "Graph model")::
     (:User)-[:HAS_INTENT {kind: 'exact'|'related', ...}]->(:Intent)
     (:User)-[:HAS_PERSONA]->(:Persona {id})
     (:User)-[:RECOMMENDED {rank, score, run}]->(:Item)
-    (:Run {id, model, dataset, ...})
+    (:Run {id, model, dataset, scoreKind, scoreLambda, ...})-[:INTENT_EMBEDDING {vector}]->(:Intent)
 
 Node ids are dataset-qualified strings ``"<dataset>:<rawId>"`` so several datasets share one graph; the raw id
 is kept in ``rawId``. External entities are global (``Entity.uri``), so DBpedia entities are shared across
@@ -42,8 +42,10 @@ SATISFIES = "SATISFIES"
 HAS_INTENT = "HAS_INTENT"
 HAS_PERSONA = "HAS_PERSONA"
 RECOMMENDED = "RECOMMENDED"
+INTENT_EMBEDDING = "INTENT_EMBEDDING"
 
-REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED})
+REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED,
+                       INTENT_EMBEDDING})
 
 # Intent edge kinds
 EXACT = "exact"

@@ -13,6 +13,7 @@ Public API (the CLI wraps these)::
 from .extract import ExtractSummary, default_cache_path, extract, extract_all
 from .glossary import Glossary, bundled_glossaries, load_glossary, parse_glossary
 from .llm import BUNDLED_MODELS, LLMBackend, load_backend, resolve_model
+from .quality import intent_quality
 from .stats import intent_stats, node_intents
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "default_cache_path",
     "extract",
     "extract_all",
+    "intent_quality",
     "intent_stats",
     "load_backend",
     "load_glossary",

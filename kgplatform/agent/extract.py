@@ -101,7 +101,9 @@ class ExtractSummary:
     llm_calls: int = 0
     retries: int = 0
     rejected_copies: int = 0  # answers rejected for repeating the few-shot examples
+    phrases: int = 0  # round 1: phrases the model proposed (every attempt, cached answers included)
     dropped_phrases: int = 0  # phrases dropped by normalisation
+    dropped_reasons: dict[str, int] = field(default_factory=dict)  # reason → phrases dropped for it
     links: int = 0  # intent edges written
     seconds: float = 0.0
     llm_seconds: float = 0.0
@@ -187,6 +189,7 @@ def extract(
     progress: bool = True,
     backend: LLMBackend | None = None,
     shard: tuple[int, int] | None = None,
+    redo: bool = False,
 ) -> ExtractSummary:
     """Run one extraction round over the graph's items (and users with profile text).
 
@@ -198,13 +201,17 @@ def extract(
         model: bundled model name or GGUF path (default ``settings.llm_model``).
         endpoint: OpenAI-compatible base URL (default ``settings.llm_endpoint``); ``model`` is then the
             served model's name.
-        glossary: a :class:`Glossary`, a bundled name (``movies``) or a path; default ``settings.glossary``.
+        glossary: a :class:`Glossary`, a bundled name (``movies``, ``beauty``, ``ecommerce``), a path, or
+            ``None`` for none; default ``settings.glossary``, else the dataset's domain glossary
+            (:func:`domain_glossary`: movies for MovieLens, beauty for Amazon Beauty, ecommerce otherwise).
         related_k: round-2 candidates per node (default ``settings.related_k``, 100 as in the paper).
         retry_failed: try again nodes that failed earlier with the same model/prompt/input.
         use_cache: read/write the result cache.
         backend: an already built :class:`LLMBackend` (tests, benchmarks); overrides model/endpoint.
         shard: ``(i, n)``: only the nodes whose id hashes (CRC-32) to ``i`` modulo ``n``, so ``n`` processes
             can share a round without overlap; applied after ``limit``.
+        redo: also redo nodes already done with the same model, prompt and input (with ``use_cache=False``
+            the model is asked again, e.g. to measure it).
     """
     if round not in (1, 2):
         raise ConfigError(f"round must be 1 or 2, not {round!r}")
@@ -214,7 +221,7 @@ def extract(
         raise ConfigError(f"shard must be I/N with 0 <= I < N, got {shard[0]}/{shard[1]}")
     started = time.perf_counter()
     if glossary is _UNSET:
-        glossary = settings.glossary
+        glossary = settings.glossary if settings.glossary is not None else domain_glossary(graph, dataset)
     gloss = glossary if isinstance(glossary, Glossary) or glossary is None else load_glossary(glossary)
     prompts = round1_prompts() if round == 1 else round2_prompts()
     labels = [schema.ITEM] if items_only else [schema.ITEM, schema.USER]
@@ -236,7 +243,7 @@ def extract(
     streak = [0]  # consecutive backend errors, across labels
     try:
         for label in labels:
-            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard)
+            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo)
             if round == 2:
                 _ensure_vectors(graph, settings, label, todo)
             _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
@@ -255,6 +262,20 @@ def extract(
     return summary
 
 
+#: bundled glossary per dataset kind (the loader that ingested it), used when none is given
+DOMAIN_GLOSSARIES = {"movielens": "movies", "amazon-beauty": "beauty", "amazon-games": "ecommerce",
+                     "amazon": "ecommerce", "generic": "ecommerce"}
+
+
+def domain_glossary(graph: Graph, dataset: str | None) -> str | None:
+    """The bundled glossary for ``dataset``'s domain (:data:`DOMAIN_GLOSSARIES` by the kind it was ingested
+    as); ``None`` without a dataset or for an unknown kind."""
+    if dataset is None:
+        return None
+    row = graph.read_one("agent/dataset_kind", dataset=dataset)
+    return DOMAIN_GLOSSARIES.get(row["kind"]) if row and row["kind"] else None
+
+
 def _r3(x: float) -> float:
     return float(f"{x:.3f}")
 
@@ -266,7 +287,7 @@ def extract_all(graph: Graph, settings: Settings, **kwargs: Any) -> list[Extract
 
 def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | None, limit: int | None,
             gloss: Glossary | None, prompts: PromptSet, k: int, retry_failed: bool,
-            shard: tuple[int, int] | None = None) -> list[_Node]:
+            shard: tuple[int, int] | None = None, redo: bool = False) -> list[_Node]:
     """The nodes of ``label`` this run must (re)do; counts the rest in ``summary``."""
     todo: list[_Node] = []
     seen = 0
@@ -292,7 +313,7 @@ def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | No
                 continue
             key = f"{summary.model}|{summary.prompt_version}|{_hash(description)}|k{k}"
             status, prev = row.get("relatedStatus"), row.get("relatedKey")
-        if prev == key and status == OK:
+        if prev == key and status == OK and not redo:
             summary.skipped += 1
             continue
         if prev == key and status == FAILED and not retry_failed:
@@ -417,8 +438,16 @@ def _round1_node(node: _Node, be: LLMBackend, template, summary: ExtractSummary,
     ck = _messages_key(1, be, summary.prompt_version, template, variables)
 
     def check(answer: list[Any]):
-        norm = normalize_phrases(answer, source_text=node.text, title=node.title, example_keys=examples)
+        summary.phrases += len(answer) if isinstance(answer, list) else 0
+        try:
+            norm = normalize_phrases(answer, source_text=node.text, title=node.title, example_keys=examples)
+        except InvalidAnswer as e:
+            for _, reason in getattr(e, "dropped", []):
+                summary.dropped_reasons[reason] = summary.dropped_reasons.get(reason, 0) + 1
+            raise
         summary.dropped_phrases += len(norm.dropped)
+        for _, reason in norm.dropped:
+            summary.dropped_reasons[reason] = summary.dropped_reasons.get(reason, 0) + 1
         return norm
 
     norm = None

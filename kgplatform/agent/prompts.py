@@ -23,13 +23,17 @@ from langchain_core.prompts import ChatPromptTemplate
 from .. import schema
 from .schemas import MAX_EXACT, MAX_RELATED, PHRASE_PATTERN, intent_key
 
-ROUND1_NAME = "r1-v1"
+ROUND1_NAME = "r1-v2"
 ROUND2_NAME = "r2-v1"
 
+#: phrases the round-1 instructions quote as examples (a copy of one is rejected like a copied few-shot answer)
+_INSTRUCTION_EXAMPLES = ("refinish a deck", "date night")
 _SYSTEM_1 = (
     "You extract intents for a recommender system. An intent is a short phrase of 1 to 4 words naming a "
     "need, interest, theme, mood or occasion that leads someone to choose this {kind}. Use only what the "
-    "text says or clearly implies. Do not repeat the title. Answer with JSON only."
+    "text says or clearly implies. Prefer what the person wants to do, feel or get (for example \""
+    + _INSTRUCTION_EXAMPLES[0] + "\" or \"" + _INSTRUCTION_EXAMPLES[1] + "\") over what the {kind} is called: "
+    "never repeat the title, brand names, model numbers or years. Answer with JSON only."
 )
 _ASK_1 = {
     schema.ITEM: "Return a list of up to {n} intents a user may have to interact with this item.",
@@ -153,4 +157,5 @@ def example_keys() -> frozenset[str]:
     """Keys of every phrase that appears in a few-shot *answer* (copying them is rejected)."""
     keys = {intent_key(p) for exs in _EXAMPLES_1.values() for _, ans in exs for p in ans}
     keys |= {intent_key(p) for exs in _EXAMPLES_2.values() for _, _, ans in exs for p in ans}
+    keys |= {intent_key(p) for p in _INSTRUCTION_EXAMPLES}
     return frozenset(keys)

@@ -8,7 +8,8 @@ converter honours ``pattern`` but not ``maxLength`` — and lists have ``maxItem
 still validated as a subset of the options (an OpenAI-compatible endpoint may ignore the schema).
 
 After decoding, phrases are normalised (:func:`normalize_phrases`): trimmed, whitespace collapsed, outer
-punctuation stripped, length-bounded, generic words and the node's own title dropped, de-duplicated on the
+punctuation stripped, length-bounded, generic words, the node's own title, phrases that only echo words of the
+title ("B&C Eagle" for "B&C Eagle 9018 Hammer") and model numbers or bare years dropped, de-duplicated on the
 lower-case key (intents merge case-insensitively, IKGR §4.3), and phrases copied from the few-shot examples
 rejected.
 """
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
+
+from .quality import has_code, is_echo
 
 #: At most this many exact intents per node (round 1) and related intents per node (round 2).
 MAX_EXACT = 5
@@ -112,7 +115,12 @@ def title_variants(title: str) -> set[str]:
 
 
 class InvalidAnswer(ValueError):
-    """The model's answer is unusable (retry, then mark the node failed with this reason)."""
+    """The model's answer is unusable (retry, then mark the node failed with this reason). ``dropped``: the
+    phrases normalisation dropped on the way, with their reasons (for the extraction summary)."""
+
+    def __init__(self, message: str, *, dropped: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.dropped = list(dropped or [])
 
 
 @dataclass
@@ -159,6 +167,10 @@ def normalize_phrases(
             dropped.append((raw, "generic"))
         elif key in title_keys or (key.startswith("the ") and key[4:] in title_keys):
             dropped.append((raw, "the node's own title"))
+        elif title and is_echo(key, title):
+            dropped.append((raw, "echoes the title"))
+        elif has_code(key):
+            dropped.append((raw, "a model number or year"))
         elif key in seen:
             dropped.append((raw, "duplicate"))
         else:
@@ -166,10 +178,10 @@ def normalize_phrases(
             out.append(IntentOut(key=key, name=name))
     n = len([p for p in phrases if isinstance(p, str)])
     if n and copied * 2 >= n:
-        raise InvalidAnswer(f"{copied} of {n} phrases repeat the few-shot examples")
+        raise InvalidAnswer(f"{copied} of {n} phrases repeat the few-shot examples", dropped=dropped)
     if not out:
         reasons = ", ".join(sorted({r for _, r in dropped})) or "empty list"
-        raise InvalidAnswer(f"no usable intent ({reasons})")
+        raise InvalidAnswer(f"no usable intent ({reasons})", dropped=dropped)
     return Normalized(out[:max_items], dropped, copied)
 
 

@@ -46,9 +46,14 @@ def register(app: typer.Typer) -> None:
         items_only: bool = typer.Option(False, "--items-only", help="Skip users."),
         model: Optional[str] = typer.Option(None, help="smollm2 (default), gemma3-270m, or a path to any .gguf file."),
         endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (vLLM, llama.cpp server); --model names the served model."),
-        glossary: Optional[str] = typer.Option(None, help="Domain glossary: a bundled name (movies) or a file path."),
+        glossary: Optional[str] = typer.Option(
+            None, help="Domain glossary: a bundled name (movies, beauty, ecommerce), a file path, or 'none'. "
+                       "Default: the dataset's domain (movies for MovieLens, beauty for Amazon Beauty, ecommerce "
+                       "for other catalogues)."),
         related_k: Optional[int] = typer.Option(None, help="Round 2: intents retrieved per node (default 100)."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again nodes that failed before."),
+        redo: bool = typer.Option(False, "--redo", help="Redo nodes already done with the same model, prompt and "
+                                                        "input (with --no-cache the model is asked again)."),
         shard: Optional[str] = typer.Option(
             None, help="I/N: only the nodes whose id hashes to shard I of N (0-based), to run N extractions side "
                        "by side (separate processes, machines or endpoints)."),
@@ -69,9 +74,9 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--shard expects I/N, e.g. 0/2, got {shard!r}") from None
             shard_t = (i, n)
         kw = dict(dataset=dataset, limit=limit, items_only=items_only, model=model, endpoint=endpoint,
-                  related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True)
+                  related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True, redo=redo)
         if glossary is not None:
-            kw["glossary"] = glossary
+            kw["glossary"] = None if glossary.lower() == "none" else glossary
         s = settings(ctx)
         out = []
         with open_graph(ctx) as graph:
@@ -86,14 +91,36 @@ def register(app: typer.Typer) -> None:
 
     @app.command("intents")
     def intents(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
+                quality: bool = typer.Option(False, "--quality", help="Intent quality instead of counts: echo, "
+                                             "code and shared shares, agreement with genres/categories "
+                                             "(against chance), and a sample to read. Needs --dataset."),
+                sample: int = typer.Option(10, help="--quality: items in the sample to read (0-100)."),
                 as_json: bool = JsonOpt) -> None:
-        """The paper's Table 1 figures: #Intents, #IntEdges (exact/related), average intent degree."""
-        from ..agent import intent_stats
+        """The paper's Table 1 figures (#Intents, #IntEdges exact/related, average intent degree), or with
+        --quality whether the intents are worth having."""
+        from ..agent import intent_quality, intent_stats
 
+        if quality:
+            if not dataset:
+                raise ConfigError("--quality needs --dataset (-d)")
+            if not 0 <= sample <= 100:
+                raise ConfigError(f"--sample must be between 0 and 100, got {sample}")
         with open_graph(ctx, migrate=False) as graph:
-            st = intent_stats(graph, dataset=dataset)
+            if quality:
+                st = intent_quality(graph, dataset, sample=sample)
+            else:
+                st = intent_stats(graph, dataset=dataset)
         if as_json:
             print_json(st)
-        else:
+            return
+        if not quality:
             for k, v in st.items():
                 print(f"{k:<28}{v}")
+            return
+        for k, v in st.items():
+            if k != "sample":
+                print(f"{k:<28}{'-' if v is None else v}")
+        if st["sample"]:
+            print("\nsample (exact intents):")
+            for it in st["sample"]:
+                print(f"  {it['title'] or it['item']}: {', '.join(it['intents'])}")

@@ -110,6 +110,11 @@ def _intents_and_model(graph, s, folder: Path, extract_limit: int, epochs: int) 
     print(f"\ntop-10 for {user} (IKGR run {run_id}):")
     for rec in recs:
         print(f"{rec.rank:>3}. {rec.title}  score {rec.score:.3f}")
+        se = ex.score_explanation(graph, user, rec.item, dataset=TINY, model="ikgr")
+        if se is not None and se.terms:
+            print(f"      {ex.summarize_terms(se.terms)}")
+        if se is not None and se.note:
+            print(f"      ({se.note})")
         exps = ex.explain(graph, user, rec.item, limit=1)
         if not exps:
             print("      no explanation found in the graph")

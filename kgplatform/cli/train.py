@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFound
 from .common import info, open_graph, print_json, settings
 
 DatasetOpt = typer.Option(..., "--dataset", "-d", help="Dataset name in the graph (e.g. movielens-100k).")
@@ -241,8 +241,11 @@ def register(app: typer.Typer) -> None:
             uid, _ = ex.resolve_user(graph, user, dataset)
             run_id, recs = ex.recommend(graph, uid, k=k, model=model)
             if explain:
+                run_model = _run_model(graph, run_id)
                 for r in recs:
                     r.explanations = ex.explain(graph, uid, r.item, limit=2)
+                    se = ex.score_explanation(graph, uid, r.item, dataset=uid.split(":", 1)[0], model=run_model)
+                    r.terms = se.terms if se is not None and se.run == run_id else []
         if as_json:
             print_json({"user": uid, "run": run_id, "items": [dataclasses.asdict(r) for r in recs]})
             return
@@ -250,6 +253,8 @@ def register(app: typer.Typer) -> None:
         for r in recs:
             print(f"{r.rank:>3}. {r.title or r.item}  [{r.item}]  score {r.score:.4f}")
             if explain:
+                if r.terms:
+                    print(f"      {ex.summarize_terms(r.terms)}")
                 if not r.explanations:
                     print("      no explanation found in the graph (no shared intent, KG entity or similar user)")
                 for e in r.explanations:
@@ -262,27 +267,61 @@ def register(app: typer.Typer) -> None:
         item: str = typer.Argument(..., help="Item id (raw with --dataset, or full)."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
         limit: int = typer.Option(3, help="Paths per kind of explanation (1-100)."),
+        model: Optional[str] = typer.Option(None, help="Model whose newest run's score to split into terms "
+                                                       "(default: the newest run of any model)."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Why this item for this user? Paths through intents, the external KG and similar users."""
+        """Why this item for this user? The run's score split into its terms (IKGR: embedding and intent
+        matches; dot-product models: one term), then graph evidence: paths through intents, the external KG,
+        similar users, personas and similar content."""
         from .. import explain as ex
 
         ex.check_range("--limit", limit, 1, ex.MAX_LIMIT)
         with open_graph(ctx) as graph:
             uid, ds = ex.resolve_user(graph, user, dataset)
             iid = ex.resolve_item(graph, item, ds)
+            se = ex.score_explanation(graph, uid, iid, dataset=ds, model=model)
+            if model is not None and se is None:
+                raise NotFound(f"no training run of model {model!r} with recommendations for dataset {ds!r}",
+                               hint=f"kgp train {model} --dataset {ds}")
             exps = ex.explain(graph, uid, iid, limit=limit)
         if as_json:
-            print_json({"user": uid, "item": iid, "explanations": [dataclasses.asdict(e) for e in exps]})
+            print_json({"user": uid, "item": iid,
+                        "run": se.run if se else None, "model": se.model if se else None,
+                        "score": se.score if se else None, "terms": se.terms if se else [],
+                        "lambda": se.lam if se else None, "note": se.note if se else None,
+                        "recommended_rank": se.recommended_rank if se else None,
+                        "recommended_score": se.recommended_score if se else None,
+                        "explanations": [dataclasses.asdict(e) for e in exps]})
             return
+        if se is not None:
+            where = (f"rank {se.recommended_rank} of the user's top-k" if se.recommended_rank
+                     else "not in the user's materialised top-k")
+            head = f"score {se.score:.4f}" if se.score is not None else "score unknown"
+            print(f"model {se.model}, run {se.run}: {head} ({where})")
+            if se.terms:
+                print("  the score is the sum of (largest first):")
+                for t in se.terms:
+                    print(f"    {ex.describe_term(t)}")
+            if se.note:
+                print(f"  note: {se.note}")
+            print()
         if not exps:
-            print(f"no explanation found for {iid} and {uid}: they share no intent, KG entity or similar user")
+            print(f"no graph evidence found for {iid} and {uid}: they share no intent, KG entity or similar user")
             return
+        print("graph evidence" + (" (paths in the graph, not the model's reason):" if not (se and se.terms)
+                                  else " (paths in the graph; the terms above are the model's reason):"))
         for e in exps:
             print(f"[{e.kind}] {e.text}")
         print(f"\nIn Neo4j Browser: :param user => '{uid}'  then  :param item => '{iid}'  then  :param limit => {limit}")
         print("and run the queries on the guide's 'Why this item' slides (kgp browser shows how to open it),")
-        print("or paste them from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users).")
+        print("or paste them from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users,")
+        print("persona_peers, similar_content; score_inputs holds what the score terms are computed from).")
+
+
+def _run_model(graph, run_id: str) -> str | None:
+    row = graph.read_one("recommend/run_record", run=run_id)
+    return row["model"] if row else None
 
 
 def _recommend_session(ctx, dataset: str, session: str, k: int, explain: bool, as_json: bool) -> None:

@@ -1,6 +1,8 @@
 """Write a training run back into the graph: a ``(:Run)`` node, learned embeddings as node properties
 (``emb_<model>``, tagged ``emb_<model>_run``) with cosine vector indexes, and the top-k recommendations as
-``(:User)-[:RECOMMENDED {rank, score, run, model}]->(:Item)``.
+``(:User)-[:RECOMMENDED {rank, score, run, model}]->(:Item)``. Where the model's score is a function of
+the stored vectors (dot-product models, IKGR's Eq. 9–11) the run also records how to recompute it
+(``scoreKind``, and IKGR's λ, intent sets and intent vectors) so ``kgp explain`` can split it into terms.
 
 Everything is written in **one** transaction: a failed (or killed) write-back leaves no half-written properties
 or edges (and the previous run's embeddings and recommendations stay in place). The transaction first takes the
@@ -113,9 +115,10 @@ def write_back(graph: Graph, result: TrainResult, data: RecData, *, k: int = 10,
 
     user_rows = rows(data.user_ids, result.user_embeddings)
     item_rows = rows(data.item_ids, result.item_embeddings)
+    score = _score_state(result, data, prop, user_rows, item_rows)
     try:
         with graph.transaction("runs/write_back") as tx:
-            _write_run(tx, result, user_rows, item_rows, recs, n_recs, recommend)
+            _write_run(tx, result, user_rows, item_rows, recs, n_recs, recommend, score)
     except QueryError as e:
         if _code(e) == "Neo.ClientError.Schema.ConstraintValidationFailed":
             raise QueryError(f"run {result.run_id} is already in the graph (another write-back of a run with this "
@@ -138,7 +141,37 @@ def _code(e: QueryError) -> str:
     return str(getattr(e.__cause__, "code", "") or "")
 
 
-def _write_run(tx, result: TrainResult, user_rows, item_rows, recs, n_recs: int, recommend: bool) -> None:
+def _score_state(result: TrainResult, data: RecData, prop: str, user_rows: list[dict], item_rows: list[dict]
+                 ) -> dict[str, Any] | None:
+    """What ``kgp explain`` needs to recompute the run's score term by term (the model's
+    ``score_decomposition``): the Run's ``scoreKind`` / ``scoreLambda`` properties and, for IKGR, each user's
+    and item's intent set (``<prop>_intents``, intent keys, added to their rows here) and the intent vectors
+    (``(:Run)-[:INTENT_EMBEDDING {vector}]->(:Intent)``). ``None`` where the model has no decomposition."""
+    model = result.model
+    dec = model.score_decomposition() if model is not None and hasattr(model, "score_decomposition") else None
+    if not dec or not user_rows or not item_rows:
+        return None
+    state: dict[str, Any] = {"props": {"scoreKind": dec["kind"]}, "intents": []}
+    if dec["kind"] != "ikgr":
+        return state
+    state["props"]["scoreLambda"] = float(dec["lam"])
+    keys = data.intent_keys
+    vectors = dec.get("intent_vectors")
+    if vectors is None or not keys:  # no intents in this run: clear what an earlier run's sets left
+        for row in user_rows + item_rows:
+            row["props"][f"{prop}_intents"] = []
+        return state
+    for rows, sets in ((user_rows, dec["user_sets"]), (item_rows, dec["item_sets"])):
+        for row, members in zip(rows, sets.tolist()):
+            row["props"][f"{prop}_intents"] = [keys[t] for t in members if t >= 0]
+    used = sorted({t for sets in (dec["user_sets"], dec["item_sets"]) for t in sets.flatten().tolist() if t >= 0})
+    v = vectors.detach().float().cpu()
+    state["intents"] = [{"key": keys[t], "vector": v[t].tolist()} for t in used]
+    return state
+
+
+def _write_run(tx, result: TrainResult, user_rows, item_rows, recs, n_recs: int, recommend: bool,
+               score: dict[str, Any] | None = None) -> None:
     """The write-back's statements, in one transaction (see :func:`write_back`)."""
     # first: the dataset's write lock, so overlapping write-backs on one dataset run one after the other
     tx.run("runs/lock_dataset", dataset=result.dataset)
@@ -151,8 +184,16 @@ def _write_run(tx, result: TrainResult, user_rows, item_rows, recs, n_recs: int,
         for start in range(0, len(recs), 500):
             tx.run("runs/write_recommendations", rows=recs[start:start + 500], run=result.run_id,
                    model=result.model_name)
-    # last: a clash on Run.id (unique) or any earlier failure rolls back every write above
-    tx.run("runs/create_run", run=run_properties(result, n_recs))
+    # the run's intent vectors replace the previous runs' (only the newest run's vectors are on the nodes)
+    tx.run("runs/delete_intent_embeddings", model=result.model_name, dataset=result.dataset, keep_run=result.run_id)
+    # then: a clash on Run.id (unique) or any earlier failure rolls back every write above
+    props = run_properties(result, n_recs)
+    if score:
+        props.update(score["props"])
+    tx.run("runs/create_run", run=props)
+    if score and score["intents"]:
+        for start in range(0, len(score["intents"]), BATCH):
+            tx.run("runs/set_intent_embeddings", rows=score["intents"][start:start + BATCH], run=result.run_id)
 
 
 def list_runs(graph: Graph, *, dataset: str | None = None, model: str | None = None, limit: int = 50,

@@ -62,7 +62,7 @@ def load_amazon_beauty(path: Path, *, dataset: str = "amazon-beauty") -> ParsedD
     if not sequences:
         raise DataValidationError(f"{seq_file}:1: no user sequences (expected 'user item item ...' lines): "
                                   "nothing to load")
-    return _sequences_to_dataset(ParsedDataset(dataset, "amazon", str(path)), sequences, titles)
+    return _sequences_to_dataset(ParsedDataset(dataset, "amazon-beauty", str(path)), sequences, titles)
 
 
 def load_amazon_games(path: Path, *, dataset: str = "amazon-games") -> ParsedDataset:
@@ -95,4 +95,4 @@ def load_amazon_games(path: Path, *, dataset: str = "amazon-games") -> ParsedDat
         sequences.append((user, seq))
     if not sequences:
         raise no_rows(test_file, "interaction")
-    return _sequences_to_dataset(ParsedDataset(dataset, "amazon", str(path)), sequences, titles)
+    return _sequences_to_dataset(ParsedDataset(dataset, "amazon-games", str(path)), sequences, titles)

@@ -20,7 +20,7 @@ class ParsedDataset:
     """Everything one dataset contributes to the graph, validated before anything is written."""
 
     name: str
-    kind: str  # movielens | amazon | generic
+    kind: str  # movielens | amazon-beauty | amazon-games | generic
     path: str
     users: list[dict[str, Any]] = field(default_factory=list)  # {id, rawId, dataset, ...profile}
     items: list[dict[str, Any]] = field(default_factory=list)  # {id, rawId, dataset, title, text, ...}

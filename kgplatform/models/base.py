@@ -69,6 +69,13 @@ class Recommender(nn.Module):
     def item_embeddings(self) -> Tensor | None:
         return None
 
+    def score_decomposition(self) -> dict | None:
+        """What the graph needs to recompute this model's score from written-back vectors and split it into
+        terms (``kgp explain``), or ``None`` where the score is not a function of those vectors (sequential
+        models, POP). ``{"kind": "dot"}``: the score is the dot product of the stored user and item vectors;
+        IKGR returns ``"ikgr"`` with its λ, intent vectors and intent sets (:meth:`IKGR.score_decomposition`)."""
+        return None
+
     # ---- post-training tuning on validation (e.g. IKGR's lambda)
     def eval_grid(self) -> dict[str, list[float]]:
         """Inference-time parameters the Trainer grid-searches on validation after training."""

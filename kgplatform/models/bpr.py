@@ -82,3 +82,7 @@ class BPRMF(Recommender):
 
     def item_embeddings(self) -> Tensor:
         return self.item_emb.weight
+
+    def score_decomposition(self) -> dict:
+        """The score is the dot product of the written-back user and item vectors."""
+        return {"kind": "dot"}

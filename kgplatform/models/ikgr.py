@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -384,6 +385,16 @@ class IKGR(Recommender):
     def intent_embeddings(self) -> Tensor:
         return self._intent_emb(self._embeddings())
 
+    def score_decomposition(self) -> dict:
+        r"""Eq. 9–11 from written-back vectors: ``lam`` (the λ the run ranks with; 0 where intent scoring is
+        off), ``intent_vectors`` ``[T, d]`` (the propagated :math:`\mathbf{e}_a`; ``None`` without intents),
+        ``user_sets`` ``[U, m]`` / ``item_sets`` ``[I, n]`` (:math:`\mathcal{I}_u`, :math:`\mathcal{I}_i` as
+        intent indices, -1 padded). :func:`score_terms` recomputes the score from these and the stored user and
+        item vectors, term by term."""
+        return {"kind": "ikgr", "lam": float(self.eval_params()["lam"]),
+                "intent_vectors": self.intent_embeddings().detach() if self.num_intents else None,
+                "user_sets": self.user_sets, "item_sets": self.item_sets}
+
     def eval_grid(self) -> dict[str, list[float]]:
         if self._uses_intent_score() and self.config.tune_lambda:
             return {"lam": list(self.config.lambda_grid)}
@@ -396,3 +407,42 @@ class IKGR(Recommender):
 
     def eval_params(self) -> dict[str, float]:
         return {"lam": self.lam if self._uses_intent_score() else 0.0}
+
+
+def score_terms(user_vec: Sequence[float], item_vec: Sequence[float], lam: float,
+                user_intents: Sequence[tuple[str, Sequence[float]]] = (),
+                item_intents: Sequence[tuple[str, Sequence[float]]] = ()) -> list[dict]:
+    r"""IKGR's score of one (user, item) pair split into the terms that sum to it (Eq. 9–11):
+
+    .. math::
+        s(u, i) = \underbrace{(1 - \lambda)\cos(\mathbf{e}_u, \mathbf{e}_i)}_{\text{embedding}}
+            + \sum_{a \in \mathcal{I}_u} \underbrace{\frac{\lambda}{|\mathcal{I}_u|}
+              \max_{b \in \mathcal{I}_i} \cos(\mathbf{e}_a, \mathbf{e}_b)}_{\text{intent match } (a, b^*)}
+
+    With :math:`\lambda = 0` (or no intent on either side) only the embedding term is non-zero, as in
+    :meth:`IKGR.full_scores`. Intents are ``(name, vector)`` pairs. Each term is a dict with ``name``
+    (``embedding`` / ``intent match``), ``value`` (its share of the score), ``weight`` and ``cos``; intent
+    terms also name ``user_intent`` and the best-matching ``item_intent``. Computed in float64 from the vectors
+    the run wrote back, so the sum is the score the run ranked by up to float32 rounding.
+    """
+    def unit(v: Sequence[float]) -> np.ndarray:
+        a = np.asarray(v, dtype=np.float64)
+        return a / max(float(np.linalg.norm(a)), 1e-12)
+
+    cos = float(unit(user_vec) @ unit(item_vec))
+    terms = [{"name": "embedding", "value": (1.0 - lam) * cos if lam else cos, "weight": 1.0 - lam, "cos": cos}]
+    if not lam or not user_intents:
+        return terms
+    w = lam / len(user_intents)
+    if not item_intents:
+        terms.append({"name": "intent match", "value": 0.0, "weight": lam, "cos": 0.0, "user_intent": None,
+                      "item_intent": None, "note": "the item has no intent, so the intent term is 0"})
+        return terms
+    names_b = [n for n, _ in item_intents]
+    B = np.stack([unit(v) for _, v in item_intents])
+    for name_a, va in user_intents:
+        sims = B @ unit(va)
+        k = int(np.argmax(sims))
+        terms.append({"name": "intent match", "value": w * float(sims[k]), "weight": w, "cos": float(sims[k]),
+                      "user_intent": name_a, "item_intent": names_b[k]})
+    return terms

@@ -199,3 +199,7 @@ class LightGCN(Recommender):
 
     def item_embeddings(self) -> Tensor:
         return self._embeddings()[1]
+
+    def score_decomposition(self) -> dict:
+        """The score is the dot product of the written-back user and item vectors."""
+        return {"kind": "dot"}

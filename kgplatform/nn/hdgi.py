@@ -191,7 +191,7 @@ class HDGIEncoder(nn.Module):
         return out
 
     def item_messages(self, x: Tensor) -> Tensor:
-        """:math:`M_p(\mathbf{X}\mathbf{W}_p^\top + \mathbf{b}_p)` of every metapath: ``[P, I, hidden]``."""
+        r""":math:`M_p(\mathbf{X}\mathbf{W}_p^\top + \mathbf{b}_p)` of every metapath: ``[P, I, hidden]``."""
         return torch.stack([p.item_messages(lin(x)) for p, lin in zip(self.metapaths, self.lins)])
 
     def forward(self, x: Tensor) -> Tensor:

@@ -102,6 +102,12 @@ def test_rerun_skips_done_and_failed_nodes_unless_asked(toy_graph, agent_setting
     assert edges(toy_graph) == before
     retry = extract(toy_graph, agent_settings, round=1, backend=be, retry_failed=True, progress=False)
     assert (retry.skipped, retry.failed, retry.llm_calls) == (4, 1, 1 + agent_settings.llm_retries)
+    # --redo without the cache asks the model again for the done nodes too, and lands on the same graph
+    redo = extract(toy_graph, agent_settings, round=1, backend=be, redo=True, use_cache=False, progress=False)
+    assert (redo.skipped, redo.ok, redo.cached) == (0, 4, 0) and redo.llm_calls >= 4
+    assert edges(toy_graph) == before
+    # every dropped phrase is counted under its reason (failed attempts' drops too)
+    assert redo.phrases >= redo.ok and sum(redo.dropped_reasons.values()) >= redo.dropped_phrases
 
 
 def test_result_cache_replays_answers_after_the_graph_is_rebuilt(graph, agent_settings):

@@ -144,3 +144,49 @@ def test_min_intent_items_drops_intents_no_other_item_shares():
     assert intent_tails(shared) == [0, 0, 0]  # both items' edges and user 1's edge to intent 0
     assert (shared.item_sets[2] < 0).all() and (shared.user_sets[0] < 0).all()
     assert shared.item_sets[0].tolist()[:1] == [0]
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3])
+def test_score_terms_sum_to_the_model_score(toy, lam):
+    """The decomposition ``kgp explain`` prints, computed from what write-back stores, is the ranking score."""
+    from kgplatform.models.ikgr import score_terms
+
+    m = build(toy, CFG).eval()
+    m.set_eval_param("lam", lam)
+    m.prepare_eval()
+    dec = m.score_decomposition()
+    assert dec["kind"] == "ikgr" and dec["lam"] == lam
+    users = torch.arange(8)
+    with torch.no_grad():
+        full = m.full_scores(users)
+        U, I, T = m.user_embeddings(users), m.item_embeddings(), dec["intent_vectors"]
+    seen_intent_term = False
+    for r, u in enumerate(users.tolist()):
+        ui = [(f"t{t}", T[t].tolist()) for t in dec["user_sets"][u].tolist() if t >= 0]
+        for i in range(m.num_items):
+            ii = [(f"t{t}", T[t].tolist()) for t in dec["item_sets"][i].tolist() if t >= 0]
+            terms = score_terms(U[r].tolist(), I[i].tolist(), lam, ui, ii)
+            assert sum(t["value"] for t in terms) == pytest.approx(float(full[r, i]), abs=1e-5)
+            intent = [t for t in terms if t["name"] == "intent match"]
+            assert bool(intent) == bool(lam and ui)
+            seen_intent_term |= any(t["value"] != 0 for t in intent)
+    assert seen_intent_term == bool(lam)
+
+
+def test_score_terms_raise_exactly_the_pairs_that_share_an_intent():
+    """Known answer on a toy intent graph: orthonormal intents, so only a shared intent adds to the score,
+    by exactly λ / |I_u| per shared intent, and the term names the shared pair."""
+    from kgplatform.models.ikgr import score_terms
+
+    eye = torch.eye(4).tolist()
+    intents = {name: eye[k] for k, name in enumerate(["thriller", "romance", "heist", "musical"])}
+    user = [("thriller", intents["thriller"]), ("heist", intents["heist"])]
+    lam, u_vec, i_vec = 0.4, [1.0, 2.0, 0.0], [2.0, 1.0, 1.0]
+    base = (1 - lam) * (4.0 / (5 ** 0.5 * 6 ** 0.5))
+    items = {"both": ["thriller", "heist"], "one": ["heist", "musical"], "none": ["romance", "musical"], "empty": []}
+    want = {"both": 2, "one": 1, "none": 0, "empty": 0}
+    for item, names in items.items():
+        terms = score_terms(u_vec, i_vec, lam, user, [(n, intents[n]) for n in names])
+        assert sum(t["value"] for t in terms) == pytest.approx(base + lam / 2 * want[item])
+        shared = {(t["user_intent"], t["item_intent"]) for t in terms if t["name"] == "intent match" and t["value"]}
+        assert shared == {(n, n) for n in names if n in ("thriller", "heist")}
