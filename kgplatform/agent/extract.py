@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pydantic import ValidationError
 
@@ -190,6 +190,7 @@ def extract(
     backend: LLMBackend | None = None,
     shard: tuple[int, int] | None = None,
     redo: bool = False,
+    ids: Sequence[str] | None = None,
 ) -> ExtractSummary:
     """Run one extraction round over the graph's items (and users with profile text).
 
@@ -212,6 +213,7 @@ def extract(
             can share a round without overlap; applied after ``limit``.
         redo: also redo nodes already done with the same model, prompt and input (with ``use_cache=False``
             the model is asked again, e.g. to measure it).
+        ids: only these node ids (e.g. the new items of ``kgp cold-start``); applied before ``limit``.
     """
     if round not in (1, 2):
         raise ConfigError(f"round must be 1 or 2, not {round!r}")
@@ -243,7 +245,8 @@ def extract(
     streak = [0]  # consecutive backend errors, across labels
     try:
         for label in labels:
-            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo)
+            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo,
+                           None if ids is None else frozenset(ids))
             if round == 2:
                 _ensure_vectors(graph, settings, label, todo)
             _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
@@ -287,11 +290,14 @@ def extract_all(graph: Graph, settings: Settings, **kwargs: Any) -> list[Extract
 
 def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | None, limit: int | None,
             gloss: Glossary | None, prompts: PromptSet, k: int, retry_failed: bool,
-            shard: tuple[int, int] | None = None, redo: bool = False) -> list[_Node]:
+            shard: tuple[int, int] | None = None, redo: bool = False,
+            ids: frozenset[str] | None = None) -> list[_Node]:
     """The nodes of ``label`` this run must (re)do; counts the rest in ``summary``."""
     todo: list[_Node] = []
     seen = 0
     for row in _pages(graph, label, dataset):
+        if ids is not None and row["id"] not in ids:
+            continue
         if limit is not None and seen >= limit:
             break
         seen += 1

@@ -260,6 +260,44 @@ def register(app: typer.Typer) -> None:
                 for e in r.explanations:
                     print(f"      {e.kind}: {e.text}")
 
+    @app.command("cold-start")
+    def cold_start(
+        ctx: typer.Context,
+        dataset: str = DatasetOpt,
+        items: Optional[str] = typer.Option(
+            None, "--items", help="ITEM,ITEM,…: the new items (raw or full ids); default: every item of the dataset "
+                                  "the newest IKGR run did not train on."),
+        no_extract: bool = typer.Option(False, "--no-extract", help="Do not extract round-1 intents for them."),
+        llm: Optional[str] = typer.Option(None, "--llm", help="LLM for their intents (as kgp extract --model)."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """New items into the newest IKGR run without retraining: text vector, round-1 intents, an inductive
+        IKGR vector (eq. 3 over their KG neighbours and intents), and a place in every user's top-k where they
+        rank."""
+        from ..coldstart import cold_start_items
+
+        ids = None
+        if items is not None:
+            ids = [x.strip() for x in items.split(",") if x.strip()]
+            if not ids:
+                raise ConfigError("--items is empty: give the new items as ITEM,ITEM,…")
+        with open_graph(ctx) as graph:
+            rep = cold_start_items(graph, settings(ctx), dataset, ids, extract_intents=not no_extract, model=llm,
+                                   progress=not as_json)
+        if as_json:
+            print_json(rep.to_dict())
+            return
+        if not rep.items:
+            print(f"no new items in {dataset}: every item was in the training data of run {rep.run}")
+            return
+        print(f"run {rep.run}: {len(rep.items)} new item(s), {rep.new_intents} intent(s) new to the run; "
+              f"{rep.recommendations_added} recommendation(s) added for {rep.users_updated} of {rep.users_scored} "
+              f"users; {rep.seconds_per_item * 1000:.1f} ms per item (inductive part), "
+              f"{rep.extract_seconds:.1f} s encoding and extraction, {rep.seconds:.1f} s in all")
+        for i, info_i in rep.per_item.items():
+            print(f"  {i}: in the top-k of {info_i['users_reached']} user(s); intents: "
+                  f"{', '.join(info_i['intents']) or '-'}")
+
     @app.command("explain")
     def explain_cmd(
         ctx: typer.Context,

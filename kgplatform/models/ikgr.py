@@ -395,6 +395,32 @@ class IKGR(Recommender):
                 "intent_vectors": self.intent_embeddings().detach() if self.num_intents else None,
                 "user_sets": self.user_sets, "item_sets": self.item_sets}
 
+    def inductive_state(self) -> dict | None:
+        """What embedding a node unseen in training needs (:func:`embed_new_node`): the trained weights of the
+        KG convolution, the text projections, and every training node's input features
+        :math:`\mathbf{h}^{(0)}` (rows: users, then entities with items first, then intents), with the
+        relation layout of the convolution graph. ``None`` with more than one convolution layer (a new node's
+        vector would then need its neighbours' intermediate states, not kept)."""
+        if len(self.convs) != 1:
+            return None
+        conv = self.convs[0]
+        with torch.no_grad():
+            x0 = self.input_features().detach().float().cpu()
+        return {
+            "version": 1, "act": conv.act_name, "aggr": self.config.aggr,
+            "lin_weight": conv.lin.weight.detach().cpu(),
+            "lin_bias": None if conv.lin.bias is None else conv.lin.bias.detach().cpu(),
+            "rel_emb": conv.rel_emb.weight.detach().cpu(),
+            "num_rel_total": self.num_rel_total, "rel_base": self.rel_base,
+            "text_proj": {k: v.weight.detach().cpu() for k, v in self.text_proj.items()},
+            "user_off": self.user_off, "ent_off": self.ent_off, "int_off": self.int_off,
+            "num_users": self.num_users, "num_items": self.num_items, "num_entities": self.num_entities,
+            "num_intents": self.num_intents, "x0": x0,
+            "use_intents": bool(self.config.use_intents), "related_intents": bool(self.config.related_intents),
+            "conv_interactions": bool(self.config.conv_interactions),
+            "max_item_intents": int(self.config.max_item_intents), "lam": float(self.eval_params()["lam"]),
+        }
+
     def eval_grid(self) -> dict[str, list[float]]:
         if self._uses_intent_score() and self.config.tune_lambda:
             return {"lam": list(self.config.lambda_grid)}
@@ -446,3 +472,41 @@ def score_terms(user_vec: Sequence[float], item_vec: Sequence[float], lam: float
         terms.append({"name": "intent match", "value": w * float(sims[k]), "weight": w, "cos": float(sims[k]),
                       "user_intent": name_a, "item_intent": names_b[k]})
     return terms
+
+
+def embed_new_node(state: dict, neighbours: Sequence[tuple[int, Tensor]], *, text: Tensor | None = None,
+                   kind: str = "item", h_self: Tensor | None = None) -> Tensor:
+    r"""Eq. 3 for one node the model never trained, from :meth:`IKGR.inductive_state`:
+
+    .. math::
+        \mathbf{e}_v = \sigma\Big(\mathbf{W}\big(\mathbf{h}_v
+            + \operatorname*{AGG}_{(r, u) \in \mathcal{N}(v)} (\mathbf{h}_u + \mathbf{e}_r)\big)
+            + \mathbf{b}\Big), \qquad \mathbf{h}_v = \mathbf{P}_{\text{kind}}\,\mathbf{t}_v
+
+    The node has no learned vector of its own, so :math:`\mathbf{h}_v` is its projected text vector
+    :math:`\mathbf{t}_v` (zero without text); ``h_self`` overrides it (a training node's own
+    :math:`\mathbf{h}^{(0)}`, which makes this exactly the model's Eq. 3 for that node: the test of this
+    function). ``neighbours`` are ``(r, h_u)``: the convolution relation of the edge *into* the node (a
+    triple's relation for a head→node edge, relation + ``num_rel_total`` for the reversed edge of a triple whose
+    head is the node) and the neighbour's input features. The neighbours' own vectors do not change: adding a
+    node to a mean-aggregated graph would shift them slightly, which retraining would pick up.
+    """
+    W, b, rel = state["lin_weight"], state["lin_bias"], state["rel_emb"]
+    if h_self is not None:
+        h = h_self.float()
+    elif text is not None and kind in state["text_proj"]:
+        h = state["text_proj"][kind] @ text.float()
+    else:
+        h = torch.zeros(W.shape[1])
+    if neighbours:
+        msgs = torch.stack([hu.float() + rel[r] for r, hu in neighbours])
+        h = h + (msgs.mean(0) if state["aggr"] == "mean" else msgs.sum(0))
+    out = W @ h + (b if b is not None else 0.0)
+    act = state["act"]
+    if act == "tanh":
+        return torch.tanh(out)
+    if act == "relu":
+        return torch.relu(out)
+    if act == "leaky_relu":
+        return F.leaky_relu(out)
+    return out

@@ -504,7 +504,8 @@ class Trainer:
                 {"model": run.model_name, "model_config": dataclasses.asdict(run.model_config),
                  "state_dict": net.state_dict(), "data_checksum": run.checksum, "best_epoch": loop.best_epoch,
                  "eval_params": net.eval_params(), "dataset": data.dataset, "item_ids": list(data.item_ids),
-                 "num_users": data.num_users, "convention": cfg.convention},
+                 "num_users": data.num_users, "convention": cfg.convention,
+                 "inductive": _inductive_state(net, data)},
                 ckpt,
             )
         epochs_run = loop.epochs_run
@@ -544,6 +545,18 @@ class Trainer:
         self.log(f"[{run.model_name}] test full NDCG@10={t[FULL]['NDCG@10']:.4f} HR@10={t[FULL]['HR@10']:.4f} | "
                  f"{lab} NDCG@10={t[lab]['NDCG@10']:.4f} HR@10={t[lab]['HR@10']:.4f}")
         return result
+
+
+def _inductive_state(net: Recommender, data: RecData) -> dict | None:
+    """The model's state for embedding nodes unseen in training (IKGR's cold start), with the id lists that
+    name its rows; ``None`` for models without one."""
+    fn = getattr(net, "inductive_state", None)
+    state = fn() if fn is not None else None
+    if state is not None:
+        state["ids"] = {"users": list(data.user_ids), "items": list(data.item_ids),
+                        "entities": list(data.entity_ids or []), "intents": list(data.intent_keys),
+                        "relations": list(data.relation_names)}
+    return state
 
 
 def load_checkpoint(path: str | Path, data: RecData, split: Split | None = None, device: str = "cpu") -> Recommender:

@@ -190,3 +190,24 @@ def test_score_terms_raise_exactly_the_pairs_that_share_an_intent():
         assert sum(t["value"] for t in terms) == pytest.approx(base + lam / 2 * want[item])
         shared = {(t["user_intent"], t["item_intent"]) for t in terms if t["name"] == "intent match" and t["value"]}
         assert shared == {(n, n) for n in names if n in ("thriller", "heist")}
+
+
+def test_embed_new_node_is_eq3_for_a_training_node(toy):
+    """Given a training node's own input features and its true in-neighbours, the inductive Eq. 3 gives exactly
+    the model's vector for it; with the node's text only (no learned vector) it gives a different, finite one."""
+    from kgplatform.models.ikgr import embed_new_node
+
+    m = build(toy, CFG).eval()
+    state = m.inductive_state()
+    with torch.no_grad():
+        e = m.propagate()
+    x0, src, dst, typ = state["x0"], m.edge_index[0], m.edge_index[1], m.edge_type
+    for v in [m.ent_off + 0, m.ent_off + 7, m.user_off + 3, m.int_off + 1]:
+        nb = [(int(t), x0[int(u)]) for u, t in zip(src[dst == v].tolist(), typ[dst == v].tolist())]
+        assert nb
+        assert torch.allclose(embed_new_node(state, nb, h_self=x0[v]), e[v], atol=1e-5)
+    item = 4
+    nb = [(int(t), x0[int(u)]) for u, t in zip(src[dst == m.ent_off + item].tolist(), typ[dst == m.ent_off + item].tolist())]
+    cold = embed_new_node(state, nb, text=toy.item_text_emb[item], kind="item")
+    assert torch.isfinite(cold).all() and not torch.allclose(cold, e[m.ent_off + item])
+    assert build(toy, dataclasses.replace(CFG, num_layers=2)).inductive_state() is None
