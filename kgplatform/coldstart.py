@@ -212,39 +212,33 @@ def _embed_items(graph: Graph, state: dict, dataset: str, ids: list[str]
     return vectors, sets, new_intents, taken
 
 
-def _unit(m: np.ndarray) -> np.ndarray:
-    return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
-
-
 def _merge_recommendations(graph: Graph, state: dict, dataset: str, run: str, vectors: dict[str, torch.Tensor],
                            intent_sets: dict[str, list[str]], new_intent_vecs: dict[str, torch.Tensor],
                            taken: dict[str, set]) -> tuple[list[dict], int, int]:
     """Score the new items for every user of the run (eq. 9–11) and merge them into the materialised top-k."""
+    from .models.ikgr import ikgr_scores
+
     prop = schema.embedding_property(MODEL)
     users = graph.read("coldstart/user_vectors", dataset=dataset, prop=prop, run=run)
     if not users:
         return [], 0, 0
     lam = float(state["lam"])
     ids = list(vectors)
-    U = _unit(np.asarray([u["vector"] for u in users], dtype=np.float64))
-    V = _unit(np.stack([vectors[i].double().numpy() for i in ids]))
-    scores = U @ V.T  # [users, new items]
+    U = np.asarray([u["vector"] for u in users], dtype=np.float64)
+    V = np.stack([vectors[i].double().numpy() for i in ids])
+    d = U.shape[1]
     if lam:
         ivec = {r["key"]: np.asarray(r["vector"], dtype=np.float64)
                 for r in graph.read("coldstart/run_intent_vectors", run=run)}
         ivec.update({k: v.double().numpy() for k, v in new_intent_vecs.items()})
-        intent_term = np.zeros_like(scores)
-        for j, i in enumerate(ids):
-            item_keys = [k for k in intent_sets[i] if k in ivec]
-            if not item_keys:
-                continue
-            B = _unit(np.stack([ivec[k] for k in item_keys]))
-            for n, u in enumerate(users):
-                a_keys = [k for k in u["intents"] if k in ivec]
-                if a_keys:
-                    A = _unit(np.stack([ivec[k] for k in a_keys]))
-                    intent_term[n, j] = float((A @ B.T).max(1).sum()) / len(a_keys)
-        scores = (1 - lam) * scores + lam * intent_term
+
+        def stack(keys: list[str]) -> np.ndarray:
+            rows = [ivec[k] for k in keys if k in ivec]
+            return np.stack(rows) if rows else np.zeros((0, d))
+
+        scores = ikgr_scores(U, [stack(u["intents"]) for u in users], V, [stack(intent_sets[i]) for i in ids], lam)
+    else:
+        scores = ikgr_scores(U, [], V, [], 0.0)
     current: dict[str, list[dict]] = {}
     for r in graph.read("coldstart/recommended", run=run, dataset=dataset):
         current.setdefault(r["user"], []).append({"item": r["item"], "score": float(r["score"])})

@@ -108,12 +108,14 @@ def _intents_and_model(graph, s, folder: Path, extract_limit: int, epochs: int) 
     user = f"{TINY}:1"
     run_id, recs = ex.recommend(graph, user, k=10, model="ikgr")
     print(f"\ntop-10 for {user} (IKGR run {run_id}):")
+    said: set[str] = set()  # notes on the score (e.g. λ = 0) are printed once
     for rec in recs:
         print(f"{rec.rank:>3}. {rec.title}  score {rec.score:.3f}")
         se = ex.score_explanation(graph, user, rec.item, dataset=TINY, model="ikgr")
         if se is not None and se.terms:
             print(f"      {ex.summarize_terms(se.terms)}")
-        if se is not None and se.note:
+        if se is not None and se.note and se.note not in said:
+            said.add(se.note)
             print(f"      ({se.note})")
         exps = ex.explain(graph, user, rec.item, limit=1)
         if not exps:

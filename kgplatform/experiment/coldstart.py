@@ -28,6 +28,7 @@ import torch
 from ..data import RecData
 from ..errors import ConfigError, TrainingError
 from ..eval.stats import bootstrap_interval, paired_difference
+from ..models.ikgr import ikgr_scores, unit_rows as _unit
 
 
 def drop_items(data: RecData, cold: np.ndarray) -> RecData:
@@ -77,28 +78,6 @@ def drop_items(data: RecData, cold: np.ndarray) -> RecData:
         item_text_emb=None if data.item_text_emb is None else data.item_text_emb[torch.as_tensor(keep)],
         user_text_emb=data.user_text_emb, intent_text_emb=data.intent_text_emb,
     )
-
-
-def _unit(m: np.ndarray) -> np.ndarray:
-    return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
-
-
-def ikgr_scores(U: np.ndarray, user_intents: list[np.ndarray], V: np.ndarray, item_intents: list[np.ndarray],
-                lam: float) -> np.ndarray:
-    """Eq. 9–11 of users ``U`` ``[n, d]`` against items ``V`` ``[c, d]``; ``user_intents[u]`` / ``item_intents[j]``
-    are ``[m, d]`` intent vectors (possibly empty). ``[n, c]``."""
-    s = _unit(U) @ _unit(V).T
-    if not lam:
-        return s
-    term = np.zeros_like(s)
-    for j, B in enumerate(item_intents):
-        if len(B) == 0:
-            continue
-        Bu = _unit(B)
-        for u, A in enumerate(user_intents):
-            if len(A):
-                term[u, j] = float((_unit(A) @ Bu.T).max(1).mean())
-    return (1 - lam) * s + lam * term
 
 
 def _ranking_metrics(scores: np.ndarray, relevant: list[set[int]], k: int) -> dict[str, np.ndarray]:

@@ -510,3 +510,26 @@ def embed_new_node(state: dict, neighbours: Sequence[tuple[int, Tensor]], *, tex
     if act == "leaky_relu":
         return F.leaky_relu(out)
     return out
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
+
+
+def ikgr_scores(U: np.ndarray, user_intents: list[np.ndarray], V: np.ndarray, item_intents: list[np.ndarray],
+                lam: float) -> np.ndarray:
+    """Eq. 9–11 of users ``U`` ``[n, d]`` against items ``V`` ``[c, d]``; ``user_intents[u]`` / ``item_intents[j]``
+    are ``[m, d]`` intent vectors (possibly empty). ``[n, c]``."""
+    s = unit_rows(U) @ unit_rows(V).T
+    if not lam:
+        return s
+    term = np.zeros_like(s)
+    for j, B in enumerate(item_intents):
+        if len(B) == 0:
+            continue
+        Bu = unit_rows(B)
+        for u, A in enumerate(user_intents):
+            if len(A):
+                term[u, j] = float((unit_rows(A) @ Bu.T).max(1).mean())
+    return (1 - lam) * s + lam * term
