@@ -75,23 +75,25 @@ def load_state(graph: Graph, dataset: str, run: str | None = None) -> tuple[str,
     return run, state
 
 
-def new_items(graph: Graph, dataset: str, state: dict) -> list[str]:
-    """The dataset's items the run did not train on."""
+def new_items(graph: Graph, dataset: str, state: dict, run: str) -> list[str]:
+    """The dataset's items the run did not train on and that no cold start has given a vector of ``run`` yet."""
     known = set(state["ids"]["items"])
-    return [r["id"] for r in graph.read("coldstart/dataset_items", dataset=dataset) if r["id"] not in known]
+    rows = graph.read("coldstart/dataset_items", dataset=dataset, prop=schema.embedding_property(MODEL))
+    return [r["id"] for r in rows if r["id"] not in known and r["run"] != run]
 
 
 def cold_start_items(graph: Graph, settings: Settings, dataset: str, items: Sequence[str] | None = None, *,
                      extract_intents: bool = True, run: str | None = None, model: str | None = None,
                      progress: bool = False) -> ColdStartReport:
-    """Give new items (``items``; default: every item of ``dataset`` the newest IKGR run did not train on) text
+    """Give new items (``items``, done again if already done; default: every item of ``dataset`` the newest IKGR
+    run neither trained on nor has cold-started yet) text
     vectors, round-1 intents (``extract_intents``; ``model`` names the LLM), inductive IKGR vectors, and a place
     in the run's materialised recommendations. See the module docstring."""
     t_all = time.perf_counter()
     run, state = load_state(graph, dataset, run)
     known = set(state["ids"]["items"])
     if items is None:
-        ids = new_items(graph, dataset, state)
+        ids = new_items(graph, dataset, state, run)
     else:
         from .explain import resolve_item
 

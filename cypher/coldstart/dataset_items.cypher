@@ -1,4 +1,4 @@
 // mode: read
-// params: $dataset
-// Every item id of a dataset (cold start tells the new ones from those a run trained on).
-MATCH (i:Item {dataset: $dataset}) RETURN i.id AS id ORDER BY id
+// params: $dataset, $prop
+// Every item id of a dataset with the run its $prop vector comes from (cold start tells the new ones apart).
+MATCH (i:Item {dataset: $dataset}) RETURN i.id AS id, i[$prop + '_run'] AS run ORDER BY id

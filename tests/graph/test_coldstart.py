@@ -76,7 +76,8 @@ def _per_user_counts(graph) -> set[int]:
         return {r["n"] for r in s.run("MATCH (u:User)-[r:RECOMMENDED]->() RETURN u.id AS u, count(r) AS n")}
 
 
-def test_a_cold_item_is_recommendable_after_cold_start_and_absent_before(ikgr_run, settings):
+def test_a_cold_item_is_recommendable_after_cold_start_and_absent_before(ikgr_run, settings, neo4j_server,
+                                                                          tmp_path):
     graph, data, result = ikgr_run
     # the most recommended item of the run: its twin should reach some top-10s too
     with graph.driver.session(database=graph.info.database) as s:
@@ -84,7 +85,7 @@ def test_a_cold_item_is_recommendable_after_cold_start_and_absent_before(ikgr_ru
                      "LIMIT 1").single()["id"]
     _add_cold_item(graph, like)
     run, state = load_state(graph, TINY_NAME)
-    assert run == result.run_id and new_items(graph, TINY_NAME, state) == [COLD]
+    assert run == result.run_id and new_items(graph, TINY_NAME, state, run) == [COLD]
     assert _recommended(graph, COLD) == 0
     rep = cold_start_items(graph, settings, TINY_NAME, extract_intents=False)
     assert rep.items == [COLD] and rep.new_intents == 1 and rep.users_scored == data.num_users
@@ -110,16 +111,15 @@ def test_a_cold_item_is_recommendable_after_cold_start_and_absent_before(ikgr_ru
         cold_start_items(graph, settings, TINY_NAME, [data.item_ids[0]], extract_intents=False)
     with pytest.raises(NotFound):
         cold_start_items(graph, settings, TINY_NAME, ["no-such-item"], extract_intents=False)
-
-
-def test_cold_start_cli(ikgr_run, neo4j_server, tmp_path):
-    graph, data, result = ikgr_run
-    _add_cold_item(graph, data.item_ids[3])
-    r = kgp(neo4j_server, tmp_path, "cold-start", "-d", TINY_NAME, "--items", "cold-1", "--no-extract", "--json")
+    assert new_items(graph, TINY_NAME, state, run) == []
+    # the CLI: nothing new is left; bad options and an unknown dataset give one-line errors
+    r = kgp(neo4j_server, tmp_path, "cold-start", "-d", TINY_NAME, "--no-extract", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["items"] == [COLD] and doc["run"] == result.run_id and doc["users_scored"] == data.num_users
+    assert doc["items"] == [] and doc["run"] == result.run_id
     for args, msg in ((["cold-start", "-d", TINY_NAME, "--items", ",", "--no-extract"], "--items is empty"),
+                      (["cold-start", "-d", TINY_NAME, "--items", data.item_ids[0], "--no-extract"], "training data"),
+                      (["cold-start", "-d", TINY_NAME, "--evaluate", "--fraction", "2"], "--fraction"),
                       (["cold-start", "-d", "nope", "--no-extract"], "no ikgr run")):
         bad = kgp(neo4j_server, tmp_path, *args)
         assert bad.returncode != 0 and bad.stderr.strip().startswith("Error:") and msg in bad.stderr, bad.stderr
