@@ -15,10 +15,8 @@ mean-aggregated graph would shift its neighbours slightly, which the next traini
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -55,19 +53,9 @@ class ColdStartReport:
 
 def load_state(graph: Graph, dataset: str, run: str | None = None) -> tuple[str, dict]:
     """The newest IKGR run of ``dataset`` with recommendations (or ``run``) and its inductive state."""
-    if run is None:
-        row = graph.read_one("recommend/latest_run", dataset=dataset, model=MODEL)
-        if row is None:
-            raise NotFound(f"no {MODEL} run with recommendations for dataset {dataset!r}",
-                           hint=f"train one first: kgp train {MODEL} -d {dataset}")
-        run = row["id"]
-    rec = graph.read_one("recommend/run_record", run=run)
-    if rec is None or rec["model"] != MODEL or rec["dataset"] != dataset:
-        raise NotFound(f"no {MODEL} run {run!r} for dataset {dataset!r}")
-    ckpt = json.loads(rec["record"] or "{}").get("checkpoint")
-    if not ckpt or not Path(ckpt).is_file():
-        raise NotFound(f"run {run} has no checkpoint on this machine ({ckpt or 'none saved'})",
-                       hint=f"train again: kgp train {MODEL} -d {dataset}")
+    from .graph.writeback import run_checkpoint
+
+    run, ckpt = run_checkpoint(graph, dataset, MODEL, run)
     state = torch.load(ckpt, map_location="cpu", weights_only=False).get("inductive")
     if state is None:
         raise NotFound(f"run {run} saved no inductive state (more than one convolution layer, or trained by an "

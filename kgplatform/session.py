@@ -9,7 +9,6 @@ in milliseconds (``benchmarks/personas.py`` measures p50/p95).
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,19 +80,9 @@ class SessionRecommender:
     def load(cls, graph: Graph, dataset: str, run: str | None = None) -> SessionRecommender:
         """The newest ``persona-sasrec`` run of ``dataset`` (or run ``run``) with its checkpoint."""
         from .graph.export import item_titles
+        from .graph.writeback import run_checkpoint
 
-        if run is None:
-            row = graph.read_one("recommend/latest_run", dataset=dataset, model=MODEL)
-            if row is None:
-                raise NotFound(f"no {MODEL} run for dataset {dataset!r}",
-                               hint=f"train one first: kgp train {MODEL} -d {dataset}")
-            run = row["id"]
-        rec = graph.read_one("recommend/run_record", run=run)
-        if rec is None or rec["model"] != MODEL or rec["dataset"] != dataset:
-            raise NotFound(f"no {MODEL} run {run!r} for dataset {dataset!r}")
-        ckpt = json.loads(rec["record"] or "{}").get("checkpoint")
-        if not ckpt:
-            raise NotFound(f"run {run} saved no checkpoint", hint=f"train again: kgp train {MODEL} -d {dataset}")
+        run, ckpt = run_checkpoint(graph, dataset, MODEL, run)
         return cls.from_checkpoint(ckpt, run, item_titles(graph, dataset))
 
     # ------------------------------------------------------------------------------------------ requests

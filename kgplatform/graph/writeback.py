@@ -23,7 +23,7 @@ import torch
 from .. import schema
 from ..data import RecData
 from ..db.graph import Graph
-from ..errors import QueryError
+from ..errors import NotFound, QueryError
 
 
 class TrainResult(Protocol):
@@ -206,3 +206,24 @@ def list_runs(graph: Graph, *, dataset: str | None = None, model: str | None = N
         run.pop("record", None)
         out.append(run)
     return out
+
+
+def run_checkpoint(graph: Graph, dataset: str, model: str, run: str | None = None) -> tuple[str, str]:
+    """The newest run of ``model`` on ``dataset`` that materialised recommendations (or run ``run``) and the
+    path of its checkpoint on this machine; NotFound (one line, with a hint) otherwise."""
+    from pathlib import Path
+
+    if run is None:
+        row = graph.read_one("recommend/latest_run", dataset=dataset, model=model)
+        if row is None:
+            raise NotFound(f"no {model} run with recommendations for dataset {dataset!r}",
+                           hint=f"train one first: kgp train {model} -d {dataset}")
+        run = row["id"]
+    rec = graph.read_one("recommend/run_record", run=run)
+    if rec is None or rec["model"] != model or rec["dataset"] != dataset:
+        raise NotFound(f"no {model} run {run!r} for dataset {dataset!r}")
+    ckpt = json.loads(rec["record"] or "{}").get("checkpoint")
+    if not ckpt or not Path(ckpt).is_file():
+        raise NotFound(f"run {run} has no checkpoint on this machine ({ckpt or 'none saved'})",
+                       hint=f"train again: kgp train {model} -d {dataset}")
+    return run, ckpt
