@@ -248,3 +248,137 @@ def _merge_recommendations(graph: Graph, state: dict, dataset: str, run: str, ve
             rows.append({"user": u["id"], "items": [{"item": m["item"], "rank": r + 1, "score": m["score"]}
                                                     for r, m in enumerate(merged)]})
     return rows, added, len(users)
+
+
+@dataclass
+class ColdUserReport:
+    run: str
+    dataset: str
+    users: list[str]
+    recommendations: int = 0
+    seconds: float = 0.0
+    #: seconds of the inductive part (vector and scores over every item) per new user
+    seconds_per_user: float = 0.0
+    per_user: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def new_users(graph: Graph, dataset: str, state: dict, run: str) -> list[str]:
+    """The dataset's users the run did not train on and that no cold start has given a vector of ``run`` yet."""
+    known = set(state["ids"]["users"])
+    rows = graph.read("coldstart/dataset_users", dataset=dataset, prop=schema.embedding_property(MODEL))
+    return [r["id"] for r in rows if r["id"] not in known and r["run"] != run]
+
+
+def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequence[str] | None = None, *,
+                     k: int = 10, run: str | None = None, progress: bool = False) -> ColdUserReport:
+    """Recommendations for users the newest IKGR run never trained on (``users``; default: every such user of
+    ``dataset`` not cold-started yet), from their few interactions and profile, without retraining.
+
+    A new user's vector is eq. 3 over what the graph knows of them (their projected profile text as their own
+    input; the items they took, their profile intents and the intents inherited from those items, as in
+    training, as the neighbourhood); their intent set is built as in training (profile intents first, then
+    the taken items' intents by frequency). The run's eq. 9–11 then scores every item the run has a vector for;
+    the top ``k`` the user has not taken are written as the run's ``RECOMMENDED`` edges, in one transaction.
+    """
+    from .data.intent_graph import CONSUMES, HAS_EXACT, HAS_INHERITED, HAS_RELATED
+    from .explain import check_range, resolve_user
+    from .models.ikgr import embed_new_node, ikgr_scores
+
+    check_range("k", k, 1, 1000)
+    t_all = time.perf_counter()
+    run, state = load_state(graph, dataset, run)
+    known = set(state["ids"]["users"])
+    if users is None:
+        ids = new_users(graph, dataset, state, run)
+    else:
+        ids = []
+        for u in users:
+            uid, _ = resolve_user(graph, u.strip(), dataset)
+            if uid in known:
+                raise ConfigError(f"user {uid} is in the training data of run {run}: cold start is for new users",
+                                  hint="kgp cold-start -d DATASET --users without a list finds the new ones")
+            ids.append(uid)
+        ids = list(dict.fromkeys(ids))
+    report = ColdUserReport(run, dataset, ids)
+    if not ids:
+        report.seconds = time.perf_counter() - t_all
+        return report
+    from .embed import embed_graph
+
+    embed_graph(graph, settings, dataset, progress=progress, labels=[schema.USER])
+    t0 = time.perf_counter()
+    prop = schema.embedding_property(MODEL)
+    x0, R, R_kg = state["x0"], state["num_rel_total"], state["rel_base"]
+    names = state["ids"]
+    item_index = {kk: n for n, kk in enumerate(names["items"])}
+    intent_index = {kk: n for n, kk in enumerate(names["intents"])}
+    items = graph.read("coldstart/item_vectors", dataset=dataset, prop=prop, run=run)
+    if not items:
+        raise NotFound(f"run {run} has no item vectors in the graph", hint=f"kgp train {MODEL} -d {dataset}")
+    d = len(items[0]["vector"])
+    V = np.asarray([i["vector"] for i in items], dtype=np.float64)
+    lam = float(state["lam"])
+    ivec: dict[str, np.ndarray] = {}
+    if lam:
+        ivec = {r["key"]: np.asarray(r["vector"], dtype=np.float64)
+                for r in graph.read("coldstart/run_intent_vectors", run=run)}
+
+    def stack(keys: list[str]) -> np.ndarray:
+        rows = [ivec[kk] for kk in keys if kk in ivec]
+        return np.stack(rows) if rows else np.zeros((0, d))
+
+    item_int = [stack(i["intents"]) for i in items] if lam else []
+    item_pos = {i["id"]: n for n, i in enumerate(items)}
+    user_rows, rec_rows = [], []
+    for row in graph.read("coldstart/user_inputs", ids=ids, dataset=dataset, prop=prop):
+        text = torch.tensor(row["text"], dtype=torch.float32) if row["text"] is not None else None
+        nb: list[tuple[int, torch.Tensor]] = []
+        if state.get("conv_interactions", True):
+            for it in row["items"]:
+                if it["id"] in item_index:
+                    nb.append((R_kg + CONSUMES + R, x0[state["ent_off"] + item_index[it["id"]]]))
+        profile: list[str] = []
+        if state["use_intents"]:
+            for it in row["intents"]:
+                related = it["kind"] == schema.RELATED
+                if (related and not state["related_intents"]) or it["key"] not in intent_index:
+                    continue
+                profile.append(it["key"])
+                nb.append((R_kg + (HAS_RELATED if related else HAS_EXACT) + R,
+                           x0[state["int_off"] + intent_index[it["key"]]]))
+        inherited: list[str] = []
+        if state["use_intents"] and state.get("inherit_user_intents", True):
+            counts: dict[str, int] = {}
+            for it in row["items"]:
+                for kk in it["intents"]:
+                    counts[kk] = counts.get(kk, 0) + 1
+            order = sorted(counts, key=lambda kk: -counts[kk])  # stable: first seen first among equals
+            room = state.get("max_user_intents", 16) - len(profile)
+            inherited = [kk for kk in order if kk not in profile and kk in intent_index][:max(room, 0)]
+            nb += [(R_kg + HAS_INHERITED + R, x0[state["int_off"] + intent_index[kk]]) for kk in inherited]
+        sets = (profile + inherited)[: state.get("max_user_intents", 16)]
+        e_u = embed_new_node(state, nb, text=text, kind="user")
+        s = ikgr_scores(e_u.double().numpy()[None], [stack(sets)] if lam else [], V, item_int, lam)[0]
+        taken = {it["id"] for it in row["items"]}
+        s[[item_pos[t] for t in taken if t in item_pos]] = -np.inf
+        top = np.argsort(-s, kind="stable")[:k]
+        recs = [{"item": items[j]["id"], "rank": r + 1, "score": float(s[j])}
+                for r, j in enumerate(top.tolist()) if np.isfinite(s[j])]
+        user_rows.append({"id": row["id"], "props": {prop: e_u.tolist(), f"{prop}_run": run,
+                                                    f"{prop}_intents": sets}})
+        rec_rows.append({"user": row["id"], "items": recs})
+        report.per_user[row["id"]] = {"interactions": len(row["items"]), "known_items": sum(
+            it["id"] in item_index for it in row["items"]), "intents": sets, "recommendations": len(recs)}
+    report.seconds_per_user = (time.perf_counter() - t0) / len(ids)
+    with graph.transaction("coldstart/users") as tx:
+        tx.run("runs/lock_dataset", dataset=dataset)
+        tx.run("coldstart/set_users", rows=user_rows)
+        tx.run("coldstart/replace_recommendations", rows=rec_rows, run=run, model=MODEL)
+    report.recommendations = sum(len(r["items"]) for r in rec_rows)
+    report.seconds = time.perf_counter() - t_all
+    return report

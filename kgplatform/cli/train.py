@@ -267,6 +267,10 @@ def register(app: typer.Typer) -> None:
         items: Optional[str] = typer.Option(
             None, "--items", help="ITEM,ITEM,…: the new items (raw or full ids); default: every item of the dataset "
                                   "the newest IKGR run did not train on."),
+        users: Optional[str] = typer.Option(
+            None, "--users", help="USER,USER,… or 'new': recommend for new users (from their few interactions and "
+                                  "profile) instead of adding new items; 'new' = every user the run never saw."),
+        k: int = typer.Option(10, help="--users: recommendations per new user (1-1000)."),
         no_extract: bool = typer.Option(False, "--no-extract", help="Do not extract round-1 intents for them."),
         llm: Optional[str] = typer.Option(None, "--llm", help="LLM for their intents (as kgp extract --model)."),
         evaluate_: bool = typer.Option(False, "--evaluate", help="Measure it instead: hold out --fraction of the "
@@ -281,11 +285,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """New items into the newest IKGR run without retraining: text vector, round-1 intents, an inductive
         IKGR vector (eq. 3 over their KG neighbours and intents), and a place in every user's top-k where they
-        rank. With --evaluate, measure it on held-out items."""
+        rank. With --users, recommendations for new users the same way; with --evaluate, measure it on
+        held-out items."""
         from ..coldstart import cold_start_items
 
         if evaluate_:
             _cold_start_evaluate(ctx, dataset, fraction, epochs, seed, results, as_json)
+            return
+        if users is not None:
+            if items is not None:
+                raise ConfigError("give --items or --users, not both")
+            _cold_start_users(ctx, dataset, users, k, as_json)
             return
         ids = None
         if items is not None:
@@ -366,6 +376,29 @@ def register(app: typer.Typer) -> None:
         print("and run the queries on the guide's 'Why this item' slides (kgp browser shows how to open it),")
         print("or paste them from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users,")
         print("persona_peers, similar_content; score_inputs holds what the score terms are computed from).")
+
+
+def _cold_start_users(ctx, dataset: str, users: str, k: int, as_json: bool) -> None:
+    from .. import explain as ex
+    from ..coldstart import cold_start_users
+
+    ex.check_range("--k", k, 1, ex.MAX_K)
+    ids = None if users.strip().lower() == "new" else [x.strip() for x in users.split(",") if x.strip()]
+    if ids is not None and not ids:
+        raise ConfigError("--users is empty: give USER,USER,… or 'new'")
+    with open_graph(ctx) as graph:
+        rep = cold_start_users(graph, settings(ctx), dataset, ids, k=k, progress=not as_json)
+    if as_json:
+        print_json(rep.to_dict())
+        return
+    if not rep.users:
+        print(f"no new users in {dataset}: every user was in the training data of run {rep.run}")
+        return
+    print(f"run {rep.run}: {len(rep.users)} new user(s), {rep.recommendations} recommendation(s) written; "
+          f"{rep.seconds_per_user * 1000:.1f} ms per user (inductive part), {rep.seconds:.1f} s in all")
+    for u, info_u in rep.per_user.items():
+        print(f"  {u}: {info_u['interactions']} interaction(s) ({info_u['known_items']} with trained items), "
+              f"{len(info_u['intents'])} intent(s); kgp recommend {u} shows the top-{k}")
 
 
 def _cold_start_evaluate(ctx, dataset: str, fraction: float, epochs: int, seed: int, results: str | None,

@@ -419,6 +419,8 @@ class IKGR(Recommender):
             "use_intents": bool(self.config.use_intents), "related_intents": bool(self.config.related_intents),
             "conv_interactions": bool(self.config.conv_interactions),
             "max_item_intents": int(self.config.max_item_intents), "lam": float(self.eval_params()["lam"]),
+            "max_user_intents": int(self.config.max_user_intents),
+            "inherit_user_intents": bool(self.config.inherit_user_intents),
         }
 
     def eval_grid(self) -> dict[str, list[float]]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kgplatform.coldstart import cold_start_items, load_state, new_items
+from kgplatform.coldstart import cold_start_items, cold_start_users, load_state, new_items, new_users
 from kgplatform.embed import embed_graph
 from kgplatform.errors import ConfigError, NotFound
 from kgplatform.explain import score_explanation
@@ -19,6 +19,7 @@ from ..cli.test_cli import kgp
 from ..conftest import TINY_NAME
 
 COLD = f"{TINY_NAME}:cold-1"
+NEW_USER = f"{TINY_NAME}:new-user-1"
 
 
 def _intents(graph) -> None:
@@ -112,12 +113,38 @@ def test_a_cold_item_is_recommendable_after_cold_start_and_absent_before(ikgr_ru
     with pytest.raises(NotFound):
         cold_start_items(graph, settings, TINY_NAME, ["no-such-item"], extract_intents=False)
     assert new_items(graph, TINY_NAME, state, run) == []
+    # a new user with five interactions (copied from a trained user) gets a top-k without retraining
+    donor = data.user_ids[next(u for u in range(data.num_users) if data.sequence(u).numel() >= 8)]
+    with graph.driver.session(database=graph.info.database) as s:
+        s.run("""MATCH (d:User {id: $donor})-[r:INTERACTED]->(i:Item) WITH d, r, i ORDER BY r.pos LIMIT 5
+                 MERGE (n:User {id: $id}) ON CREATE SET n.dataset = $ds, n.rawId = 'new-user-1'
+                 CREATE (n)-[:INTERACTED {pos: r.pos, ts: r.ts, rating: r.rating}]->(i)""",
+              donor=donor, id=NEW_USER, ds=TINY_NAME).consume()
+        taken = {r["id"] for r in s.run("MATCH (:User {id: $id})-[:INTERACTED]->(i) RETURN i.id AS id", id=NEW_USER)}
+    assert new_users(graph, TINY_NAME, state, run) == [NEW_USER] and len(taken) == 5
+    urep = cold_start_users(graph, settings, TINY_NAME, k=10)
+    assert urep.users == [NEW_USER] and urep.recommendations == 10
+    assert urep.per_user[NEW_USER]["known_items"] == 5 and urep.per_user[NEW_USER]["intents"] is not None
+    from kgplatform.explain import recommend
+
+    run_id, recs = recommend(graph, NEW_USER, k=10, model="ikgr")
+    assert run_id == run and len(recs) == 10 and not ({r.item for r in recs} & taken)
+    se = score_explanation(graph, NEW_USER, recs[0].item, dataset=TINY_NAME, model="ikgr")
+    assert se.score == pytest.approx(recs[0].score, abs=1e-5) and se.recommended_rank == 1
+    assert new_users(graph, TINY_NAME, state, run) == []
+    with pytest.raises(ConfigError, match="training data"):
+        cold_start_users(graph, settings, TINY_NAME, [data.user_ids[0]])
     # the CLI: nothing new is left; bad options and an unknown dataset give one-line errors
     r = kgp(neo4j_server, tmp_path, "cold-start", "-d", TINY_NAME, "--no-extract", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["items"] == [] and doc["run"] == result.run_id
+    r = kgp(neo4j_server, tmp_path, "cold-start", "-d", TINY_NAME, "--users", "new", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["users"] == []
     for args, msg in ((["cold-start", "-d", TINY_NAME, "--items", ",", "--no-extract"], "--items is empty"),
+                      (["cold-start", "-d", TINY_NAME, "--users", ","], "--users is empty"),
+                      (["cold-start", "-d", TINY_NAME, "--users", "new", "--items", "x"], "not both"),
                       (["cold-start", "-d", TINY_NAME, "--items", data.item_ids[0], "--no-extract"], "training data"),
                       (["cold-start", "-d", TINY_NAME, "--evaluate", "--fraction", "2"], "--fraction"),
                       (["cold-start", "-d", "nope", "--no-extract"], "no ikgr run")):
