@@ -285,9 +285,8 @@ def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequ
     the taken items' intents by frequency). The run's eq. 9–11 then scores every item the run has a vector for;
     the top ``k`` the user has not taken are written as the run's ``RECOMMENDED`` edges, in one transaction.
     """
-    from .data.intent_graph import CONSUMES, HAS_EXACT, HAS_INHERITED, HAS_RELATED
     from .explain import check_range, resolve_user
-    from .models.ikgr import embed_new_node, ikgr_scores
+    from .models.ikgr import embed_new_node, ikgr_scores, new_user_inputs
 
     check_range("k", k, 1, 1000)
     t_all = time.perf_counter()
@@ -313,7 +312,6 @@ def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequ
     embed_graph(graph, settings, dataset, progress=progress, labels=[schema.USER])
     t0 = time.perf_counter()
     prop = schema.embedding_property(MODEL)
-    x0, R, R_kg = state["x0"], state["num_rel_total"], state["rel_base"]
     names = state["ids"]
     item_index = {kk: n for n, kk in enumerate(names["items"])}
     intent_index = {kk: n for n, kk in enumerate(names["intents"])}
@@ -337,31 +335,13 @@ def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequ
     user_rows, rec_rows = [], []
     for row in graph.read("coldstart/user_inputs", ids=ids, dataset=dataset, prop=prop):
         text = torch.tensor(row["text"], dtype=torch.float32) if row["text"] is not None else None
-        nb: list[tuple[int, torch.Tensor]] = []
-        if state.get("conv_interactions", True):
-            for it in row["items"]:
-                if it["id"] in item_index:
-                    nb.append((R_kg + CONSUMES + R, x0[state["ent_off"] + item_index[it["id"]]]))
-        profile: list[str] = []
-        if state["use_intents"]:
-            for it in row["intents"]:
-                related = it["kind"] == schema.RELATED
-                if (related and not state["related_intents"]) or it["key"] not in intent_index:
-                    continue
-                profile.append(it["key"])
-                nb.append((R_kg + (HAS_RELATED if related else HAS_EXACT) + R,
-                           x0[state["int_off"] + intent_index[it["key"]]]))
-        inherited: list[str] = []
-        if state["use_intents"] and state.get("inherit_user_intents", True):
-            counts: dict[str, int] = {}
-            for it in row["items"]:
-                for kk in it["intents"]:
-                    counts[kk] = counts.get(kk, 0) + 1
-            order = sorted(counts, key=lambda kk: -counts[kk])  # stable: first seen first among equals
-            room = state.get("max_user_intents", 16) - len(profile)
-            inherited = [kk for kk in order if kk not in profile and kk in intent_index][:max(room, 0)]
-            nb += [(R_kg + HAS_INHERITED + R, x0[state["int_off"] + intent_index[kk]]) for kk in inherited]
-        sets = (profile + inherited)[: state.get("max_user_intents", 16)]
+        known_items = [it for it in row["items"] if it["id"] in item_index]
+        nb, set_idx = new_user_inputs(
+            state, [item_index[it["id"]] for it in known_items],
+            [(intent_index[it["key"]], it["kind"] == schema.RELATED) for it in row["intents"]
+             if it["key"] in intent_index],
+            [[intent_index[kk] for kk in it["intents"] if kk in intent_index] for it in known_items])
+        sets = [names["intents"][t] for t in set_idx]
         e_u = embed_new_node(state, nb, text=text, kind="user")
         s = ikgr_scores(e_u.double().numpy()[None], [stack(sets)] if lam else [], V, item_int, lam)[0]
         taken = {it["id"] for it in row["items"]}

@@ -276,7 +276,11 @@ def register(app: typer.Typer) -> None:
         evaluate_: bool = typer.Option(False, "--evaluate", help="Measure it instead: hold out --fraction of the "
                                        "items with everything about them, train IKGR on the rest, rank the cold "
                                        "items for the users who took them against text-only and popularity."),
-        fraction: float = typer.Option(0.1, help="--evaluate: share of the items held out as cold."),
+        evaluate_users: bool = typer.Option(False, "--evaluate-users", help="Measure the user side: hold out "
+                                            "--fraction of the users, give each their first --few items, rank "
+                                            "the rest against popularity and text-only."),
+        few: int = typer.Option(5, min=1, help="--evaluate-users: items a new user gives."),
+        fraction: float = typer.Option(0.1, help="--evaluate/--evaluate-users: share of the items (users) held out."),
         epochs: int = typer.Option(20, min=1, help="--evaluate: IKGR epochs on the warm items."),
         seed: int = typer.Option(2024, help="--evaluate: seed of the cold items and the training."),
         results: Optional[str] = typer.Option(None, "--results", help="--evaluate: also save results/<dataset>/"
@@ -289,8 +293,11 @@ def register(app: typer.Typer) -> None:
         held-out items."""
         from ..coldstart import cold_start_items
 
-        if evaluate_:
-            _cold_start_evaluate(ctx, dataset, fraction, epochs, seed, results, as_json)
+        if evaluate_ or evaluate_users:
+            if evaluate_ and evaluate_users:
+                raise ConfigError("give --evaluate or --evaluate-users, not both")
+            _cold_start_evaluate(ctx, dataset, fraction, epochs, seed, results, as_json,
+                                 users_few=few if evaluate_users else None)
             return
         if users is not None:
             if items is not None:
@@ -402,10 +409,10 @@ def _cold_start_users(ctx, dataset: str, users: str, k: int, as_json: bool) -> N
 
 
 def _cold_start_evaluate(ctx, dataset: str, fraction: float, epochs: int, seed: int, results: str | None,
-                         as_json: bool) -> None:
+                         as_json: bool, users_few: int | None = None) -> None:
     import sys
 
-    from ..experiment.coldstart import cold_start_experiment
+    from ..experiment.coldstart import cold_start_experiment, cold_user_experiment
     from ..graph.export import export_recdata
 
     if not 0 < fraction < 1:
@@ -415,8 +422,12 @@ def _cold_start_evaluate(ctx, dataset: str, fraction: float, epochs: int, seed: 
     s = settings(ctx)
     with open_graph(ctx) as graph:
         data, _ = export_recdata(graph, dataset)
-    out = cold_start_experiment(data, fraction=fraction, seed=seed, epochs=epochs, device=s.device,
-                                cache_dir=s.home / "candidates", log=info)
+    if users_few is None:
+        out = cold_start_experiment(data, fraction=fraction, seed=seed, epochs=epochs, device=s.device,
+                                    cache_dir=s.home / "candidates", log=info)
+    else:
+        out = cold_user_experiment(data, fraction=fraction, few=users_few, seed=seed, epochs=epochs,
+                                   device=s.device, cache_dir=s.home / "candidates", log=info)
     out["command"] = "kgp " + " ".join(sys.argv[1:])
     if results:
         dest = Path.cwd() / "results" / dataset
@@ -426,14 +437,20 @@ def _cold_start_evaluate(ctx, dataset: str, fraction: float, epochs: int, seed: 
     if as_json:
         print_json(out)
         return
-    print(f"{dataset}: {out['cold_items']} cold items, {out['users']} users who took them; {out['protocol']}")
+    if users_few is None:
+        print(f"{dataset}: {out['cold_items']} cold items, {out['users']} users who took them; {out['protocol']}")
+    else:
+        print(f"{dataset}: {out['users']} cold users; {out['protocol']}")
     for name, ms in out["rows"].items():
         print(f"  {name:<16}" + "  ".join(f"{m} {v['mean']:.4f} [{v['low']:.4f}, {v['high']:.4f}]"
                                           for m, v in ms.items()))
     for name, ms in out["differences"].items():
         print(f"  {name:<30}" + "  ".join(f"{m} {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
                                           for m, d in ms.items()))
-    print(f"  inductive step: {out['latency_ms_per_item']:.2f} ms per new item (vector + scores for every user)")
+    if users_few is None:
+        print(f"  inductive step: {out['latency_ms_per_item']:.2f} ms per new item (vector + scores for every user)")
+    else:
+        print(f"  inductive step: {out['latency_ms_per_user']:.2f} ms per new user (vector + scores over every item)")
 
 
 def _run_model(graph, run_id: str) -> str | None:

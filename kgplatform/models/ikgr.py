@@ -535,3 +535,40 @@ def ikgr_scores(U: np.ndarray, user_intents: list[np.ndarray], V: np.ndarray, it
             if len(A):
                 term[u, j] = float((unit_rows(A) @ Bu.T).max(1).mean())
     return (1 - lam) * s + lam * term
+
+
+def new_user_inputs(state: dict, items: Sequence[int], profile: Sequence[tuple[int, bool]],
+                    item_sets: Sequence[Sequence[int]]) -> tuple[list[tuple[int, Tensor]], list[int]]:
+    """The eq. 3 neighbourhood (for :func:`embed_new_node`) and the eq. 10 intent set of a user the model never
+    trained on, built as training builds them: ``items`` the trained item indices the user took (in order),
+    ``profile`` their profile intents ``(intent index, related?)``, ``item_sets[n]`` the intent indices of
+    ``items[n]``. The set holds the profile intents first, then the taken items' intents by frequency (first
+    seen first among equals), capped at ``max_user_intents``; the neighbourhood has the *consumes* edges (if the
+    model convolves interactions) and one edge per intent of the set."""
+    from kgplatform.data.intent_graph import CONSUMES, HAS_EXACT, HAS_INHERITED, HAS_RELATED
+
+    x0, R, R_kg = state["x0"], state["num_rel_total"], state["rel_base"]
+    cap = state.get("max_user_intents", 16)
+    nb: list[tuple[int, Tensor]] = []
+    if state.get("conv_interactions", True):
+        nb += [(R_kg + CONSUMES + R, x0[state["ent_off"] + i]) for i in items]
+    sets: list[int] = []
+    if not state["use_intents"]:
+        return nb, sets
+    for t, related in profile:
+        if (related and not state["related_intents"]) or t in sets or len(sets) >= cap:
+            continue
+        sets.append(t)
+        nb.append((R_kg + (HAS_RELATED if related else HAS_EXACT) + R, x0[state["int_off"] + t]))
+    if state.get("inherit_user_intents", True):
+        counts: dict[int, int] = {}
+        for its in item_sets:
+            for t in its:
+                counts[t] = counts.get(t, 0) + 1
+        for t in sorted(counts, key=lambda t: -counts[t]):
+            if len(sets) >= cap:
+                break
+            if t not in sets:
+                sets.append(t)
+                nb.append((R_kg + HAS_INHERITED + R, x0[state["int_off"] + t]))
+    return nb, sets

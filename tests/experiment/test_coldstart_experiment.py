@@ -58,3 +58,18 @@ def test_the_experiment_runs_with_intervals(tmp_path):
     assert "ikgr_inductive - text_only" in out["differences"] and out["latency_ms_per_item"] > 0
     with pytest.raises(ConfigError):
         cold_start_experiment(toy, fraction=1.5, log=lambda m: None)
+
+
+def test_the_user_experiment_runs_and_hides_the_cold_users(tmp_path):
+    from kgplatform.experiment.coldstart import cold_user_experiment, drop_users
+
+    toy = toy_data(num_users=60, num_items=150, seq_len=12, seed=4, text_dim=12)
+    warm = drop_users(toy, np.array([0, 3]))
+    assert warm.sequence(0).numel() == 0 and warm.sequence(3).numel() == 0
+    assert warm.sequence(1).tolist() == toy.sequence(1).tolist() and warm.num_items == toy.num_items
+    out = cold_user_experiment(toy, fraction=0.1, few=4, epochs=2, cache_dir=tmp_path, log=lambda m: None)
+    assert out["cold_users"] == 6 and 0 < out["users"] <= 6
+    assert set(out["rows"]) == {"ikgr_inductive", "popularity", "text_only"}
+    for row in out["rows"].values():
+        assert 0 <= row["NDCG@10"]["mean"] <= 1 and row["NDCG@10"]["n"] == out["users"]
+    assert set(out["differences"]) == {"ikgr_inductive - popularity", "ikgr_inductive - text_only"}

@@ -211,3 +211,29 @@ def test_embed_new_node_is_eq3_for_a_training_node(toy):
     cold = embed_new_node(state, nb, text=toy.item_text_emb[item], kind="item")
     assert torch.isfinite(cold).all() and not torch.allclose(cold, e[m.ent_off + item])
     assert build(toy, dataclasses.replace(CFG, num_layers=2)).inductive_state() is None
+
+
+def test_new_user_inputs_rebuild_a_training_users_set_and_vector(toy):
+    """A training user fed to the new-user path (their training items, profile intents, items' intent sets)
+    gets the model's own intent set and, with their own input features, exactly the model's vector."""
+    from kgplatform.data.intent_graph import CONSUMES
+    from kgplatform.models.ikgr import embed_new_node, new_user_inputs
+
+    m = build(toy, CFG).eval()
+    state = m.inductive_state()
+    with torch.no_grad():
+        e = m.propagate()
+    src, dst, typ = m.edge_index[0], m.edge_index[1], m.edge_type
+    checked = 0
+    for u in range(8):
+        taken = (dst[(src == m.user_off + u) & (typ == m.rel_base + CONSUMES)] - m.ent_off).tolist()
+        rows = toy.user_intents[:, 0] == u
+        profile = [(int(t), bool(k)) for t, k in zip(toy.user_intents[rows, 1].tolist(),
+                                                      toy.user_intent_kind[rows].tolist())]
+        sets_of = [[t for t in m.item_sets[i].tolist() if t >= 0] for i in taken]
+        nb, sets = new_user_inputs(state, taken, profile, sets_of)
+        assert set(sets) == {t for t in m.user_sets[u].tolist() if t >= 0}
+        assert torch.allclose(embed_new_node(state, nb, h_self=state["x0"][m.user_off + u]), e[m.user_off + u],
+                              atol=1e-5)
+        checked += bool(sets)
+    assert checked
