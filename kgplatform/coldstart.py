@@ -63,11 +63,17 @@ def load_state(graph: Graph, dataset: str, run: str | None = None) -> tuple[str,
     return run, state
 
 
+def _new_ids(graph: Graph, query: str, dataset: str, known: list[str], run: str) -> list[str]:
+    """Ids (from ``query``: id and the run of its vector) the run did not train on and no cold start has given
+    a vector of ``run`` yet."""
+    seen = set(known)
+    rows = graph.read(query, dataset=dataset, prop=schema.embedding_property(MODEL))
+    return [r["id"] for r in rows if r["id"] not in seen and r["run"] != run]
+
+
 def new_items(graph: Graph, dataset: str, state: dict, run: str) -> list[str]:
     """The dataset's items the run did not train on and that no cold start has given a vector of ``run`` yet."""
-    known = set(state["ids"]["items"])
-    rows = graph.read("coldstart/dataset_items", dataset=dataset, prop=schema.embedding_property(MODEL))
-    return [r["id"] for r in rows if r["id"] not in known and r["run"] != run]
+    return _new_ids(graph, "coldstart/dataset_items", dataset, state["ids"]["items"], run)
 
 
 def cold_start_items(graph: Graph, settings: Settings, dataset: str, items: Sequence[str] | None = None, *,
@@ -269,9 +275,7 @@ class ColdUserReport:
 
 def new_users(graph: Graph, dataset: str, state: dict, run: str) -> list[str]:
     """The dataset's users the run did not train on and that no cold start has given a vector of ``run`` yet."""
-    known = set(state["ids"]["users"])
-    rows = graph.read("coldstart/dataset_users", dataset=dataset, prop=schema.embedding_property(MODEL))
-    return [r["id"] for r in rows if r["id"] not in known and r["run"] != run]
+    return _new_ids(graph, "coldstart/dataset_users", dataset, state["ids"]["users"], run)
 
 
 def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequence[str] | None = None, *,

@@ -137,11 +137,13 @@ class ScoreExplanation:
     note: str | None = None
 
 
-def score_explanation(graph: Graph, user: str, item: str, *, dataset: str, model: str | None = None
-                      ) -> ScoreExplanation | None:
+def score_explanation(graph: Graph, user: str, item: str, *, dataset: str, model: str | None = None,
+                      run: dict[str, str] | None = None) -> ScoreExplanation | None:
     """The newest run's (of ``model``, or of any model) score of (user, item) split into its terms; ``None``
-    when the dataset has no run with recommendations. Ids as in the graph."""
-    run = graph.read_one("recommend/latest_run", dataset=dataset, model=model)
+    when the dataset has no run with recommendations. ``run`` (``{"id", "model"}``, e.g. from
+    :func:`recommend`'s lookup) skips looking the run up again. Ids as in the graph."""
+    if run is None:
+        run = graph.read_one("recommend/latest_run", dataset=dataset, model=model)
     if run is None:
         return None
     prop = schema.embedding_property(run["model"])

@@ -111,7 +111,7 @@ def _intents_and_model(graph, s, folder: Path, extract_limit: int, epochs: int) 
     said: set[str] = set()  # notes on the score (e.g. λ = 0) are printed once
     for rec in recs:
         print(f"{rec.rank:>3}. {rec.title}  score {rec.score:.3f}")
-        se = ex.score_explanation(graph, user, rec.item, dataset=TINY, model="ikgr")
+        se = ex.score_explanation(graph, user, rec.item, dataset=TINY, run={"id": run_id, "model": "ikgr"})
         if se is not None and se.terms:
             print(f"      {ex.summarize_terms(se.terms)}")
         if se is not None and se.note and se.note not in said:

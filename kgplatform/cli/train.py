@@ -241,11 +241,11 @@ def register(app: typer.Typer) -> None:
             uid, _ = ex.resolve_user(graph, user, dataset)
             run_id, recs = ex.recommend(graph, uid, k=k, model=model)
             if explain:
-                run_model = _run_model(graph, run_id)
+                run = {"id": run_id, "model": _run_model(graph, run_id)}
                 for r in recs:
                     r.explanations = ex.explain(graph, uid, r.item, limit=2)
-                    se = ex.score_explanation(graph, uid, r.item, dataset=uid.split(":", 1)[0], model=run_model)
-                    r.terms = se.terms if se is not None and se.run == run_id else []
+                    se = ex.score_explanation(graph, uid, r.item, dataset=uid.split(":", 1)[0], run=run)
+                    r.terms = se.terms if se is not None else []
         if as_json:
             print_json({"user": uid, "run": run_id, "items": [dataclasses.asdict(r) for r in recs]})
             return

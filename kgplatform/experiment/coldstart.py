@@ -80,6 +80,44 @@ def drop_items(data: RecData, cold: np.ndarray) -> RecData:
     )
 
 
+def _hold_out(eligible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A seeded ``fraction`` (at least 2) of ``eligible``, sorted."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"--fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(eligible, size=max(2, int(round(fraction * len(eligible)))), replace=False))
+
+
+def _train_warm(warm: RecData, *, epochs: int, seed: int, device: str, cache_dir, model_config: dict | None,
+                log: Callable[[str], None]):
+    """IKGR trained on the warm data: the run's result, the model (eval mode) and its inductive state."""
+    from ..train import TrainConfig, Trainer
+
+    cfg = TrainConfig(epochs=epochs, eval_every=max(1, epochs // 5), device=device, seed=seed, cache_dir=cache_dir)
+    result = Trainer(cfg, log=log).fit("ikgr", warm, model_config)
+    model = result.model.eval()
+    state = model.inductive_state()
+    if state is None:
+        raise TrainingError("cold start needs a single-layer IKGR (num_layers=1)")
+    return result, model, state
+
+
+def _warm_run(result) -> dict[str, Any]:
+    return {"run_id": result.run_id, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+            "seconds_per_epoch": result.seconds_per_epoch,
+            "warm_test_full_ndcg10": result.metrics["test"]["full"]["NDCG@10"]}
+
+
+def _report(per_user: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
+    """Intervals per row and metric, and the paired differences of ``ikgr_inductive`` against every other row."""
+    rows = {name: {m: dataclasses.asdict(bootstrap_interval(v)) for m, v in ms.items()}
+            for name, ms in per_user.items()}
+    diffs = {f"ikgr_inductive - {b}": {m: dataclasses.asdict(paired_difference(
+        per_user["ikgr_inductive"][m], per_user[b][m], names=("ikgr_inductive", b))) for m in per_user[b]}
+        for b in per_user if b != "ikgr_inductive"}
+    return rows, diffs
+
+
 def _ranking_metrics(scores: np.ndarray, relevant: list[set[int]], k: int) -> dict[str, np.ndarray]:
     """HR@k, NDCG@k and Recall@k per user (rows of ``scores``) with binary relevance."""
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -100,26 +138,19 @@ def cold_start_experiment(data: RecData, *, fraction: float = 0.1, seed: int = 2
     users who took them (see the module docstring); every figure in a JSON-ready dict."""
     from ..models.ikgr import embed_new_node
     from ..data.intent_graph import SAT_EXACT, SAT_RELATED
-    from ..train import TrainConfig, Trainer
 
     if not 0 < fraction < 1:
         raise ConfigError(f"--fraction must be between 0 and 1, got {fraction}")
     if data.item_text_emb is None:
         raise ConfigError(f"dataset {data.dataset!r} has no item text vectors: cold items would have no input",
                           hint=f"kgp embed -d {data.dataset}")
-    rng = np.random.default_rng(seed)
     counts = np.bincount(data.seq_items.numpy(), minlength=data.num_items)
-    eligible = np.flatnonzero(counts > 0)
-    cold = np.sort(rng.choice(eligible, size=max(2, int(round(fraction * len(eligible)))), replace=False))
+    cold = _hold_out(np.flatnonzero(counts > 0), fraction, seed)
     warm = drop_items(data, cold)
     log(f"[cold-start] {len(cold)} of {data.num_items} items held out with their {int(counts[cold].sum())} "
         f"interactions; training IKGR on the rest ({warm.num_interactions} interactions)")
-    cfg = TrainConfig(epochs=epochs, eval_every=max(1, epochs // 5), device=device, seed=seed, cache_dir=cache_dir)
-    result = Trainer(cfg, log=log).fit("ikgr", warm, model_config)
-    model = result.model.eval()
-    state = model.inductive_state()
-    if state is None:
-        raise TrainingError("cold start needs a single-layer IKGR (num_layers=1)")
+    result, model, state = _train_warm(warm, epochs=epochs, seed=seed, device=device, cache_dir=cache_dir,
+                                       model_config=model_config, log=log)
     x0, R, R_kg = state["x0"], state["num_rel_total"], state["rel_base"]
     n_w = warm.num_items
     new_index = np.full(data.num_items, -1, dtype=np.int64)
@@ -187,23 +218,13 @@ def cold_start_experiment(data: RecData, *, fraction: float = 0.1, seed: int = 2
         "text_only": _unit(profiles) @ _unit(text[cold]).T,
         "popularity": np.random.default_rng(seed + 1).random((len(users), len(cold))),
     }
-    per_user = {name: _ranking_metrics(s, relevant, k) for name, s in rows.items()}
-    out_rows = {name: {m: dataclasses.asdict(bootstrap_interval(v)) for m, v in ms.items()}
-                for name, ms in per_user.items()}
-    diffs = {f"ikgr_inductive - {b}": {m: dataclasses.asdict(paired_difference(per_user["ikgr_inductive"][m],
-                                                                                per_user[b][m],
-                                                                                names=("ikgr_inductive", b)))
-                                        for m in per_user[b]}
-             for b in ("text_only", "popularity")}
+    out_rows, diffs = _report({name: _ranking_metrics(s, relevant, k) for name, s in rows.items()})
     return {
         "dataset": data.dataset, "protocol": f"rank all {len(cold)} cold items; relevant: the cold items the user "
                                             "took; binary relevance", "k": k, "seed": seed, "fraction": fraction,
         "cold_items": len(cold), "cold_interactions": int(counts[cold].sum()), "users": len(users),
         "lambda": lam, "intents": bool(model.num_intents), "kg": bool(data.has_kg),
-        "warm_run": {"run_id": result.run_id, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                     "seconds_per_epoch": result.seconds_per_epoch,
-                     "warm_test_full_ndcg10": result.metrics["test"]["full"]["NDCG@10"]},
-        "latency_ms_per_item": latency_ms, "rows": out_rows, "differences": diffs,
+        "warm_run": _warm_run(result), "latency_ms_per_item": latency_ms, "rows": out_rows, "differences": diffs,
     }
 
 
@@ -246,24 +267,15 @@ def cold_user_experiment(data: RecData, *, fraction: float = 0.1, few: int = 5, 
     their remaining items. Rows: ``ikgr_inductive``, ``popularity`` (training counts), ``text_only`` (cosine to
     the mean text of the ``few`` items, where items have text)."""
     from ..models.ikgr import embed_new_node, new_user_inputs
-    from ..train import TrainConfig, Trainer
 
-    if not 0 < fraction < 1:
-        raise ConfigError(f"--fraction must be between 0 and 1, got {fraction}")
     ptr, items = data.seq_indptr.numpy(), data.seq_items.numpy()
     lengths = np.diff(ptr)
-    eligible = np.flatnonzero(lengths > few)
-    rng = np.random.default_rng(seed)
-    cold = np.sort(rng.choice(eligible, size=max(2, int(round(fraction * len(eligible)))), replace=False))
+    cold = _hold_out(np.flatnonzero(lengths > few), fraction, seed)
     warm = drop_users(data, cold)
     log(f"[cold-start users] {len(cold)} of {data.num_users} users held out with their "
         f"{int(lengths[cold].sum())} interactions; training IKGR on the rest ({warm.num_interactions})")
-    cfg = TrainConfig(epochs=epochs, eval_every=max(1, epochs // 5), device=device, seed=seed, cache_dir=cache_dir)
-    result = Trainer(cfg, log=log).fit("ikgr", warm, model_config)
-    model = result.model.eval()
-    state = model.inductive_state()
-    if state is None:
-        raise TrainingError("cold start needs a single-layer IKGR (num_layers=1)")
+    result, model, state = _train_warm(warm, epochs=epochs, seed=seed, device=device, cache_dir=cache_dir,
+                                       model_config=model_config, log=log)
     with torch.no_grad():
         model.prepare_eval()
         e = model._embeddings()
@@ -301,19 +313,11 @@ def cold_user_experiment(data: RecData, *, fraction: float = 0.1, few: int = 5, 
             rows["text_only"].append(np.where(mask, -np.inf, _unit(text) @ _unit(text[known].mean(0))))
         relevant.append(rest)
     latency_ms = (time.perf_counter() - t0) * 1000 / max(len(relevant), 1)
-    per_user = {name: _ranking_metrics(np.stack(v), relevant, k) for name, v in rows.items()}
-    out_rows = {name: {m: dataclasses.asdict(bootstrap_interval(v)) for m, v in ms.items()}
-                for name, ms in per_user.items()}
-    diffs = {f"ikgr_inductive - {b}": {m: dataclasses.asdict(paired_difference(
-        per_user["ikgr_inductive"][m], per_user[b][m], names=("ikgr_inductive", b))) for m in per_user[b]}
-        for b in per_user if b != "ikgr_inductive"}
+    out_rows, diffs = _report({name: _ranking_metrics(np.stack(v), relevant, k) for name, v in rows.items()})
     return {
         "dataset": data.dataset, "protocol": f"each cold user gives their first {few} items; rank every item they "
                                             "have not taken; relevant: their remaining items; binary relevance",
         "k": k, "seed": seed, "fraction": fraction, "few": few, "cold_users": len(cold), "users": len(relevant),
         "lambda": lam, "intents": bool(model.num_intents), "kg": bool(data.has_kg),
-        "warm_run": {"run_id": result.run_id, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                     "seconds_per_epoch": result.seconds_per_epoch,
-                     "warm_test_full_ndcg10": result.metrics["test"]["full"]["NDCG@10"]},
-        "latency_ms_per_user": latency_ms, "rows": out_rows, "differences": diffs,
+        "warm_run": _warm_run(result), "latency_ms_per_user": latency_ms, "rows": out_rows, "differences": diffs,
     }
