@@ -8,12 +8,19 @@ Measures, on the first N items of the tiny MovieLens fixture (real titles, genre
 - the raw llama.cpp rate for the *same* rendered prompts and grammars (``Llama.create_chat_completion``
   directly), and the agent's overhead as the ratio of the two;
 - a cached re-run: the graph rebuilt from scratch and round 1 replayed from the result cache, and a re-run on
-  the unchanged graph (every node skipped).
+  the unchanged graph (every node skipped);
+- plain vs fast (issue 13), back to back in this process on the same items: round 1, and round 2 at
+  ``--related-k`` (100, the paper's setting) over a pool of at least that many intents (round 1 is first run
+  on ``--pool-items`` items to build it), through ``extract`` with the result cache off — the plain LangChain
+  chain one node at a time (``parallel=0``) against the fast engine (``--parallel`` widths): items/s, the
+  ratio, and whether the graph written is the same (exact and related edges of every measured item). Also
+  the round-2 options' prompt tokens per option under three encodings. ``--speed-only`` runs just this.
 
 It starts its own throwaway Neo4j (the local launcher in a temporary folder) unless ``--uri`` names one —
 which it WIPES. Usage::
 
     python benchmarks/extract.py [--items 20] [--model smollm2] [--threads N] [--uri bolt://...] [--json]
+        [--speed-only] [--parallel 1,4,8] [--pool-items 60] [--related-k 100] [--rounds 1,2]
 """
 from __future__ import annotations
 
@@ -143,7 +150,14 @@ def main() -> int:
     ap.add_argument("--uri", default=None, help="a throwaway Neo4j to use (it is wiped); default: start one")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--speed-only", action="store_true", help="only the plain vs fast comparison")
+    ap.add_argument("--parallel", default="4", help="fast-engine widths to measure, comma-separated")
+    ap.add_argument("--pool-items", type=int, default=60, help="items round 1 runs on to build the pool")
+    ap.add_argument("--related-k", type=int, default=100)
+    ap.add_argument("--rounds", default="1,2", help="which rounds the comparison measures")
     args = ap.parse_args()
+    widths = [int(x) for x in args.parallel.split(",") if x.strip()]
+    rounds = [int(x) for x in args.rounds.split(",") if x.strip()]
 
     home = Path(tempfile.mkdtemp(prefix="kgp-bench-"))
     settings = Settings(home=home, llm_model=args.model, llm_threads=args.threads, glossary="movies",
@@ -168,6 +182,14 @@ def main() -> int:
                               dbpedia_dir=args.data / "movielens-100k" / "dbpedia")
         nodes = dataclasses.replace(parsed, interactions=[], sessions=[], session_items=[], entities=[], facts=[])
         write_dataset(graph, nodes, progress=False)
+
+        if args.speed_only:
+            embed_graph(graph, settings, DATASET, progress=False, labels=[schema.ITEM])
+            out["speed"] = speed_comparison(graph, settings, args.items, widths, args.pool_items, args.related_k,
+                                            rounds)
+            out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+            out["llm"] = _llm_info(settings)
+            return _emit(out, args.json, speed_only=True)
 
         # --- embeddings ------------------------------------------------------------------------------
         say("embedding items and users …")
@@ -283,19 +305,108 @@ def main() -> int:
         out["rerun_from_cache"] = {"seconds": round(dt, 2), "cached": cached.cached, "llm_calls": cached.llm_calls,
                                    "items_per_s": round(cached.processed / dt, 1) if dt else 0.0,
                                    "speedup_vs_round1": round(r1.seconds / dt, 1) if dt else 0.0}
+        # --- plain vs fast (issue 13) ------------------------------------------------------------------
+        out["speed"] = speed_comparison(graph, settings, args.items, widths, args.pool_items, args.related_k,
+                                        rounds)
         out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-        out["llm"] = {"model": be.model_id, "threads": settings.llm_threads or max(1, (os.cpu_count() or 2) - 1),
-                      "n_ctx": settings.llm_ctx, "max_tokens": settings.llm_max_tokens}
+        out["llm"] = _llm_info(settings)
     finally:
         graph.close()
         if server is not None:
             server.stop()
+    return _emit(out, args.json)
 
-    if args.json:
+
+def _llm_info(settings) -> dict:
+    from kgplatform.agent.llm import resolve_model
+
+    return {"model": resolve_model(settings.llm_model, settings.home).model_id,
+            "threads": settings.llm_threads or max(1, (os.cpu_count() or 2) - 1),
+            "n_ctx": settings.llm_ctx, "max_tokens": settings.llm_max_tokens}
+
+
+def _emit(out: dict, as_json: bool, speed_only: bool = False) -> int:
+    if as_json:
         print(json.dumps(out, indent=2))
+    elif speed_only:
+        m = out["machine"]
+        print(f"machine: {m['cpus']} CPUs, load average {m['load_avg_start'][0]} → {m['load_avg_end'][0]}; "
+              f"LLM {out['llm']['model']} ({out['llm']['threads']} threads)")
+        _print_speed(out["speed"])
     else:
         _print(out)
     return 0
+
+
+def _item_edges(graph, ids: list[str]) -> dict:
+    """Every measured item's intent edges (kind, intent key, model, prompt version): what a run wrote."""
+    return {i: sorted((r["kind"], r["key"], r.get("model"), r.get("promptVersion")) for r in node_intents(graph, i))
+            for i in ids}
+
+
+def _option_tokens(llama, names: list[str]) -> dict:
+    """Prompt tokens per option of three encodings of the same options."""
+    def count(text: str) -> int:
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    n = max(len(names), 1)
+    return {"bare line (r2-v2, shipped)": round(count("\n".join(names)) / n, 2),
+            "bullet '- ' (r2-v1)": round(count("\n".join(f"- {o}" for o in names)) / n, 2),
+            "numbered 'N. '": round(count("\n".join(f"{k}. {o}" for k, o in enumerate(names, 1))) / n, 2)}
+
+
+def speed_comparison(graph, settings, n_items: int, widths: list[int], pool_items: int, k: int,
+                     rounds: list[int]) -> dict:
+    """Plain chain vs fast engine, back to back on the same ``n_items`` items (result cache off)."""
+    res: dict = {"items": n_items, "widths": widths, "related_k": k, "rounds": {}}
+    ids = [r["id"] for r in graph.read("agent/page_items", dataset=DATASET, after="", page=n_items)]
+    common = dict(dataset=DATASET, items_only=True, use_cache=False, progress=False)
+    fast_w = widths[0]
+    if 2 in rounds:
+        # the pool round 2 chooses from: round 1 (fast) over more items than are measured
+        say(f"building the intent pool: round 1 on {pool_items} items (fast, width {fast_w}) …")
+        extract(graph, settings, round=1, limit=max(pool_items, n_items), parallel=fast_w, **common)
+        embed_graph(graph, settings, DATASET, progress=False, labels=[schema.INTENT])
+        pool = graph.read_one("agent/count_intents") or {}
+        res["pool_intents"] = pool.get("intents", 0)
+        offered = [len(graph.read("agent/retrieve_item_options", id=i, k=k)) for i in ids]
+        res["avg_options_offered"] = round(sum(offered) / max(len(offered), 1), 1)
+        be = load_backend(settings, parallel=0)
+        names = [o["name"] for o in graph.read("agent/retrieve_item_options", id=ids[0], k=k)]
+        res["round2_prompt_tokens_per_option"] = _option_tokens(be.llama, names)
+    for rnd in rounds:
+        say(f"round {rnd}, plain chain (parallel=0) on {n_items} items …")
+        load0 = os.getloadavg()[0]
+        plain = extract(graph, settings, round=rnd, limit=n_items, parallel=0, redo=True, **common)
+        ref = _item_edges(graph, ids)
+        row = {"plain": {**_summary(plain), "load_avg_1m": round(load0, 2)}, "fast": {}}
+        for w in widths:
+            say(f"round {rnd}, fast engine (parallel={w}) on {n_items} items …")
+            load0 = os.getloadavg()[0]
+            fast = extract(graph, settings, round=rnd, limit=n_items, parallel=w, redo=True, **common)
+            same = _item_edges(graph, ids) == ref
+            row["fast"][w] = {**_summary(fast), "load_avg_1m": round(load0, 2), "same_graph_as_plain": same,
+                              "speedup": round(fast.nodes_per_s / plain.nodes_per_s, 2) if plain.nodes_per_s else None}
+            if rnd == 1 and 2 in rounds and not same:
+                # round 2 must compare on the same round-1 intents: put the plain answers back
+                extract(graph, settings, round=1, limit=n_items, parallel=0, redo=True, **common)
+        res["rounds"][rnd] = row
+    return res
+
+
+def _print_speed(sp: dict) -> None:
+    if "pool_intents" in sp:
+        print(f"round-2 pool: {sp['pool_intents']} intents; {sp['avg_options_offered']} options offered per item "
+              f"(K = {sp['related_k']}); prompt tokens per option: "
+              + ", ".join(f"{k} {v}" for k, v in sp["round2_prompt_tokens_per_option"].items()))
+    for rnd, row in sp["rounds"].items():
+        p = row["plain"]
+        print(f"round {rnd} plain chain (parallel=0): {p['items_per_s']} items/s ({p['processed']} items, "
+              f"{p['seconds']} s, {p['llm_calls']} LLM calls, load {p['load_avg_1m']})")
+        for w, f in row["fast"].items():
+            print(f"round {rnd} fast engine (parallel={w}): {f['items_per_s']} items/s ({f['seconds']} s, "
+                  f"{f['llm_calls']} LLM calls, load {f['load_avg_1m']}) — {f['speedup']}x the plain chain; "
+                  f"same graph as plain: {'yes' if f['same_graph_as_plain'] else 'NO'}")
 
 
 def _summary(s) -> dict:
@@ -330,6 +441,7 @@ def _print(o: dict) -> None:
     for name, v in ab["copied_example_phrases"].items():
         print(f"few-shot copying, {name}: {v['answers_with_copies']}/{v['answers']} answers repeat an example "
               f"phrase absent from the item ({v['copied_phrases']} of {v['phrases']} phrases)")
+    _print_speed(o["speed"])
     s = o["intent_stats"]
     print(f"intents: {s['intents']} intents, {s['int_edges']} edges ({s['exact_edges']} exact, "
           f"{s['related_edges']} related), avg intent degree {s['avg_intent_degree']}")

@@ -81,10 +81,16 @@ class Settings(BaseSettings):
     llm_endpoint: str | None = None  # OpenAI-compatible base URL (vLLM, llama.cpp server)
     llm_api_key: SecretStr | None = None
     llm_endpoint_model: str = "default"
+    #: how an endpoint is asked for structured output: response_format json_schema (vLLM, llama.cpp's server) or a
+    #: forced tool call (servers without json_schema response formats, e.g. llama-cpp-python's)
+    llm_endpoint_method: Literal["json_schema", "function_calling"] = "json_schema"
     llm_ctx: int = 2048
     llm_threads: int | None = None
     llm_max_tokens: int = 96
     llm_retries: int = 2
+    #: nodes answered together: sequences of the fast llama.cpp engine (0 = the plain LangChain chain, one node
+    #: at a time), or requests in flight per endpoint; see kgplatform.agent.llm.ParallelLlama
+    llm_parallel: int = 4
     related_k: int = 100
     glossary: Path | None = None
 

@@ -191,6 +191,7 @@ def extract(
     shard: tuple[int, int] | None = None,
     redo: bool = False,
     ids: Sequence[str] | None = None,
+    parallel: int | None = None,
 ) -> ExtractSummary:
     """Run one extraction round over the graph's items (and users with profile text).
 
@@ -214,6 +215,9 @@ def extract(
         redo: also redo nodes already done with the same model, prompt and input (with ``use_cache=False``
             the model is asked again, e.g. to measure it).
         ids: only these node ids (e.g. the new items of ``kgp cold-start``); applied before ``limit``.
+        parallel: nodes answered together (default ``settings.llm_parallel``): sequences of the fast llama.cpp
+            engine, which gives the plain chain's greedy answers (0 = the plain chain, one node at a time), or
+            requests in flight per endpoint. Ignored with ``backend``.
     """
     if round not in (1, 2):
         raise ConfigError(f"round must be 1 or 2, not {round!r}")
@@ -239,7 +243,7 @@ def extract(
         # own vectors are refreshed per label below, only for the nodes this run processes).
         embed_graph(graph, settings, dataset, progress=progress, labels=[schema.INTENT])
 
-    be = backend or load_backend(settings, model, endpoint)
+    be = backend or load_backend(settings, model, endpoint, parallel=parallel)
     summary = ExtractSummary(round, be.model_id, prompts.version, _new_run_id(round), dataset)
     cache = ResultCache(default_cache_path(settings) if use_cache else None)
     streak = [0]  # consecutive backend errors, across labels
@@ -359,43 +363,53 @@ def _run_label(graph: Graph, settings: Settings, summary: ExtractSummary, be: LL
     template = prompts.templates[label]
     examples = example_keys()
     area = _AREA[label]
+    size = max(1, be.group_size)
     try:
-        for node in todo:
+        for start in range(0, len(todo), size):
+            group = todo[start:start + size]
             if summary.round == 1:
-                row, backend_error = _round1_node(node, be, template, summary, settings, cache, examples)
+                results = _round1_group(group, be, template, summary, settings, cache, examples)
                 query = f"agent/write_{area}_exact"
             else:
-                row, backend_error = _round2_node(graph, node, be, template, summary, settings, cache, k)
+                results = _round2_group(graph, group, be, template, summary, settings, cache, k)
                 query = f"agent/write_{area}_related"
-            if backend_error:
-                # The backend itself failed (endpoint down, model crash): nothing is recorded on the node,
-                # so the next run tries it again without --retry-failed.
-                summary.errors += 1
-                if len(summary.failures) < 50:
-                    summary.failures.append({"id": node.id, "reason": backend_error})
-            else:
-                # The node's edges, intents and status in one transaction: a kill leaves it done or untouched.
-                graph.write_rows(query, [row], model=summary.model, promptVersion=summary.prompt_version,
-                                 runId=summary.run_id)
-                if row["status"] == OK:
-                    summary.ok += 1
-                    summary.links += len(row["intents"])
-                else:
-                    summary.failed += 1
-                    if len(summary.failures) < 50:
-                        summary.failures.append({"id": node.id, "reason": row["error"]})
-            streak[0] = streak[0] + 1 if backend_error else 0
-            if streak[0] >= MAX_CONSECUTIVE_BACKEND_ERRORS:
-                raise ExtractionError(
-                    f"the LLM backend failed {streak[0]} times in a row: {backend_error}",
-                    hint="check the endpoint/model; nodes done so far are kept and the run can be resumed",
-                )
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(ok=summary.ok, failed=summary.failed, refresh=False)
+            # written in the group's order (intents merge keeping the first surface form: a fixed order keeps
+            # the graph the same whatever the batching or which endpoint answered first)
+            for node, (row, backend_error) in zip(group, results):
+                _record(graph, summary, query, node, row, backend_error, streak)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(ok=summary.ok, failed=summary.failed, refresh=False)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _record(graph: Graph, summary: ExtractSummary, query: str, node: _Node, row: dict[str, Any],
+            backend_error: str | None, streak: list[int]) -> None:
+    if backend_error:
+        # The backend itself failed (endpoint down, model crash): nothing is recorded on the node, so the next
+        # run tries it again without --retry-failed.
+        summary.errors += 1
+        if len(summary.failures) < 50:
+            summary.failures.append({"id": node.id, "reason": backend_error})
+    else:
+        # The node's edges, intents and status in one transaction: a kill leaves it done or untouched.
+        graph.write_rows(query, [row], model=summary.model, promptVersion=summary.prompt_version,
+                         runId=summary.run_id)
+        if row["status"] == OK:
+            summary.ok += 1
+            summary.links += len(row["intents"])
+        else:
+            summary.failed += 1
+            if len(summary.failures) < 50:
+                summary.failures.append({"id": node.id, "reason": row["error"]})
+    streak[0] = streak[0] + 1 if backend_error else 0
+    if streak[0] >= MAX_CONSECUTIVE_BACKEND_ERRORS:
+        raise ExtractionError(
+            f"the LLM backend failed {streak[0]} times in a row: {backend_error}",
+            hint="check the endpoint/model; nodes done so far are kept and the run can be resumed",
+        )
 
 
 def _messages_key(round_no: int, be: LLMBackend, prompts_version: str, template, variables: dict[str, Any],
@@ -406,8 +420,10 @@ def _messages_key(round_no: int, be: LLMBackend, prompts_version: str, template,
 
 
 def _ask_with_retries(be: LLMBackend, template, variables: dict[str, Any], schema_: Any, settings: Settings,
-                      summary: ExtractSummary, check) -> tuple[Any, list[Any] | None, str | None, str | None]:
-    """Call the model up to ``1 + llm_retries`` times until ``check(answer)`` accepts it.
+                      summary: ExtractSummary, check, first: Any = _UNSET
+                      ) -> tuple[Any, list[Any] | None, str | None, str | None]:
+    """Call the model up to ``1 + llm_retries`` times until ``check(answer)`` accepts it. ``first``: the
+    first attempt's answer (or exception), already asked for in a batch (:meth:`LLMBackend.ask_many`).
 
     Returns ``(checked, raw_answer, error, backend_error)``; ``checked`` is ``None`` on failure.
     """
@@ -418,7 +434,12 @@ def _ask_with_retries(be: LLMBackend, template, variables: dict[str, Any], schem
         summary.llm_calls += 1
         t0 = time.perf_counter()
         try:
-            answer = be.ask(template, variables, schema_, attempt)
+            if attempt == 0 and first is not _UNSET:
+                if isinstance(first, BaseException):
+                    raise first
+                answer = first
+            else:
+                answer = be.ask(template, variables, schema_, attempt)
             checked = check(answer)
             return checked, answer, None, None
         except (InvalidAnswer, ValidationError) as e:
@@ -438,41 +459,69 @@ def _one_line(e: BaseException) -> str:
     return s[:300]
 
 
-def _round1_node(node: _Node, be: LLMBackend, template, summary: ExtractSummary, settings: Settings,
-                 cache: ResultCache, examples: frozenset[str]) -> tuple[dict[str, Any], str | None]:
-    variables = {"description": node.description}
-    ck = _messages_key(1, be, summary.prompt_version, template, variables)
+def _first_answers(be: LLMBackend, template, pending: list[dict[str, Any]], schemas: Any,
+                   summary: ExtractSummary) -> list[Any]:
+    """The first attempt of every pending node of a group, asked together through :meth:`LLMBackend.ask_many`
+    (the fast llama.cpp engine or the endpoint pool). ``_UNSET`` for each without either, or for a lone node
+    of a backend that has neither: the node then asks on its own."""
+    if not pending or not (be.batched or len(pending) > 1):
+        return [_UNSET] * len(pending)
+    t0 = time.perf_counter()
+    try:
+        return be.ask_many(template, pending, schemas)
+    finally:
+        summary.llm_seconds += time.perf_counter() - t0
 
-    def check(answer: list[Any]):
-        summary.phrases += len(answer) if isinstance(answer, list) else 0
-        try:
-            norm = normalize_phrases(answer, source_text=node.text, title=node.title, example_keys=examples)
-        except InvalidAnswer as e:
-            for _, reason in getattr(e, "dropped", []):
+
+def _round1_group(nodes: list[_Node], be: LLMBackend, template, summary: ExtractSummary, settings: Settings,
+                  cache: ResultCache, examples: frozenset[str]) -> list[tuple[dict[str, Any], str | None]]:
+    checks, keys, norms = [], [], []
+    for node in nodes:
+        def check(answer: list[Any], node: _Node = node):
+            summary.phrases += len(answer) if isinstance(answer, list) else 0
+            try:
+                norm = normalize_phrases(answer, source_text=node.text, title=node.title, example_keys=examples)
+            except InvalidAnswer as e:
+                for _, reason in getattr(e, "dropped", []):
+                    summary.dropped_reasons[reason] = summary.dropped_reasons.get(reason, 0) + 1
+                raise
+            summary.dropped_phrases += len(norm.dropped)
+            for _, reason in norm.dropped:
                 summary.dropped_reasons[reason] = summary.dropped_reasons.get(reason, 0) + 1
-            raise
-        summary.dropped_phrases += len(norm.dropped)
-        for _, reason in norm.dropped:
-            summary.dropped_reasons[reason] = summary.dropped_reasons.get(reason, 0) + 1
-        return norm
+            return norm
 
-    norm = None
-    cached = cache.get(ck)
-    if cached is not None:
-        try:
-            norm = check(cached)
-        except InvalidAnswer:
-            norm = None
-    error = backend_error = None
-    if norm is None:
-        norm, answer, error, backend_error = _ask_with_retries(be, template, variables, IntentList, settings,
-                                                               summary, check)
-        if norm is not None:
-            cache.put(ck, answer, round=1, model=be.model_id, prompt_version=summary.prompt_version)
-    if norm is None:
-        return {"id": node.id, "status": FAILED, "error": error, "key": node.key, "intents": []}, backend_error
-    intents = [{"key": i.key, "name": i.name} for i in norm.intents]
-    return {"id": node.id, "status": OK, "error": None, "key": node.key, "intents": intents}, None
+        variables = {"description": node.description}
+        ck = _messages_key(1, be, summary.prompt_version, template, variables)
+        norm = None
+        cached = cache.get(ck)
+        if cached is not None:
+            try:
+                norm = check(cached)
+            except InvalidAnswer:
+                norm = None
+        checks.append(check)
+        keys.append(ck)
+        norms.append(norm)
+    pending = [i for i, n in enumerate(norms) if n is None]
+    firsts = _first_answers(be, template, [{"description": nodes[i].description} for i in pending], IntentList,
+                            summary)
+    out: list[tuple[dict[str, Any], str | None]] = []
+    first_of = dict(zip(pending, firsts))
+    for i, node in enumerate(nodes):
+        norm, error, backend_error = norms[i], None, None
+        if norm is None:
+            norm, answer, error, backend_error = _ask_with_retries(
+                be, template, {"description": node.description}, IntentList, settings, summary, checks[i],
+                first=first_of[i])
+            if norm is not None:
+                cache.put(keys[i], answer, round=1, model=be.model_id, prompt_version=summary.prompt_version)
+        if norm is None:
+            out.append(({"id": node.id, "status": FAILED, "error": error, "key": node.key, "intents": []},
+                        backend_error))
+            continue
+        intents = [{"key": x.key, "name": x.name} for x in norm.intents]
+        out.append(({"id": node.id, "status": OK, "error": None, "key": node.key, "intents": intents}, None))
+    return out
 
 
 def _fit_options(be: LLMBackend, template, description: str, options: list[str]) -> list[str]:
@@ -489,35 +538,53 @@ def _fit_options(be: LLMBackend, template, description: str, options: list[str])
     return options
 
 
-def _round2_node(graph: Graph, node: _Node, be: LLMBackend, template, summary: ExtractSummary,
-                 settings: Settings, cache: ResultCache, k: int) -> tuple[dict[str, Any], str | None]:
-    rows = graph.read(f"agent/retrieve_{_AREA[node.label]}_options", id=node.id, k=k)
-    if not rows:
-        summary.no_options += 1
-        return {"id": node.id, "status": OK, "error": None, "key": node.key, "intents": []}, None
-    names = _fit_options(be, template, node.description, [r["name"] for r in rows])
-    offered = {r["key"]: float(r["score"]) for r in rows if r["name"] in set(names)}
-    variables = {"description": node.description, "options": format_options(names)}
-    ck = _messages_key(2, be, summary.prompt_version, template, variables)
-    schema_ = related_schema(names, MAX_RELATED)
+def _round2_group(graph: Graph, nodes: list[_Node], be: LLMBackend, template, summary: ExtractSummary,
+                  settings: Settings, cache: ResultCache, k: int) -> list[tuple[dict[str, Any], str | None]]:
+    prepared: list[dict[str, Any] | None] = []
+    for node in nodes:
+        rows = graph.read(f"agent/retrieve_{_AREA[node.label]}_options", id=node.id, k=k)
+        if not rows:
+            summary.no_options += 1
+            prepared.append(None)
+            continue
+        names = _fit_options(be, template, node.description, [r["name"] for r in rows])
+        kept = set(names)
+        offered = {r["key"]: float(r["score"]) for r in rows if r["name"] in kept}
+        variables = {"description": node.description, "options": format_options(names)}
+        ck = _messages_key(2, be, summary.prompt_version, template, variables)
 
-    def check(answer: list[Any]):
-        return validate_selection(answer, offered, MAX_RELATED)
+        def check(answer: list[Any], offered: dict[str, float] = offered):
+            return validate_selection(answer, offered, MAX_RELATED)
 
-    picked = None
-    cached = cache.get(ck)
-    if cached is not None:
-        try:
-            picked = check(cached)
-        except InvalidAnswer:
-            picked = None
-    error = backend_error = None
-    if picked is None:
-        picked, answer, error, backend_error = _ask_with_retries(be, template, variables, schema_, settings,
-                                                                 summary, check)
-        if picked is not None:
-            cache.put(ck, answer, round=2, model=be.model_id, prompt_version=summary.prompt_version)
-    if picked is None:
-        return {"id": node.id, "status": FAILED, "error": error, "key": node.key, "intents": []}, backend_error
-    return ({"id": node.id, "status": OK, "error": None, "key": node.key,
-             "intents": [{"key": p.key, "score": p.score} for p in picked]}, None)
+        picked = None
+        cached = cache.get(ck)
+        if cached is not None:
+            try:
+                picked = check(cached)
+            except InvalidAnswer:
+                picked = None
+        prepared.append({"variables": variables, "schema": related_schema(names, MAX_RELATED), "check": check,
+                         "key": ck, "picked": picked})
+    pending = [i for i, p in enumerate(prepared) if p is not None and p["picked"] is None]
+    firsts = _first_answers(be, template, [prepared[i]["variables"] for i in pending],
+                            [prepared[i]["schema"] for i in pending], summary)
+    first_of = dict(zip(pending, firsts))
+    out: list[tuple[dict[str, Any], str | None]] = []
+    for i, node in enumerate(nodes):
+        p = prepared[i]
+        if p is None:
+            out.append(({"id": node.id, "status": OK, "error": None, "key": node.key, "intents": []}, None))
+            continue
+        picked, error, backend_error = p["picked"], None, None
+        if picked is None:
+            picked, answer, error, backend_error = _ask_with_retries(
+                be, template, p["variables"], p["schema"], settings, summary, p["check"], first=first_of[i])
+            if picked is not None:
+                cache.put(p["key"], answer, round=2, model=be.model_id, prompt_version=summary.prompt_version)
+        if picked is None:
+            out.append(({"id": node.id, "status": FAILED, "error": error, "key": node.key, "intents": []},
+                        backend_error))
+            continue
+        out.append(({"id": node.id, "status": OK, "error": None, "key": node.key,
+                     "intents": [{"key": x.key, "score": x.score} for x in picked]}, None))
+    return out

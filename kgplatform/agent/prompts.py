@@ -3,7 +3,8 @@
 Round 1 follows the paper's naive call ("###Item Description: … Return a list of entities … that the user may
 have intents to interact with"), plus the glossary block under ``### Knowledge Context:``. Round 2 is the
 paper's RAG prompt: the description, the knowledge context, ``### Options:`` (intents retrieved by vector
-similarity that the node does not have yet), and "which of the options are the most relevant?".
+similarity that the node does not have yet, one per line), and "which of the options are the most
+relevant?".
 
 Small models copy few-shot answers. The examples are therefore deliberately *unlike* any catalogue the
 platform ingests (a cookbook, hiking boots, a retired sailor), so a copied phrase is easy to spot, and
@@ -24,7 +25,7 @@ from .. import schema
 from .schemas import MAX_EXACT, MAX_RELATED, PHRASE_PATTERN, intent_key
 
 ROUND1_NAME = "r1-v2"
-ROUND2_NAME = "r2-v1"
+ROUND2_NAME = "r2-v2"  # v2: one option per line without a bullet (fewer prompt tokens per option)
 
 #: phrases the round-1 instructions quote as examples (a copy of one is rejected like a copied few-shot answer)
 _INSTRUCTION_EXAMPLES = ("refinish a deck", "date night")
@@ -111,7 +112,12 @@ def round2_messages(label: str) -> list[tuple[str, str]]:
 
 
 def format_options(options: list[str]) -> str:
-    return "### Options:\n" + "\n".join(f"- {o}" for o in options)
+    """The ``### Options:`` block, one option per line. Round 2 is bound by prompt evaluation (K = 100
+    options are most of the prompt), so the encoding is the shortest that keeps options apart: a bare line
+    per option. A ``- `` bullet (r2-v1) costs about one more token per option, and numbering (``12 phrase``)
+    one to two more; numbered picks would shorten the answer by only a few tokens (benchmarks/extract.py
+    prints the per-option token counts of the three encodings)."""
+    return "### Options:\n" + "\n".join(options)
 
 
 def describe(label: str, text: str, context: str = "", max_chars: int = 500) -> str:

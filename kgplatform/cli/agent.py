@@ -45,7 +45,11 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, help="Only the first N items/users (by id) of each label."),
         items_only: bool = typer.Option(False, "--items-only", help="Skip users."),
         model: Optional[str] = typer.Option(None, help="smollm2 (default), gemma3-270m, or a path to any .gguf file."),
-        endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (vLLM, llama.cpp server); --model names the served model."),
+        endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (vLLM, llama.cpp server), or several comma-separated that share the work (failed requests move to another endpoint); --model names the served model."),
+        parallel: Optional[int] = typer.Option(
+            None, "--parallel", help="Nodes answered together: sequences of the fast llama.cpp engine (same greedy "
+                                     "answers as the plain path; 0 = the plain path, one node at a time), or "
+                                     "requests in flight per --endpoint. Default 4 (Settings.llm_parallel)."),
         glossary: Optional[str] = typer.Option(
             None, help="Domain glossary: a bundled name (movies, beauty, ecommerce), a file path, or 'none'. "
                        "Default: the dataset's domain (movies for MovieLens, beauty for Amazon Beauty, ecommerce "
@@ -65,6 +69,15 @@ def register(app: typer.Typer) -> None:
 
         if round_ not in ("1", "2", "both"):
             raise ConfigError(f"--round must be 1, 2 or both, got {round_!r}")
+        if parallel is not None:
+            from ..agent.llm import MAX_PARALLEL
+
+            if not 0 <= parallel <= MAX_PARALLEL:
+                raise ConfigError(f"--parallel must be from 0 to {MAX_PARALLEL}, got {parallel}")
+        if endpoint is not None:
+            from ..agent.llm import parse_endpoints
+
+            parse_endpoints(endpoint)  # a bad list fails here, before the graph is opened
         rounds = [1, 2] if round_ == "both" else [int(round_)]
         shard_t = None
         if shard is not None:
@@ -74,7 +87,8 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--shard expects I/N, e.g. 0/2, got {shard!r}") from None
             shard_t = (i, n)
         kw = dict(dataset=dataset, limit=limit, items_only=items_only, model=model, endpoint=endpoint,
-                  related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True, redo=redo)
+                  related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True, redo=redo,
+                  parallel=parallel)
         if glossary is not None:
             kw["glossary"] = None if glossary.lower() == "none" else glossary
         s = settings(ctx)

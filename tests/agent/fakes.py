@@ -42,5 +42,6 @@ def title_of(prompt: str) -> str:
 
 
 def options_of(prompt: str) -> list[str]:
-    m = re.search(r"### Options:\n((?:- .*\n?)+)", prompt)
-    return [line[2:].strip() for line in m.group(1).splitlines()] if m else []
+    """The option lines between ``### Options:`` and the question (one option per line, prompt r2-v2)."""
+    m = re.search(r"### Options:\n(.*?)\nWhat are the intents", prompt, re.DOTALL)
+    return [line.strip() for line in m.group(1).splitlines() if line.strip()] if m else []
