@@ -384,8 +384,10 @@ def speed_comparison(graph, settings, n_items: int, widths: list[int], pool_item
             say(f"round {rnd}, fast engine (parallel={w}) on {n_items} items …")
             load0 = os.getloadavg()[0]
             fast = extract(graph, settings, round=rnd, limit=n_items, parallel=w, redo=True, **common)
-            same = _item_edges(graph, ids) == ref
+            now = _item_edges(graph, ids)
+            same = now == ref
             row["fast"][w] = {**_summary(fast), "load_avg_1m": round(load0, 2), "same_graph_as_plain": same,
+                              "differences": {i: {"plain": ref[i], "fast": now[i]} for i in ids if now[i] != ref[i]},
                               "speedup": round(fast.nodes_per_s / plain.nodes_per_s, 2) if plain.nodes_per_s else None}
             if rnd == 1 and 2 in rounds and not same:
                 # round 2 must compare on the same round-1 intents: put the plain answers back

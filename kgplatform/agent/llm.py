@@ -398,6 +398,8 @@ class GreedySampler:
         self.pen = self.grm = None
 
 
+#: the fewest prompt tokens each sequence evaluates itself (see :meth:`ParallelLlama._run`)
+MIN_OWN_TOKENS = 8
 _GREEDY_ONLY = ("logits_processor", "logit_bias", "logprobs", "suffix")
 
 
@@ -532,11 +534,19 @@ class ParallelLlama:
         # worker sequence afresh (its stream is overwritten). A worker does not reuse what it held from its last
         # prompt: that was measured to change a greedy answer now and then (the stream then holds the old prompt's
         # cells trimmed and refilled), while copying seq 0 gave the plain path's answers every time.
+        # Each sequence keeps at least MIN_OWN_TOKENS prompt tokens of its own, and no piece of a prompt is ever
+        # evaluated as a lone token: llama.cpp computes a stream's attention for one query another way than
+        # for several (matrix-vector against matrix-matrix), which changes the last bits of the logits and, now
+        # and then, a greedy pick (measured: a group of one, its prompt in seq 0 and only the last token in the
+        # worker, changed a round-2 answer). The plain path evaluates a prompt's tail as one multi-token batch.
+        common = common[:max(0, min(len(s.prompt) for s in group) - MIN_OWN_TOKENS)]
         keep = _lcp(held[0], common)
+        if 0 < len(common) - keep < 2:
+            keep = max(0, len(common) - 2)
         if keep < len(held[0]) or keep < len(common):
             llama_cpp.llama_memory_seq_rm(mem, 0, keep, -1)
             held[0] = held[0][:keep]
-            self._decode([(t, keep + j, 0, False) for j, t in enumerate(common[keep:])], None)
+            self._decode_prompt(common[keep:], keep, 0, None)
             held[0] = list(common)
         start = len(common)
         for n, s in enumerate(group, start=1):
@@ -546,14 +556,11 @@ class ParallelLlama:
             held[n] = list(common)
             s.sampler = GreedySampler(llama, s.kwargs, lazy_grammar=self.lazy_grammar)
         try:
-            # every prompt's own tokens, in as few batches as n_batch allows; each answer's first token is
-            # sampled right after the batch that held its prompt's last token
-            rows, owners = [], []
+            # every prompt's own tokens, one sequence per decode call (several sequences in one batch are split
+            # by llama.cpp into equal per-stream slices, which can leave one token alone); the answer's first
+            # token is sampled right after its prompt's last token
             for n, s in enumerate(group, start=1):
-                own = s.prompt[start:]
-                rows += [(t, start + j, n, j == len(own) - 1) for j, t in enumerate(own)]
-                owners += [s] * len(own)
-            self._decode(rows, owners)
+                self._decode_prompt(s.prompt[start:], start, n, s)
             active = [s for s in group if s.finish is None]
             while active:
                 step = [(s.completion[-1], len(s.prompt) + len(s.completion) - 1, s.seq_id, True) for s in active]
@@ -570,6 +577,20 @@ class ParallelLlama:
                     s.sampler.close()
                 s.sampler = None
         return group
+
+    def _decode_prompt(self, tokens: list[int], pos0: int, seq: int, owner: _Seq | None) -> None:
+        """Evaluate one sequence's prompt tokens from position ``pos0`` in chunks of at most ``n_batch`` tokens,
+        none of them a single token (unless the whole piece is one); ``owner`` samples after the last."""
+        cuts, i, n = [], 0, len(tokens)
+        while i < n:
+            j = min(n, i + self.n_batch)
+            if n - j == 1:  # a lone last token: move one more into the last chunk
+                j -= 1
+            cuts.append((i, j))
+            i = j
+        for a, b in cuts:
+            rows = [(t, pos0 + a + k, seq, owner is not None and a + k == n - 1) for k, t in enumerate(tokens[a:b])]
+            self._decode(rows, [owner] * len(rows) if owner is not None else None)
 
     def _decode(self, rows: list[tuple[int, int, int, bool]], owners: list[_Seq] | None,
                 prompt: bool = True) -> None:
