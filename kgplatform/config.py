@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     llm_retries: int = 2
     #: nodes answered together: sequences of the fast llama.cpp engine (0 = the plain LangChain chain, one node
     #: at a time), or requests in flight per endpoint; see kgplatform.agent.llm.ParallelLlama
-    llm_parallel: int = 4
+    llm_parallel: int = 1
     related_k: int = 100
     glossary: Path | None = None
 
