@@ -8,6 +8,7 @@ Model (see README "Graph model")::
     (:Item)-[:SATISFIES {kind: 'exact'|'related', ...}]->(:Intent {key, name})
     (:User)-[:HAS_INTENT {kind: 'exact'|'related', ...}]->(:Intent)
     (:User)-[:HAS_PERSONA]->(:Persona {id})
+    (:User)-[:HAS_KNOWLEDGE]->(:Knowledge {id, likes, dislikes, contexts, leanings, text, model, run, ...})
     (:User)-[:RECOMMENDED {rank, score, run}]->(:Item)
     (:Run {id, model, dataset, scoreKind, scoreLambda, ...})-[:INTENT_EMBEDDING {vector}]->(:Intent)
 
@@ -26,12 +27,14 @@ ENTITY = "Entity"
 SESSION = "Session"
 INTENT = "Intent"
 PERSONA = "Persona"
+KNOWLEDGE = "Knowledge"
 RUN = "Run"
 MIGRATION = "KgpMigration"
 EMBEDDING_MODEL = "KgpEncoder"
 DATASET = "Dataset"
 
-LABELS = frozenset({USER, ITEM, ENTITY, SESSION, INTENT, PERSONA, RUN, MIGRATION, EMBEDDING_MODEL, DATASET})
+LABELS = frozenset({USER, ITEM, ENTITY, SESSION, INTENT, PERSONA, KNOWLEDGE, RUN, MIGRATION, EMBEDDING_MODEL,
+                    DATASET})
 
 # Relationship types
 INTERACTED = "INTERACTED"
@@ -43,9 +46,10 @@ HAS_INTENT = "HAS_INTENT"
 HAS_PERSONA = "HAS_PERSONA"
 RECOMMENDED = "RECOMMENDED"
 INTENT_EMBEDDING = "INTENT_EMBEDDING"
+HAS_KNOWLEDGE = "HAS_KNOWLEDGE"
 
 REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED,
-                       INTENT_EMBEDDING})
+                       INTENT_EMBEDDING, HAS_KNOWLEDGE})
 
 # Intent edge kinds
 EXACT = "exact"
