@@ -81,7 +81,8 @@ class PreparedGraph:
         slot = torch.arange(total, device=dev) - crow[:-1][row]  # 0: the identity entry, 1..keep: the neighbours
         d = deg[row]
         full = d <= sample
-        offset = torch.where(full, slot - 1, (torch.rand(total, device=dev) * d).long().clamp(max=d.max() - 1))
+        drawn = torch.minimum((torch.rand(total, device=dev) * d).long(), d - 1)
+        offset = torch.where(full, slot - 1, drawn)
         entry = (start[row] + offset).clamp(min=0, max=max(self.a_col.numel() - 1, 0))
         is_self = slot == 0
         col = torch.where(is_self, index[row], self.a_col[entry] if self.a_col.numel() else index[row])
