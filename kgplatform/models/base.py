@@ -11,7 +11,8 @@ A model takes plain sizes, tensors and a typed config — never a dataset object
   graph (``None`` where a model has none).
 
 Sequential models (SASRec, GRU4Rec, SR-GNN) set ``needs_sequence = True`` and ``max_seq_len``; the caller
-then passes ``seq``: the last ``max_seq_len`` history items, right-padded with ``-1`` (:data:`kgplatform.data.split.PAD`).
+then passes ``seq``: the last ``max_seq_len`` history items, right-padded with ``-1``
+(:data:`kgplatform.data.split.PAD`).
 ``prepare_eval()`` is called (under ``no_grad``, in eval mode) before scoring, to cache anything that does
 not depend on the user batch (e.g. propagated graph embeddings); ``train()`` drops that cache.
 """
