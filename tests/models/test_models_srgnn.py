@@ -153,3 +153,30 @@ def test_trains_through_the_trainer_under_both_conventions():
         assert "sampled15" in res.metrics["test"]
         assert res.user_embeddings.shape == (80, 16) and res.item_embeddings.shape == (40, 16)
         assert res.recommend([0, 1], k=5)[0].shape == (2, 5)
+
+
+@pytest.mark.slow
+def test_recbole_srgnn_runs_through_the_worker(tmp_path, data_dir):
+    """``--with-recbole srgnn`` maps to RecBole 1.2.1's SRGNN, which the worker runs as a sequential model
+    (tested on users with >= 3 interactions, see :mod:`kgplatform.eval.recbole`)."""
+    from kgplatform.eval import recbole as rb
+    from kgplatform.experiment import RECBOLE_NAMES
+
+    venv = rb.default_venv()
+    if not (venv / "bin" / "python").exists():
+        pytest.skip(f"no RecBole venv at {venv}")
+    rows = [ln.split("\t") for ln in (data_dir / "movielens-100k-tiny" / "test.inter").read_text().splitlines()[1:]
+            if ln.strip()]
+    per_user = Counter(r[0] for r in rows)
+    rows = [r for r in rows if per_user[r[0]] < 150]  # RecBole refuses a user who rated every item
+    folder = tmp_path / "atomic" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "tiny.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                       + "".join("\t".join(r) + "\n" for r in rows))
+    res = rb.run_recbole(tmp_path / "atomic", "tiny", RECBOLE_NAMES["srgnn"], mode="full", seed=2020, epochs=1,
+                         timeout_s=500, venv=venv, also_modes=("uni99",))
+    counts = Counter(r[0] for r in rows)
+    assert res.model == "SRGNN" and res.epochs_run == 1
+    assert set(res.per_user["test"]["users"]) == {u for u, n in counts.items() if n >= 3}
+    for r in (res, res.extra["uni99"]):
+        assert 0.0 <= r.metrics["test"]["NDCG@10"] <= r.metrics["test"]["HR@10"] <= 1.0
