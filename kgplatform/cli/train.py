@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         ctx: typer.Context,
-        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | kgcn | ikgr | persona-sasrec"),
+        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | srgnn | kgcn | ikgr | persona-sasrec"),
         dataset: str = DatasetOpt,
         seeds: str = typer.Option("2024", help="Comma-separated training seeds (mean ± std when several)."),
         epochs: Optional[int] = typer.Option(None, min=1, help="Epochs (default: the model's)."),
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
         convention: str = ConventionOpt,
         with_recbole: str = typer.Option(
             "", "--with-recbole", help="Also run RecBole 1.2.1 on the same split: MODEL[,MODEL] "
-                                       "(pop,bpr,lightgcn,sasrec,gru4rec,kgcn,kgat)."),
+                                       "(pop,bpr,lightgcn,sasrec,gru4rec,srgnn,kgcn,kgat)."),
         recbole_epochs: list[str] = typer.Option(
             [], "--recbole-epochs", help="MODEL=N: RecBole's epoch cap for that model (repeatable)."),
         results: Optional[str] = typer.Option(

@@ -33,7 +33,7 @@ from kgplatform.data.contract import training_view
 from kgplatform.data.split import Split, leave_one_out
 from kgplatform.models import MODELS, Recommender, get_spec
 from kgplatform.data.recdata import RecData
-from kgplatform.train.samplers import PairSampler, SequenceSampler
+from kgplatform.train.samplers import PairSampler, PrefixSampler, SequenceSampler
 
 EARLY_STOP_METRIC = "NDCG@10"
 
@@ -405,6 +405,8 @@ class Trainer:
         if kind == "sequences":
             return SequenceSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator,
                                    stride=int(getattr(run.net, "train_stride", 1)))
+        if kind == "prefixes":
+            return PrefixSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator)
         raise TrainingError(f"{run.model_name}: trainable model with sampler {kind!r}")
 
     def train_loop(self, run: PreparedRun) -> LoopResult:
