@@ -57,7 +57,9 @@ def register(app: typer.Typer) -> None:
     def export(
         ctx: typer.Context,
         dataset: str = DatasetOpt,
-        fmt: str = typer.Option("pyg", "--format", help="pyg (HeteroData + id maps) or recbole (atomic files)."),
+        fmt: str = typer.Option("pyg", "--format", help="pyg (HeteroData + id maps), recbole (atomic files) or "
+                                "instructions (train/valid/test JSONL for LLM tuning: knowledge + candidates → "
+                                "next item)."),
         out: Path = typer.Option(..., "--out", help="Output folder."),
         no_kg: bool = typer.Option(False, "--no-kg", help="Leave out the external KG."),
         no_intents: bool = typer.Option(False, "--no-intents", help="Leave out intent edges."),
@@ -67,22 +69,40 @@ def register(app: typer.Typer) -> None:
         graph_kind: str = typer.Option(
             "train", "--graph", help="pyg only: train (training interactions only, leave-one-out; what a model may "
                                      "learn from) or serving (every interaction, validation/test included)."),
+        seed: int = typer.Option(2024, help="instructions only: the candidate draw's seed (the stored 99 "
+                                            "negatives of valid/test use it too)."),
+        train_candidates: int = typer.Option(20, help="instructions only: candidates per training example "
+                                                      "(the target + N-1 unseen items)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Export a dataset's subgraph to PyTorch Geometric or RecBole atomic files."""
         from ..graph.export import export_recdata, item_titles, save_pyg, save_recbole
         from ..train.trainer import resolve_device
 
-        if fmt not in ("pyg", "recbole"):
-            raise ConfigError(f"unknown --format {fmt!r} (pyg|recbole)")
+        if fmt not in ("pyg", "recbole", "instructions"):
+            raise ConfigError(f"unknown --format {fmt!r} (pyg|recbole|instructions)")
         if graph_kind not in ("train", "serving"):
             raise ConfigError(f"unknown --graph {graph_kind!r} (train|serving)")
+        if train_candidates < 2:
+            raise ConfigError(f"--train-candidates must be >= 2, got {train_candidates}")
+        knowledge = None
         with open_graph(ctx) as graph:
             data, rep = export_recdata(graph, dataset, kg=not no_kg, intents=not no_intents, since=since,
                                        until=until)
-            titles = item_titles(graph, dataset) if fmt == "recbole" else None
+            titles = item_titles(graph, dataset) if fmt in ("recbole", "instructions") else None
+            if fmt == "instructions":
+                from ..graph.instructions import user_knowledge_texts
+
+                knowledge = user_knowledge_texts(graph, dataset)
         try:
-            if fmt == "pyg":
+            if fmt == "instructions":
+                from ..graph.instructions import instruction_examples, save_instructions
+
+                examples = instruction_examples(data, titles or {}, knowledge or {}, seed=seed,
+                                                train_candidates=train_candidates,
+                                                cache_dir=settings(ctx).home / "candidates")
+                files = save_instructions(examples, out)
+            elif fmt == "pyg":
                 files = [save_pyg(data, out, graph=graph_kind, device=str(resolve_device(device)))]
             else:
                 files = save_recbole(data, out, titles=titles)
