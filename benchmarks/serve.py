@@ -49,10 +49,13 @@ REFERENCE = "1cf2558"
 #: what the reference ran
 REFERENCE_QUERIES = [*EXPLANATIONS.values(), "explain/score_inputs", "recommend/user_exists",
                      "recommend/latest_run", "recommend/top_k"]
-#: per kind, the columns its query orders by: what must agree even where ties were broken differently
-SORT_KEYS = {"shared intents": ("viaKind", "itemKind"), "user intents": ("userKind", "itemKind"),
-             "knowledge graph": ("degree",), "similar users": ("overlap", "similarUser"),
-             "persona": ("peers", "personaSize"), "similar content": ("similarity",)}
+#: per kind, what its query orders by: what must agree even where ties were broken differently
+SORT_KEYS = {"shared intents": lambda d: (d["viaKind"], d["itemKind"]),
+             "user intents": lambda d: (d["userKind"], d["itemKind"]),
+             "knowledge graph": lambda d: (d["degree"], d["viaPredicate"] == d["itemPredicate"]),
+             "similar users": lambda d: (d["overlap"], d["similarUser"]),
+             "persona": lambda d: (d["persona"], d["peers"], d["personaSize"]),
+             "similar content": lambda d: (round(d["similarity"], 6),)}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -118,8 +121,7 @@ def both(n: int, old, new) -> tuple[float, object, float, object]:
 def keys(rows) -> dict[str, list]:
     by: dict[str, list] = {}
     for kind, _, d in rows:
-        by.setdefault(kind, []).append(tuple(round(v, 6) if isinstance(v, float) else v
-                                             for v in (d.get(c) for c in SORT_KEYS[kind])))
+        by.setdefault(kind, []).append(SORT_KEYS[kind](d))
     return by
 
 
