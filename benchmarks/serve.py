@@ -21,7 +21,9 @@ and the outputs are compared: the same items and ranks for ``recommend``; per ki
 (ties may be broken differently; the path shown for a tie is arbitrary in both).
 
 ``explain (all)`` is what ``kgp explain`` does after resolving the ids: the score decomposition plus every
-kind of explanation (limit ``--limit``). ``sequential`` is the new queries one after the other (no thread
+kind of explanation (limit ``--limit``). ``floor`` is the cheapest possible read (one user by id, one row)
+timed in the same loop as ``recommend``: on a loaded machine the p99 of any round trip is mostly waiting for a
+CPU, and this line says how much. ``sequential`` is the new queries one after the other (no thread
 pool), to show the queries' share of the gain. ``top-k`` is ``kgp recommend --explain``'s work for a user's
 whole top-10 (reference: item by item; new: :func:`kgplatform.explain.explain_items`).
 """
@@ -143,17 +145,21 @@ def measure(graph: Graph, dataset: str, args) -> None:
     print(f"\n{load()}")
 
     # recommend ---------------------------------------------------------------------------------------
-    for u in users[:5]:  # warm-up: plans cached, sessions and pool filled
+    for u in users[:50]:  # warm-up: plans cached and compiled, sessions and pool filled
         recommend_reference(ref, u)
         recommend(graph, u, k=10)
-    old, new, same = [], [], 0
+        graph.serve("recommend/user_exists", user=u)
+    old, new, same, floor = [], [], 0, []
     for n, u in enumerate(users):
         to, oo, tn, (_, recs) = both(n, lambda: recommend_reference(ref, u), lambda: recommend(graph, u, k=10))
         old.append(to)
         new.append(tn)
         same += oo == [(r.item, r.rank) for r in recs]
+        floor.append(timed(lambda: graph.serve("recommend/user_exists", user=u))[0])
     print(line(f"recommend k=10 ({len(users)} users)", old, new) + f"   [{load()}]")
     print(f"  outputs: {same} of {len(users)} users get the reference's items and ranks")
+    print(f"  floor: one trivial read (user by id, Graph.serve) in the same loop: p50 {pct(floor, 0.5):.1f} ms, "
+          f"p95 {pct(floor, 0.95):.1f} ms, p99 {pct(floor, 0.99):.1f} ms")
 
     # explain -----------------------------------------------------------------------------------------
     pairs = []
@@ -161,7 +167,7 @@ def measure(graph: Graph, dataset: str, args) -> None:
         run, recs = recommend(graph, u, k=10)
         pairs.append((u, recs[0].item, [r.item for r in recs]))
     run = {"id": run, "model": ref.read_one("recommend/latest_run", dataset=dataset, model=None)["model"]}
-    for u, i, _ in pairs[:3]:
+    for u, i, _ in pairs[:10]:
         explain_reference(ref, u, i, dataset, limit=args.limit)
         explain_with_score(graph, u, i, dataset=dataset, limit=args.limit)
     per_kind = {k: ([], []) for k in EXPLANATIONS}
