@@ -16,6 +16,7 @@ slowest query rather than their sum; :func:`explain_items` does that for all of 
 """
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ import numpy as np
 from neo4j.graph import Node, Path, Relationship
 
 from . import schema
+from .config import resource_dir
 from .db.graph import Graph
-from .errors import ConfigError, NotFound
+from .db.queries import NamedQuery
+from .errors import ConfigError, NotFound, QueryError
 
 #: Bounds of ``k`` (recommendations per user) and ``limit`` (paths per kind of explanation).
 MAX_K = 1000
@@ -145,11 +148,43 @@ def _submit(parallel: bool, fn: Callable[..., Any], *args: Any, **kw: Any) -> Fu
     return f
 
 
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_served: dict[tuple[int, str], NamedQuery] = {}
+
+
+def serving_query(graph: Graph, name: str) -> NamedQuery:
+    """The explanation query ``name`` wrapped in ``cypher/explain/serve_paths.fragment``: the same rows, with
+    its path ``p`` as ``pathNodes``/``pathRels`` (what :func:`render_path` shows) instead of whole nodes."""
+    key = (id(graph.registry), name)
+    nq = _served.get(key)
+    if nq is None:
+        base = graph.query(name)
+        columns = [c for c in graph.columns(name) if c != "p"]
+        if not all(_COLUMN.match(c) for c in columns):
+            raise QueryError(f"query {name!r}: unexpected column names {columns}")
+        fragment = parse_fragment(resource_dir("cypher") / "explain" / "serve_paths.fragment")
+        text = fragment.replace("{{query}}", base.text).replace("{{columns}}", "".join(f", {c}" for c in columns))
+        nq = _served[key] = NamedQuery(name, text, "read", base.params, base.description, base.path)
+    return nq
+
+
+def parse_fragment(path) -> str:
+    """A Cypher fragment file without its leading ``//`` comment lines."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and lines[0].lstrip().startswith("//"):
+        lines.pop(0)
+    return "\n".join(lines).strip()
+
+
+def _serve_kind(graph: Graph, name: str, **params: Any) -> list[Any]:
+    return graph.serve(serving_query(graph, name), **params)
+
+
 def _explanations(kind: str, name: str, rows: list[Any]) -> list[Explanation]:
     out = []
     for row in rows:
-        details = {k: v for k, v in row.items() if k != "p"}
-        text = render_path(row["p"])
+        details = {k: v for k, v in row.items() if k not in ("p", "pathNodes", "pathRels")}
+        text = render_path(row["p"]) if "p" in row.keys() else render_light_path(row["pathNodes"], row["pathRels"])
         if kind == "persona":
             text += (f"  — {details['peers']} of the {details['personaSize']} users of persona "
                      f"{details['persona']!r} took it")
@@ -160,7 +195,8 @@ def _explanations(kind: str, name: str, rows: list[Any]) -> list[Explanation]:
 
 
 def _submit_kinds(graph: Graph, user: str, item: str, limit: int, parallel: bool) -> list[Future]:
-    return [_submit(parallel, graph.serve, name, user=user, item=item, limit=limit) for name in EXPLANATIONS.values()]
+    return [_submit(parallel, _serve_kind, graph, name, user=user, item=item, limit=limit)
+            for name in EXPLANATIONS.values()]
 
 
 def _collect_kinds(futures: list[Future]) -> list[Explanation]:
@@ -298,15 +334,16 @@ def summarize_terms(terms: list[dict[str, Any]], top: int = 3) -> str:
     return f"score {total:.4f} = " + " + ".join(short(t) for t in terms[:top]) + (" + …" if len(terms) > top else "")
 
 
-def _node_text(n: Node) -> str:
-    label = next(iter(n.labels), "?")
+def _node_text(n: Node | dict[str, Any]) -> str:
+    label = next(iter(n.labels if isinstance(n, Node) else frozenset(n["labels"])), "?")
     name = n.get("title") or n.get("name") or n.get("label") or n.get("id") or n.get("uri")
     return f"({label} {name!r})" if label != "User" else f"(User {n.get('id')})"
 
 
-def _rel_text(r: Relationship) -> str:
+def _rel_text(r: Relationship | dict[str, Any]) -> str:
     extra = r.get("predicate") or r.get("kind")
-    return f"{r.type}{' ' + extra if extra else ''}"
+    kind = r.type if isinstance(r, Relationship) else r["type"]
+    return f"{kind}{' ' + extra if extra else ''}"
 
 
 def render_path(p: Path) -> str:
@@ -314,6 +351,16 @@ def render_path(p: Path) -> str:
     parts = [_node_text(p.nodes[0])]
     for rel, node in zip(p.relationships, p.nodes[1:]):
         forward = rel.start_node.element_id != node.element_id
+        parts.append(f"-[{_rel_text(rel)}]->" if forward else f"<-[{_rel_text(rel)}]-")
+        parts.append(_node_text(node))
+    return "".join(parts)
+
+
+def render_light_path(nodes: list[dict[str, Any]], rels: list[dict[str, Any]]) -> str:
+    """:func:`render_path` of a path sent as ``serve_paths.fragment``'s maps (the same text)."""
+    parts = [_node_text(nodes[0])]
+    for rel, node in zip(rels, nodes[1:]):
+        forward = rel["start"] != node["eid"]
         parts.append(f"-[{_rel_text(rel)}]->" if forward else f"<-[{_rel_text(rel)}]-")
         parts.append(_node_text(node))
     return "".join(parts)

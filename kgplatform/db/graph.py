@@ -69,6 +69,7 @@ class Graph:
         self._local = threading.local()
         self._sessions: list[neo4j.Session] = []
         self._sessions_lock = threading.Lock()
+        self._columns: dict[str, list[str]] = {}
 
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
@@ -133,17 +134,33 @@ class Graph:
             )
         return list(records)
 
-    def serve(self, name: str, /, **params: Any) -> list[neo4j.Record]:
+    def columns(self, name: str) -> list[str]:
+        """The columns a read query returns, as the server's EXPLAIN of it names them (cached per Graph)."""
+        cached = self._columns.get(name)
+        if cached is None:
+            nq = self.registry[name]
+            with translate_errors(f"{self.info.uri} [{name}]"):
+                with self.driver.session(database=self.info.database, default_access_mode=neo4j.READ_ACCESS) as s:
+                    result = s.run(Query("EXPLAIN " + nq.text, metadata={"app": "kgplatform", "query": name}),
+                                   {p: None for p in nq.params})
+                    cached = list(result.keys())
+                    result.consume()
+            self._columns[name] = cached
+        return cached
+
+    def serve(self, name: str | NamedQuery, /, **params: Any) -> list[neo4j.Record]:
         """A read on the serving path (``recommend``, ``explain``): like :meth:`read_records`, but one auto-commit
         transaction in READ access mode (the server refuses writes in it) on a session this thread keeps open.
 
         :meth:`read_records` goes through ``execute_query``: a new session and a managed transaction per call
         (BEGIN, RUN, PULL, COMMIT: two round trips, about 2 ms more per query on the benchmark machine). Here
-        RUN and PULL go out together and the session is reused. No automatic retry: a transient error surfaces
+        RUN and PULL go out together and the session is reused. ``name`` may also be a :class:`NamedQuery` made
+        from registered text (``kgplatform.explain`` wraps its queries so). No automatic retry: a transient error surfaces
         as a :class:`~kgplatform.errors.QueryError` (a serving read is cheap to ask again); after any error the
         thread's session is dropped and the next call opens a fresh one.
         """
-        nq = self.registry[name]
+        nq = name if isinstance(name, NamedQuery) else self.registry[name]
+        name = nq.name
         if nq.mode != "read":
             raise QueryError(f"query {name!r} is declared '{nq.mode}', not 'read'")
         self._check_params(nq, params)

@@ -9,7 +9,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from kgplatform.errors import NotFound, QueryError
-from kgplatform.explain import (explain, explain_items, explain_with_score, recommend, score_explanation)
+from kgplatform.explain import (EXPLANATIONS, explain, explain_items, explain_with_score, recommend, render_path,
+                                score_explanation)
 from kgplatform.graph.export import export_recdata
 from kgplatform.graph.writeback import write_back
 from kgplatform.train import TrainConfig, Trainer
@@ -166,6 +167,7 @@ def _flat(exps):
 def test_parallel_explain_equals_sequential(bpr_run):
     graph, data, result = bpr_run
     run = {"id": result.run_id, "model": "bpr"}
+    seen: set[str] = set()
     for u in range(0, data.num_users, 41):
         uid = data.user_ids[u]
         _, recs = recommend(graph, uid, k=5)
@@ -178,6 +180,14 @@ def test_parallel_explain_equals_sequential(bpr_run):
             assert se == se2 == score_explanation(graph, uid, item, dataset=TINY_NAME)
             assert _flat(exps2) == _flat(seq)
             assert se.recommended_rank is not None and se.score == pytest.approx(se.recommended_score, abs=1e-5)
+            # the serving path sends paths as light maps: the same rows and text as the whole paths
+            full = []
+            for kind, name in EXPLANATIONS.items():
+                for row in graph.read_records(name, user=uid, item=item, limit=2):
+                    full.append((kind, name, render_path(row["p"]), {k: v for k, v in row.items() if k != "p"}))
+            assert [(k, q, t.split("  — ")[0], d) for k, q, t, d in _flat(exps)] == full
+            seen.update(k for k, *_ in full)
+    assert {"knowledge graph", "similar users"} <= seen
 
 
 def test_serve_reads_only_and_recovers_after_an_error(tiny_graph):
