@@ -20,7 +20,9 @@ Each user/pair is timed reference → new or new → reference, alternating, so 
 and the outputs are compared: the same items and ranks for ``recommend``; per kind the same ranking keys
 (ties may be broken differently; the path shown for a tie is arbitrary in both).
 
-``explain (all)`` is what ``kgp explain`` does after resolving the ids: the score decomposition plus every
+``explain, per kind`` times each kind's query alone (reference: its old text, whole paths, ``execute_query``;
+new: its text wrapped in ``serve_paths.fragment``, light paths, ``Graph.serve``). ``explain (all)`` is what
+``kgp explain`` does after resolving the ids: the score decomposition plus every
 kind of explanation (limit ``--limit``). ``floor`` is the cheapest possible read (one user by id, one row)
 timed in the same loop as ``recommend``: on a loaded machine the p99 of any round trip is mostly waiting for a
 CPU, and this line says how much. ``sequential`` is the new queries one after the other (no thread
@@ -45,7 +47,7 @@ from kgplatform import schema
 from kgplatform.db.graph import Graph
 from kgplatform.db.queries import QueryRegistry
 from kgplatform.explain import (EXPLANATIONS, explain, explain_items, explain_with_score, recommend, render_path,
-                                score_explanation)
+                                score_explanation, serving_query)
 
 REFERENCE = "1cf2558"
 #: what the reference ran
@@ -174,7 +176,7 @@ def measure(graph: Graph, dataset: str, args) -> None:
     for n, (u, i, _) in enumerate(pairs):
         for kind, name in EXPLANATIONS.items():
             to, _, tn, _ = both(n, lambda: kind_reference(ref, kind, u, i, args.limit),
-                                lambda: graph.serve(name, user=u, item=i, limit=args.limit))
+                                lambda: graph.serve(serving_query(graph, name), user=u, item=i, limit=args.limit))
             per_kind[kind][0].append(to)
             per_kind[kind][1].append(tn)
     print(f"explain, per kind ({len(pairs)} pairs: each user's top item, limit {args.limit}):")
