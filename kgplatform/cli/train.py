@@ -262,9 +262,10 @@ def register(app: typer.Typer) -> None:
             run_id, recs = ex.recommend(graph, uid, k=k, model=model)
             if explain:
                 run = {"id": run_id, "model": _run_model(graph, run_id)}
-                for r in recs:
-                    r.explanations = ex.explain(graph, uid, r.item, limit=2)
-                    se = ex.score_explanation(graph, uid, r.item, dataset=uid.split(":", 1)[0], run=run)
+                done = ex.explain_items(graph, uid, [r.item for r in recs], dataset=uid.split(":", 1)[0], run=run,
+                                        limit=2)
+                for r, (se, exps) in zip(recs, done):
+                    r.explanations = exps
                     r.terms = se.terms if se is not None else []
         if as_json:
             print_json({"user": uid, "run": run_id, "items": [dataclasses.asdict(r) for r in recs]})
@@ -366,11 +367,10 @@ def register(app: typer.Typer) -> None:
         with open_graph(ctx) as graph:
             uid, ds = ex.resolve_user(graph, user, dataset)
             iid = ex.resolve_item(graph, item, ds)
-            se = ex.score_explanation(graph, uid, iid, dataset=ds, model=model)
+            se, exps = ex.explain_with_score(graph, uid, iid, dataset=ds, model=model, limit=limit)
             if model is not None and se is None:
                 raise NotFound(f"no training run of model {model!r} with recommendations for dataset {ds!r}",
                                hint=f"kgp train {model} --dataset {ds}")
-            exps = ex.explain(graph, uid, iid, limit=limit)
         if as_json:
             print_json({"user": uid, "item": iid,
                         "run": se.run if se else None, "model": se.model if se else None,
