@@ -4,6 +4,7 @@ Run from the repository root (CPU, low priority, on a machine others share)::
 
     nice python benchmarks/train.py --datasets amazon-beauty --models pop,bpr,sasrec --json > bench.json
     nice python benchmarks/train.py --pop-check          # the POP harness check against RecBole
+    nice python benchmarks/train.py --ikgr-speed         # IKGR s/epoch: full-graph reference vs batch/sampled
 
 Structured as functions so other parts (export, recommend timings) can be added beside ``bench_model``:
 ``load_dataset``, ``pop_check``, ``bench_model``, ``run``. Progress goes to stderr, results to stdout.
@@ -216,6 +217,119 @@ def bench_seeds(
     return rec
 
 
+#: ``--ikgr-speed`` variants: (label, IKGR model options, TrainConfig options). ``full`` is the reference: Eq. 3 on
+#: the whole graph at every step and Adam's multi-tensor step, as training ran before issue 13.
+IKGR_SPEED_VARIANTS = {
+    "full": ({"propagation": "full"}, {"fused_adam": False}),
+    "batch": ({"propagation": "batch"}, {"fused_adam": True}),
+    "sampled": ({"propagation": "sampled"}, {"fused_adam": True}),
+}
+
+
+def _epoch(trainer: Trainer, run, opt) -> tuple[float, float]:
+    """One training epoch of ``run`` as :meth:`Trainer.train_loop` runs it (sampler, named losses, Adam);
+    ``(wall, CPU)`` seconds."""
+    net = run.net
+    net.train()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for batch in trainer._sampler(run):
+        losses = net.loss({k: v.to(run.device) for k, v in batch.items()})
+        opt.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        opt.step()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def bench_ikgr_speed(
+    data: RecData,
+    *,
+    variants: list[str],
+    rounds: int = 2,
+    accuracy_epochs: int = 0,
+    train: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> dict:
+    """IKGR seconds per epoch, the full-graph reference and the faster variants in one process.
+
+    Speed: ``rounds`` rounds of one epoch per variant, interleaved (full, batch, sampled, full, ...) so that a
+    change of machine load hits every variant alike; each variant keeps its own model and optimiser, all from
+    the same seed. Accuracy (``accuracy_epochs`` > 0): each variant trained afresh by the Trainer for that many
+    epochs (same seed, batches and initial weights; validation every ``eval_every`` epochs, best weights kept),
+    then validation full-ranking NDCG@10 per user with a 95 % bootstrap interval over users."""
+    import statistics
+
+    from kgplatform.eval.evaluate import evaluate
+    from kgplatform.eval.stats import bootstrap_interval
+    from kgplatform.train.trainer import make_adam
+
+    base = dict(train or {})
+    out: dict[str, Any] = {"model": "ikgr", "dataset": data.dataset, "threads": torch.get_num_threads(),
+                           "load_average_start": os.getloadavg(), "variants": {}}
+    runs = {}
+    for v in variants:
+        mopts, topts = IKGR_SPEED_VARIANTS[v]
+        trainer = Trainer(TrainConfig(device="cpu", cache_dir=cache_dir, **(base | topts)), log=log)
+        run = trainer.prepare("ikgr", data, mopts)
+        runs[v] = (trainer, run, make_adam(run.net, run.config, run.device))
+        out["variants"][v] = {"model_options": mopts, "train_options": topts, "epoch_seconds": [],
+                              "epoch_cpu_seconds": []}
+    for r in range(rounds):
+        for v in variants:
+            wall, cpu = _epoch(*runs[v])
+            rec = out["variants"][v]
+            rec["epoch_seconds"].append(round(wall, 2))
+            rec["epoch_cpu_seconds"].append(round(cpu, 2))
+            log(f"[ikgr-speed] round {r + 1} {v}: {wall:.1f} s/epoch (CPU {cpu:.1f} s), load {os.getloadavg()[0]:.1f}")
+    for v in variants:
+        rec = out["variants"][v]
+        rec["seconds_per_epoch"] = statistics.median(rec["epoch_seconds"])
+        rec["cpu_seconds_per_epoch"] = statistics.median(rec["epoch_cpu_seconds"])
+    ref = out["variants"].get("full")
+    for v in variants:
+        rec = out["variants"][v]
+        if ref:
+            rec["speedup"] = ref["seconds_per_epoch"] / rec["seconds_per_epoch"]
+            rec["cpu_speedup"] = ref["cpu_seconds_per_epoch"] / rec["cpu_seconds_per_epoch"]
+    out["load_average_speed_end"] = os.getloadavg()
+    if accuracy_epochs > 0:
+        for v in variants:
+            mopts, topts = IKGR_SPEED_VARIANTS[v]
+            cfg = TrainConfig(device="cpu", cache_dir=cache_dir, **(base | topts | {"epochs": accuracy_epochs}))
+            trainer = Trainer(cfg, log=log)
+            run = trainer.prepare("ikgr", data, mopts)
+            loop = trainer.train_loop(run)
+            run.net.eval()
+            per_user = evaluate(run.net, run.split, "valid", protocols=(FULL,), per_user=True,
+                                batch_size=cfg.eval_batch_size, ties=cfg.ties, convention=cfg.convention)
+            ci = bootstrap_interval(per_user[FULL]["NDCG@10"].cpu().numpy())
+            out["variants"][v]["accuracy"] = {
+                "epochs": loop.epochs_run, "best_epoch": loop.best_epoch,
+                "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low, "valid_ndcg10_high": ci.high,
+                "valid_ndcg10_curve": {e.epoch: round(e.valid["NDCG@10"], 4) for e in loop.history if e.valid},
+                "epoch_seconds": [round(e.train_seconds, 2) for e in loop.history],
+                "epoch_cpu_seconds": [round(e.cpu_seconds, 2) for e in loop.history],
+                "load_average_end": os.getloadavg(),
+            }
+    return out
+
+
+def format_ikgr_speed(r: dict) -> str:
+    lines = [f"{r['dataset']} IKGR seconds per training epoch ({r['threads']} threads; median of interleaved rounds; "
+             f"load average {r['load_average_start'][0]:.1f} -> {r['load_average_speed_end'][0]:.1f}):"]
+    for v, rec in r["variants"].items():
+        ratio = (f"  {rec['speedup']:.2f}x faster than full (CPU {rec['cpu_speedup']:.2f}x)" if "speedup" in rec
+                 and v != "full" else "  (reference)" if v == "full" else "")
+        lines.append(f"  {v:8s} {rec['seconds_per_epoch']:7.2f} s/epoch  CPU {rec['cpu_seconds_per_epoch']:7.2f} s"
+                     f"{ratio}   epochs {rec['epoch_seconds']}")
+    for v, rec in r["variants"].items():
+        a = rec.get("accuracy")
+        if a:
+            lines.append(f"  {v:8s} valid full NDCG@10 {a['valid_ndcg10']:.4f} [{a['valid_ndcg10_low']:.4f}, "
+                         f"{a['valid_ndcg10_high']:.4f}] after {a['epochs']} epochs (best {a['best_epoch']}; "
+                         f"curve {a['valid_ndcg10_curve']}; s/epoch {a['epoch_seconds']})")
+    return "\n".join(lines)
+
+
 def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int | None, max_seconds: float | None,
         cache_dir: Path | None, run_dir: Path | None, ablations: list[str],
         seeds: list[int] | None = None, num_negatives: int = 99) -> list[dict]:
@@ -283,11 +397,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--negatives", type=int, default=99, help="sampled negatives per user (99 = 1 + 99 protocol)")
     p.add_argument("--seeds", default="", help="comma-separated seeds; more than one gives mean ± std")
     p.add_argument("--pop-check", action="store_true")
+    p.add_argument("--ikgr-speed", action="store_true",
+                   help="IKGR s/epoch of the full-graph reference and the faster variants, same process")
+    p.add_argument("--ikgr-variants", default="full,batch,sampled")
+    p.add_argument("--rounds", type=int, default=2, help="--ikgr-speed: interleaved timed epochs per variant")
+    p.add_argument("--accuracy-epochs", type=int, default=0,
+                   help="--ikgr-speed: also train each variant this many epochs; validation NDCG@10 with intervals")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    if a.pop_check:
+    if a.ikgr_speed:
+        ds = a.datasets if a.datasets != "amazon-beauty" else "ml-100k"
+        data = load_dataset(ds, a.data_dir)
+        train = dict(MODEL_SETTINGS.get(ds, {}).get("ikgr", {}).get("train", {}))
+        out = bench_ikgr_speed(data, variants=a.ikgr_variants.split(","), rounds=a.rounds,
+                               accuracy_epochs=a.accuracy_epochs,
+                               train=train | {"patience": 100, "num_negatives": a.negatives},
+                               cache_dir=a.cache_dir)
+        if not a.json:
+            print(format_ikgr_speed(out))
+    elif a.pop_check:
         out: Any = pop_check(a.data_dir, a.cache_dir)
         if not a.json:
             for proto, rel in out["relative"].items():

@@ -89,8 +89,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 96
     llm_retries: int = 2
     #: nodes answered together: sequences of the fast llama.cpp engine (0 = the plain LangChain chain, one node
-    #: at a time), or requests in flight per endpoint; see kgplatform.agent.llm.ParallelLlama
-    llm_parallel: int = 1
+    #: at a time: the default, since the engine was not faster on round 1 here), or requests in flight per
+    #: endpoint (0 counts as 1); see kgplatform.agent.llm.ParallelLlama
+    llm_parallel: int = 0
     related_k: int = 100
     glossary: Path | None = None
 

@@ -2,12 +2,13 @@
 
 Model (see README "Graph model")::
 
-    (:User {id, dataset, rawId, ...profile})-[:INTERACTED {pos, ts, rating}]->(:Item {id, dataset, rawId, title, text})
+    (:User {id, dataset, rawId, ...profile})-[:INTERACTED {pos, ts, rating, behavior}]->(:Item {id, dataset, rawId, title, text})
     (:User)-[:HAS_SESSION]->(:Session {id, dataset, start, end})-[:CONTAINS {pos, ts}]->(:Item)
     (:Item|Entity)-[:FACT {predicate, source}]->(:Item|Entity)      external KG triples (DBpedia, Freebase)
     (:Item)-[:SATISFIES {kind: 'exact'|'related', ...}]->(:Intent {key, name})
     (:User)-[:HAS_INTENT {kind: 'exact'|'related', ...}]->(:Intent)
     (:User)-[:HAS_PERSONA]->(:Persona {id})
+    (:User)-[:HAS_KNOWLEDGE]->(:Knowledge {id, likes, dislikes, contexts, leanings, text, model, run, ...})
     (:User)-[:RECOMMENDED {rank, score, run}]->(:Item)
     (:Run {id, model, dataset, scoreKind, scoreLambda, ...})-[:INTENT_EMBEDDING {vector}]->(:Intent)
 
@@ -26,12 +27,14 @@ ENTITY = "Entity"
 SESSION = "Session"
 INTENT = "Intent"
 PERSONA = "Persona"
+KNOWLEDGE = "Knowledge"
 RUN = "Run"
 MIGRATION = "KgpMigration"
 EMBEDDING_MODEL = "KgpEncoder"
 DATASET = "Dataset"
 
-LABELS = frozenset({USER, ITEM, ENTITY, SESSION, INTENT, PERSONA, RUN, MIGRATION, EMBEDDING_MODEL, DATASET})
+LABELS = frozenset({USER, ITEM, ENTITY, SESSION, INTENT, PERSONA, KNOWLEDGE, RUN, MIGRATION, EMBEDDING_MODEL,
+                    DATASET})
 
 # Relationship types
 INTERACTED = "INTERACTED"
@@ -43,9 +46,10 @@ HAS_INTENT = "HAS_INTENT"
 HAS_PERSONA = "HAS_PERSONA"
 RECOMMENDED = "RECOMMENDED"
 INTENT_EMBEDDING = "INTENT_EMBEDDING"
+HAS_KNOWLEDGE = "HAS_KNOWLEDGE"
 
 REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED,
-                       INTENT_EMBEDDING})
+                       INTENT_EMBEDDING, HAS_KNOWLEDGE})
 
 # Intent edge kinds
 EXACT = "exact"
@@ -61,6 +65,36 @@ DBPEDIA_RESOURCE = "http://dbpedia.org/resource/"
 DBPEDIA_CATEGORY = "http://dbpedia.org/resource/Category:"
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Behaviour types of INTERACTED edges (``behavior``): an open vocabulary of short lowercase words, since each
+# becomes a PyG edge type ``(user, <behavior>, item)`` and a RecBole token. Names the exported graph already uses
+# for other edge types are refused.
+BEHAVIOR_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+RESERVED_BEHAVIORS = frozenset({"interacted", "has_session", "contains", "satisfies", "has_intent", "has_persona",
+                                "recommended", "fact"})
+#: MovieLens typed feedback from the 1-5 star rating (README "Behaviour types")
+FEEDBACK_BEHAVIORS = ((5.0, "loved"), (4.0, "liked"), (3.0, "watched"), (float("-inf"), "disliked"))
+#: Amazon 5-core rows are reviews of purchased products, one behaviour
+PURCHASE_BEHAVIOR = "bought"
+
+
+def behavior_problem(value: str) -> str | None:
+    """Why ``value`` (already stripped and lower-cased) cannot be a behaviour type, or None when it can."""
+    if "__" in value or not BEHAVIOR_PATTERN.match(value):
+        return "must be a lowercase word: a letter, then letters, digits or _ (at most 32, no '__')"
+    if value in RESERVED_BEHAVIORS:
+        return f"is reserved for another edge type ({', '.join(sorted(RESERVED_BEHAVIORS))})"
+    return None
+
+
+def feedback_behavior(rating: float | None) -> str | None:
+    """MovieLens' typed feedback: 5 → loved, 4 → liked, 3 → watched, ≤ 2 → disliked (no rating: None)."""
+    if rating is None:
+        return None
+    for floor, name in FEEDBACK_BEHAVIORS:
+        if rating >= floor:
+            return name
+    return None  # unreachable: the last floor is -inf
 
 
 def node_id(dataset: str, raw_id: str) -> str:

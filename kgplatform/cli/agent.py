@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def extract(
         ctx: typer.Context,
-        round_: str = typer.Option("both", "--round", help="1 (exact intents), 2 (related intents via kNN retrieval), or both."),
+        round_: str = typer.Option("both", "--round", help="1 (exact intents), 2 (related intents via kNN retrieval), "
+                                   "both, or knowledge (fused user knowledge from training behaviours; needs -d)."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset's items/users."),
         limit: Optional[int] = typer.Option(None, help="Only the first N items/users (by id) of each label."),
         items_only: bool = typer.Option(False, "--items-only", help="Skip users."),
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
         parallel: Optional[int] = typer.Option(
             None, "--parallel", help="Nodes answered together: sequences of the fast llama.cpp engine (same greedy "
                                      "answers as the plain path; 0 = the plain path, one node at a time), or "
-                                     "requests in flight per --endpoint. Default 1 (Settings.llm_parallel): on 2 CPU cores more sequences were not faster."),
+                                     "requests in flight per --endpoint. Default 0 (Settings.llm_parallel; the plain path): on 2 CPU cores the engine was not faster on round 1."),
         glossary: Optional[str] = typer.Option(
             None, help="Domain glossary: a bundled name (movies, beauty, ecommerce), a file path, or 'none'. "
                        "Default: the dataset's domain (movies for MovieLens, beauty for Amazon Beauty, ecommerce "
@@ -67,8 +68,8 @@ def register(app: typer.Typer) -> None:
         """IKGR-style intent extraction: round 1 exact intents, round 2 related intents (resumable)."""
         from ..agent import extract as run_extract
 
-        if round_ not in ("1", "2", "both"):
-            raise ConfigError(f"--round must be 1, 2 or both, got {round_!r}")
+        if round_ not in ("1", "2", "both", "knowledge"):
+            raise ConfigError(f"--round must be 1, 2, both or knowledge, got {round_!r}")
         if parallel is not None:
             from ..agent.llm import MAX_PARALLEL
 
@@ -78,7 +79,6 @@ def register(app: typer.Typer) -> None:
             from ..agent.llm import parse_endpoints
 
             parse_endpoints(endpoint)  # a bad list fails here, before the graph is opened
-        rounds = [1, 2] if round_ == "both" else [int(round_)]
         shard_t = None
         if shard is not None:
             try:
@@ -86,6 +86,22 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise ConfigError(f"--shard expects I/N, e.g. 0/2, got {shard!r}") from None
             shard_t = (i, n)
+        if round_ == "knowledge":
+            from ..knowledge import extract_knowledge
+
+            if not dataset:
+                raise ConfigError("--round knowledge needs --dataset (-d)")
+            with open_graph(ctx) as graph:
+                ks = extract_knowledge(graph, settings(ctx), dataset, limit=limit, shard=shard_t, model=model,
+                                       endpoint=endpoint, retry_failed=retry_failed, redo=redo,
+                                       use_cache=not no_cache)
+            if as_json:
+                print_json(ks.to_dict())
+            else:
+                for line in ks.lines():
+                    print(line)
+            return
+        rounds = [1, 2] if round_ == "both" else [int(round_)]
         kw = dict(dataset=dataset, limit=limit, items_only=items_only, model=model, endpoint=endpoint,
                   related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True, redo=redo,
                   parallel=parallel)

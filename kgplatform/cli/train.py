@@ -57,7 +57,9 @@ def register(app: typer.Typer) -> None:
     def export(
         ctx: typer.Context,
         dataset: str = DatasetOpt,
-        fmt: str = typer.Option("pyg", "--format", help="pyg (HeteroData + id maps) or recbole (atomic files)."),
+        fmt: str = typer.Option("pyg", "--format", help="pyg (HeteroData + id maps), recbole (atomic files) or "
+                                "instructions (train/valid/test JSONL for LLM tuning: knowledge + candidates → "
+                                "next item)."),
         out: Path = typer.Option(..., "--out", help="Output folder."),
         no_kg: bool = typer.Option(False, "--no-kg", help="Leave out the external KG."),
         no_intents: bool = typer.Option(False, "--no-intents", help="Leave out intent edges."),
@@ -67,22 +69,40 @@ def register(app: typer.Typer) -> None:
         graph_kind: str = typer.Option(
             "train", "--graph", help="pyg only: train (training interactions only, leave-one-out; what a model may "
                                      "learn from) or serving (every interaction, validation/test included)."),
+        seed: int = typer.Option(2024, help="instructions only: the candidate draw's seed (the stored 99 "
+                                            "negatives of valid/test use it too)."),
+        train_candidates: int = typer.Option(20, help="instructions only: candidates per training example "
+                                                      "(the target + N-1 unseen items)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Export a dataset's subgraph to PyTorch Geometric or RecBole atomic files."""
         from ..graph.export import export_recdata, item_titles, save_pyg, save_recbole
         from ..train.trainer import resolve_device
 
-        if fmt not in ("pyg", "recbole"):
-            raise ConfigError(f"unknown --format {fmt!r} (pyg|recbole)")
+        if fmt not in ("pyg", "recbole", "instructions"):
+            raise ConfigError(f"unknown --format {fmt!r} (pyg|recbole|instructions)")
         if graph_kind not in ("train", "serving"):
             raise ConfigError(f"unknown --graph {graph_kind!r} (train|serving)")
+        if train_candidates < 2:
+            raise ConfigError(f"--train-candidates must be >= 2, got {train_candidates}")
+        knowledge = None
         with open_graph(ctx) as graph:
             data, rep = export_recdata(graph, dataset, kg=not no_kg, intents=not no_intents, since=since,
                                        until=until)
-            titles = item_titles(graph, dataset) if fmt == "recbole" else None
+            titles = item_titles(graph, dataset) if fmt in ("recbole", "instructions") else None
+            if fmt == "instructions":
+                from ..graph.instructions import user_knowledge_texts
+
+                knowledge = user_knowledge_texts(graph, dataset)
         try:
-            if fmt == "pyg":
+            if fmt == "instructions":
+                from ..graph.instructions import instruction_examples, save_instructions
+
+                examples = instruction_examples(data, titles or {}, knowledge or {}, seed=seed,
+                                                train_candidates=train_candidates,
+                                                cache_dir=settings(ctx).home / "candidates")
+                files = save_instructions(examples, out)
+            elif fmt == "pyg":
                 files = [save_pyg(data, out, graph=graph_kind, device=str(resolve_device(device)))]
             else:
                 files = save_recbole(data, out, titles=titles)
@@ -99,7 +119,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         ctx: typer.Context,
-        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | kgcn | ikgr | persona-sasrec"),
+        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | srgnn | kgcn | ikgr | persona-sasrec"),
         dataset: str = DatasetOpt,
         seeds: str = typer.Option("2024", help="Comma-separated training seeds (mean ± std when several)."),
         epochs: Optional[int] = typer.Option(None, min=1, help="Epochs (default: the model's)."),
@@ -144,7 +164,7 @@ def register(app: typer.Typer) -> None:
         convention: str = ConventionOpt,
         with_recbole: str = typer.Option(
             "", "--with-recbole", help="Also run RecBole 1.2.1 on the same split: MODEL[,MODEL] "
-                                       "(pop,bpr,lightgcn,sasrec,gru4rec,kgcn,kgat)."),
+                                       "(pop,bpr,lightgcn,sasrec,gru4rec,srgnn,kgcn,kgat)."),
         recbole_epochs: list[str] = typer.Option(
             [], "--recbole-epochs", help="MODEL=N: RecBole's epoch cap for that model (repeatable)."),
         results: Optional[str] = typer.Option(
@@ -242,9 +262,10 @@ def register(app: typer.Typer) -> None:
             run_id, recs = ex.recommend(graph, uid, k=k, model=model)
             if explain:
                 run = {"id": run_id, "model": _run_model(graph, run_id)}
-                for r in recs:
-                    r.explanations = ex.explain(graph, uid, r.item, limit=2)
-                    se = ex.score_explanation(graph, uid, r.item, dataset=uid.split(":", 1)[0], run=run)
+                done = ex.explain_items(graph, uid, [r.item for r in recs], dataset=uid.split(":", 1)[0], run=run,
+                                        limit=2)
+                for r, (se, exps) in zip(recs, done):
+                    r.explanations = exps
                     r.terms = se.terms if se is not None else []
         if as_json:
             print_json({"user": uid, "run": run_id, "items": [dataclasses.asdict(r) for r in recs]})
@@ -346,11 +367,10 @@ def register(app: typer.Typer) -> None:
         with open_graph(ctx) as graph:
             uid, ds = ex.resolve_user(graph, user, dataset)
             iid = ex.resolve_item(graph, item, ds)
-            se = ex.score_explanation(graph, uid, iid, dataset=ds, model=model)
+            se, exps = ex.explain_with_score(graph, uid, iid, dataset=ds, model=model, limit=limit)
             if model is not None and se is None:
                 raise NotFound(f"no training run of model {model!r} with recommendations for dataset {ds!r}",
                                hint=f"kgp train {model} --dataset {ds}")
-            exps = ex.explain(graph, uid, iid, limit=limit)
         if as_json:
             print_json({"user": uid, "item": iid,
                         "run": se.run if se else None, "model": se.model if se else None,

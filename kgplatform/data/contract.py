@@ -47,6 +47,7 @@ def training_view(data: RecData, split: Split | None = None) -> RecData:
         seq_items=data.seq_items[keep].clone(),
         seq_ts=data.seq_ts[keep].clone() if data.seq_ts is not None else None,
         seq_session=data.seq_session[keep].clone() if data.seq_session is not None else None,
+        seq_behavior=data.seq_behavior[keep].clone() if data.seq_behavior is not None else None,
         role=TRAIN_ROLE,
     )
 

@@ -7,7 +7,9 @@
   and export, never for training. Its name says so, and its ``graph.role`` attribute records it.
 
 Node types ``user``, ``item``, ``entity`` (non-item KG entities, re-indexed from 0), ``intent``, ``session``.
-Edge types: ``(user, interacted, item)`` (``pos``, ``ts``), one per KG relation and endpoint types
+Edge types: ``(user, interacted, item)`` (``pos``, ``ts``, ``behavior``: the index into
+``RecData.behavior_names``, -1 for none), one ``(user, <behavior>, item)`` per behaviour type (the same
+interactions split by type: ``loved``, ``view``, ``buy``…), one per KG relation and endpoint types
 ``(src, <relation>, dst)``, ``(item, satisfies, intent)`` and ``(user, has_intent, intent)`` with the intent
 kind as ``edge_attr``, and, when session boundaries are known, ``(user, has_session, session)`` and
 ``(session, contains, item)`` (``pos`` within the session). Node features ``x`` where text vectors exist.
@@ -61,6 +63,16 @@ def _build(d: RecData):
     e.pos = pos
     if d.seq_ts is not None:
         e.ts = d.seq_ts
+    if d.seq_behavior is not None:
+        e.behavior = d.seq_behavior
+        for b, name in enumerate(d.behavior_names):  # one edge type per behaviour type, same rows
+            m = d.seq_behavior == b
+            if bool(m.any()):
+                eb = g["user", edge_name(name), "item"]
+                eb.edge_index = e.edge_index[:, m]
+                eb.pos = pos[m]
+                if d.seq_ts is not None:
+                    eb.ts = d.seq_ts[m]
     if d.seq_session is not None and d.num_interactions:
         # one session node per (user, ordinal) present in this view
         key = users * (int(d.seq_session.max()) + 1) + d.seq_session

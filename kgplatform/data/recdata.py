@@ -17,8 +17,9 @@ Index spaces
 Interactions are per-user chronological sequences in CSR form: user ``u``'s items are
 ``seq_items[seq_indptr[u]:seq_indptr[u+1]]`` in the ``pos`` order of their ``INTERACTED`` edges.
 ``seq_session`` (optional, aligned with ``seq_items``) is the ordinal of the graph ``Session`` each
-interaction belongs to within its user (0, 1, …; sessions are contiguous runs of the sequence). A ``"full"``
-view is not split: :func:`kgplatform.data.split.leave_one_out` does that.
+interaction belongs to within its user (0, 1, …; sessions are contiguous runs of the sequence).
+``seq_behavior`` (optional, aligned too) is each interaction's behaviour type (``view``, ``buy``, ``loved``…) as an
+index into ``behavior_names``, ``-1`` where none was recorded. A ``"full"`` view is not split: :func:`kgplatform.data.split.leave_one_out` does that.
 
 Intent edges carry a kind: ``0`` exact (first LLM round), ``1`` related (second, RAG round).
 
@@ -94,6 +95,9 @@ class RecData:
     intent_text_emb: Tensor | None = None  # [num_intents, d]
     # --- sessions and provenance ---
     seq_session: Tensor | None = None  # [num_interactions] session ordinal within the user
+    # --- behaviour types (INTERACTED.behavior) ---
+    seq_behavior: Tensor | None = None  # [num_interactions] index into behavior_names, -1 = none recorded
+    behavior_names: list[str] = field(default_factory=list)  # sorted
     role: str = FULL_ROLE  # "full" (all interactions) or "train" (training prefixes only)
 
     def __post_init__(self) -> None:
@@ -165,6 +169,7 @@ class RecData:
         item_text_emb=None,
         user_text_emb=None,
         intent_text_emb=None,
+        behaviors: Sequence[Sequence[str | None]] | None = None,
     ) -> RecData:
         """Build from per-user item-index sequences (already in chronological order).
 
@@ -182,6 +187,8 @@ class RecData:
             item_intents / user_intents: ``[E, 3]`` rows ``(item_or_user, intent, kind)``; kind 0 exact,
                 1 related. ``[E, 2]`` means all exact.
             item_text_emb / user_text_emb / intent_text_emb: optional ``[n, d]`` feature matrices.
+            behaviors: optional, same shape as ``sequences``: each interaction's behaviour type name (``None``
+                for none); stored as indices into the sorted ``behavior_names``.
         """
         if len(sequences) != len(user_ids):
             raise TrainingError(f"{len(sequences)} sequences for {len(user_ids)} users")
@@ -207,6 +214,13 @@ class RecData:
                 np.concatenate([np.asarray(t, dtype=np.int64) for t in sessions]) if len(sessions) else np.zeros(0),
                 dtype=torch.long,
             )
+        beh, beh_names = None, []
+        if behaviors is not None:
+            flat_b = [b for seq in behaviors for b in seq]
+            beh_names = sorted({b for b in flat_b if b is not None})
+            code = {b: k for k, b in enumerate(beh_names)}
+            beh = torch.as_tensor(np.fromiter((code[b] if b is not None else -1 for b in flat_b), dtype=np.int64,
+                                              count=len(flat_b)), dtype=torch.long)
         heads = rels = tails = None
         n_ent = num_entities or 0
         rel_names: list[str] = list(relation_names or [])
@@ -253,6 +267,8 @@ class RecData:
             user_text_emb=_float(user_text_emb),
             intent_text_emb=_float(intent_text_emb),
             seq_session=sess,
+            seq_behavior=beh,
+            behavior_names=beh_names,
         )
         data.validate()
         return data
@@ -289,6 +305,12 @@ class RecData:
                 same = users[1:] == users[:-1]
                 if bool((self.seq_session[1:][same] < self.seq_session[:-1][same]).any()):
                     fail("seq_session must be non-decreasing along each user's sequence")
+        if self.seq_behavior is not None:
+            if self.seq_behavior.numel() != self.seq_items.numel():
+                fail("seq_behavior must align with seq_items")
+            if self.seq_behavior.numel() and (int(self.seq_behavior.min()) < -1
+                                              or int(self.seq_behavior.max()) >= len(self.behavior_names)):
+                fail("behaviour index out of range (behavior_names too short)")
         if self.has_kg:
             if not (self.kg_heads.numel() == self.kg_rels.numel() == self.kg_tails.numel()):
                 fail("kg_heads/kg_rels/kg_tails differ in length")
@@ -327,8 +349,8 @@ class RecData:
         """SHA-256 over ids and every tensor's bytes (stable across runs and machines)."""
         h = hashlib.sha256()
         for f in fields(self):
-            if f.name == "role":
-                continue
+            if f.name == "role" or (f.name in ("seq_behavior", "behavior_names") and self.seq_behavior is None):
+                continue  # no behaviour types: the checksum of the data before they existed
             v = getattr(self, f.name)
             h.update(f.name.encode())
             if v is None:
@@ -356,6 +378,7 @@ class RecData:
             "intents": self.num_intents,
             "item_intent_edges": int(self.item_intents.shape[0]) if self.item_intents is not None else 0,
             "user_intent_edges": int(self.user_intents.shape[0]) if self.user_intents is not None else 0,
+            "behaviors": list(self.behavior_names),
         }
 
     def restrict_intents(self, kinds: Sequence[int]) -> RecData:

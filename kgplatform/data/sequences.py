@@ -48,11 +48,18 @@ def _targets(train: RecData) -> tuple[Tensor, Tensor, Tensor]:
     return torch.nonzero(keep).view(-1), users[keep], pos[keep]
 
 
+def user_prefixes(train: RecData, max_len: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(end, take, user)`` of every (prefix → next) sample over whole user sequences, without materialising
+    the prefixes: the target is ``seq_items[end]``, its prefix ``seq_items[end - take : end]``."""
+    require_training(train, "user_prefixes")
+    end, user, pos = _targets(train)
+    return end, pos.clamp(max=max_len), user
+
+
 def user_samples(train: RecData, max_len: int) -> Samples:
     """(prefix → next) over whole user sequences (see the module docstring)."""
     require_training(train, "user_samples")
-    end, user, pos = _targets(train)
-    take = pos.clamp(max=max_len)
+    end, take, user = user_prefixes(train, max_len)
     return Samples(_gather(train.seq_items, end, take), take, train.seq_items[end], user, end)
 
 

@@ -22,7 +22,7 @@ key: ``MRR@20`` is the closest to our untruncated ``MRR`` (and a lower bound of 
 Differences from our own protocol that the caller should label (RecBole's conventions, not changed here):
 
 - full ranking: general and knowledge models mask the user's earlier items (as we do); **sequential models
-  (SASRec, GRU4Rec) do not mask the history** in RecBole 1.2.1.
+  (SASRec, GRU4Rec, SRGNN) do not mask the history** in RecBole 1.2.1.
 - users evaluated: general/knowledge models are tested on every user with >= 2 interactions and validated on
   those with >= 3 (as our split). Sequential models split the n - 1 (prefix -> next item) instances of a
   user instead, so they are tested on users with >= 3 interactions and validated on users with >= 4 (a
@@ -229,7 +229,7 @@ def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str 
 
     ``atomic_dir`` is either the folder that holds ``<dataset>/<dataset>.inter`` (RecBole's ``data_path``) or
     the ``<dataset>/`` folder itself. ``model`` is RecBole's name (``Pop``, ``BPR``, ``LightGCN``, ``SASRec``,
-    ``GRU4Rec``, ``KGCN``, ``KGAT``; case-insensitive). ``mode``: ``"full"`` (rank all items) or ``"uniN"``
+    ``GRU4Rec``, ``SRGNN``, ``KGCN``, ``KGAT``; case-insensitive). ``mode``: ``"full"`` (rank all items) or ``"uniN"``
     (the target against N uniformly drawn negatives, RecBole's own draw). ``epochs`` caps training (RecBole's
     default: 300, with early stopping); ``config`` is merged last into RecBole's ``config_dict`` (so it can
     change anything, the protocol included — avoid ``eval_args``/``metrics``/``topk`` unless you mean it).

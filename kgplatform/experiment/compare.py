@@ -28,10 +28,10 @@ from kgplatform.models import get_spec
 from kgplatform.train import SeedSummary, TrainConfig, run_seeds
 
 #: rows that count as baselines when picking "the best baseline"
-BASELINES = ("pop", "bpr", "lightgcn", "kgcn", "gru4rec", "sasrec")
+BASELINES = ("pop", "bpr", "lightgcn", "kgcn", "gru4rec", "sasrec", "srgnn")
 #: our registry name → RecBole 1.2.1 model name
 RECBOLE_NAMES = {"pop": "Pop", "bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "gru4rec": "GRU4Rec",
-                 "kgcn": "KGCN", "kgat": "KGAT"}
+                 "srgnn": "SRGNN", "kgcn": "KGCN", "kgat": "KGAT"}
 DIFF_METRICS = ("NDCG@10", "HR@10")
 TRAIN_FIELDS_FIXED = {"seed", "device", "cache_dir", "run_dir", "convention"}
 

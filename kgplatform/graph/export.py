@@ -116,7 +116,7 @@ def export_recdata(
         bar.close()
 
     user_ids = users.ids
-    sequences, timestamps = users.sequences()
+    sequences, timestamps, behaviors = users.sequences()
     n_edges = sum(map(len, sequences))
     session_ordinals = users.session_ordinals(sequences) if with_sessions else None
 
@@ -161,6 +161,7 @@ def export_recdata(
         item_text_emb=_matrix(items.vectors) if text else None,
         user_text_emb=_matrix(users.vectors) if text else None,
         intent_text_emb=intent_emb,
+        behaviors=behaviors,
     )
     return data, ExportReport(time.perf_counter() - t0, len(item_ids) + len(user_ids), n_edges)
 
@@ -327,6 +328,7 @@ class _UserColumns:
         self.counts: list[np.ndarray] = []
         self.seq: list[np.ndarray] = []
         self.ts: list[np.ndarray] = []
+        self.behaviors: list[np.ndarray] = []  # object arrays of behaviour names ('' = none)
         self.session_sizes: dict[int, list[int]] = {}  # user index -> sizes in session order (users with sessions)
         self.intent_rows: list[tuple[int, str, int]] = []
 
@@ -347,6 +349,7 @@ class _UserColumns:
                                 f"{self.dataset} (internal id {int(nodes[order][k])})")
         ts = ts[order]
         user = user[order]
+        behavior = np.fromiter(chain.from_iterable(rec["behaviors"]), dtype=object, count=int(counts.sum()))[order]
         missing = ts == float(_NO_TS)
         if self.since is not None or self.until is not None:
             keep = missing.copy()
@@ -356,7 +359,7 @@ class _UserColumns:
             if self.until is not None:
                 window &= ts < self.until
             keep |= window
-            item, ts, user, missing = item[keep], ts[keep], user[keep], missing[keep]
+            item, ts, user, missing, behavior = item[keep], ts[keep], user[keep], missing[keep], behavior[keep]
             counts = np.bincount(user, minlength=n).astype(np.int64)
         if missing.any():  # no timestamp: the position in the (kept) sequence
             first = np.zeros(n, dtype=np.int64)
@@ -366,6 +369,7 @@ class _UserColumns:
         self.counts.append(counts)
         self.seq.append(item)
         self.ts.append(ts)
+        self.behaviors.append(behavior)
         for k, (sids, sizes) in enumerate(zip(rec["sessionIds"], rec["sessionSizes"])):
             if sids:
                 if len(sids) > 1:
@@ -377,15 +381,21 @@ class _UserColumns:
         self.ids.extend(ids)
         self.vectors.extend(map(_vector, rec["vectors"]))
 
-    def sequences(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per-user item positions and timestamps, in sequence order."""
+    def sequences(self) -> tuple[list[np.ndarray], list[np.ndarray], list[list[str | None]] | None]:
+        """Per-user item positions, timestamps and behaviour types (None when no edge has one), in sequence
+        order."""
         if not self.counts:
-            return [], []
+            return [], [], None
         counts = np.concatenate(self.counts)
         cuts = np.cumsum(counts)[:-1]
         seq, ts = np.concatenate(self.seq), np.concatenate(self.ts)
-        self.counts, self.seq, self.ts = [], [], []
-        return np.split(seq, cuts), np.split(ts, cuts)
+        behavior = np.concatenate(self.behaviors)
+        self.counts, self.seq, self.ts, self.behaviors = [], [], [], []
+        behaviors = None
+        if (behavior != "").any():
+            behavior[behavior == ""] = None
+            behaviors = [b.tolist() for b in np.split(behavior, cuts)]
+        return np.split(seq, cuts), np.split(ts, cuts), behaviors
 
     def session_ordinals(self, sequences: list[np.ndarray]) -> list[np.ndarray] | None:
         """Sessions partition each user's sequence in order (kgplatform.ingest.sessions)."""
@@ -461,10 +471,11 @@ def _export_recdata_rowwise(
     user_ids: list[str] = []
     sequences: list[list[int]] = []
     timestamps: list[list[float]] = []
+    behaviors: list[list[str | None]] = []
     user_emb: list[Any] = []
     for row in _pages(graph, "export/users_page", dataset, page):
-        seq, ts = [], []
-        for item, t in row["interactions"]:
+        seq, ts, beh = [], [], []
+        for item, t, b in row["interactions"]:
             if t is not None and ((since is not None and t < since) or (until is not None and t >= until)):
                 continue
             if item not in item_index:
@@ -472,9 +483,11 @@ def _export_recdata_rowwise(
                 raise TrainingError(f"user {row['id']} interacted with {item}, which is not an item of {dataset}")
             seq.append(item_index[item])
             ts.append(float(t) if t is not None else float(len(ts)))
+            beh.append(b)
         user_ids.append(row["id"])
         sequences.append(seq)
         timestamps.append(ts)
+        behaviors.append(beh)
         user_emb.append(row["emb"])
         n_edges += len(seq)
         bar.update()
@@ -569,6 +582,7 @@ def _export_recdata_rowwise(
         item_text_emb=_matrix([r["emb"] for r in items]) if text else None,
         user_text_emb=_matrix(user_emb) if text else None,
         intent_text_emb=intent_emb,
+        behaviors=behaviors if any(b is not None for seq in behaviors for b in seq) else None,
     )
     return data, ExportReport(time.perf_counter() - t0, n_rows, n_edges)
 
@@ -620,6 +634,8 @@ def save_pyg(data: RecData, out: Path, *, graph: str = "train", device: str = "c
 def save_recbole(data: RecData, out: Path, *, titles: dict[str, str] | None = None) -> list[Path]:
     """Write RecBole atomic files ``<dataset>.inter/.item/.user/.kg/.link`` under ``out/<dataset>/``.
 
+    ``.inter`` has a ``behavior:token`` column when the data has behaviour types (empty where none recorded).
+
     Tokens are the graph ids' raw part (``"movielens-100k:42"`` → ``42``); KG entities keep their key
     (URI or item id), items are linked to themselves (``.link`` maps item token → entity token ``item:<id>``).
     """
@@ -628,14 +644,17 @@ def save_recbole(data: RecData, out: Path, *, titles: dict[str, str] | None = No
     folder.mkdir(parents=True, exist_ok=True)
     raw = lambda gid: gid.split(":", 1)[1] if ":" in gid else gid  # noqa: E731
     written = []
+    beh = data.seq_behavior
     with (folder / f"{name}.inter").open("w", encoding="utf-8") as f:
-        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        f.write("user_id:token\titem_id:token\ttimestamp:float" + ("\tbehavior:token\n" if beh is not None else "\n"))
         ts = data.seq_ts
+        names = [*data.behavior_names, ""]  # index -1: none recorded (RecBole reads an empty token as missing)
         for u in range(data.num_users):
             lo, hi = int(data.seq_indptr[u]), int(data.seq_indptr[u + 1])
             for k in range(lo, hi):
                 t = float(ts[k]) if ts is not None else float(k - lo)
-                f.write(f"{raw(data.user_ids[u])}\t{raw(data.item_ids[int(data.seq_items[k])])}\t{t:.0f}\n")
+                f.write(f"{raw(data.user_ids[u])}\t{raw(data.item_ids[int(data.seq_items[k])])}\t{t:.0f}")
+                f.write(f"\t{names[int(beh[k])]}\n" if beh is not None else "\n")
     written.append(folder / f"{name}.inter")
     with (folder / f"{name}.item").open("w", encoding="utf-8") as f:
         f.write("item_id:token\ttitle:token_seq\n")

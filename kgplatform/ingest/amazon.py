@@ -1,6 +1,7 @@
 """Amazon datasets: Beauty 5-core (S3Rec ``user_sequence.txt`` + ``item_titles.txt``) and Video Games
 (LLMRank ``Games-6k``). Neither has timestamps: the order in the file is the time order, kept in ``pos``;
-each user's whole sequence is one session.
+each user's whole sequence is one session. Every row is a review of a bought product: one behaviour type,
+``bought``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def _sequences_to_dataset(out: ParsedDataset, sequences: list[tuple[str, list[st
     for user, seq in sequences:
         out.users.append({"id": nid(user), "rawId": user, "dataset": dataset})
         for pos, item in enumerate(seq):
-            out.interactions.append({"user": nid(user), "item": nid(item), "pos": pos, "ts": None, "rating": None})
+            out.interactions.append({"user": nid(user), "item": nid(item), "pos": pos, "ts": None, "rating": None,
+                                     "behavior": schema.PURCHASE_BEHAVIOR})
     out.sessions, out.session_items = build_sessions(dataset, out.interactions, None)
     return out
 

@@ -187,9 +187,20 @@ def write_csv(datasets: list[ParsedDataset], folder: Path, rows: dict[str, int] 
     rel_file("HAS_SESSION", "has_session", "User", "Session", [],
              ([s["user"], s["id"]] for d in datasets for s in d.sessions), "session_edges")
     counts.pop("session_edges", None)
-    rel_file("INTERACTED", "interacted", "User", "Item", ["pos:long", "ts:long", "rating:double"],
-             ([r["user"], r["item"], r["pos"], r["ts"], r["rating"]] for d in datasets for r in d.interactions),
-             "interactions")
+    # one file per set of present optional values, so a string column (behavior) never holds a missing value,
+    # which the importer would read as an empty string; numbers may be blank (= no property)
+    optional = (("ts", "ts:long"), ("rating", "rating:double"), ("behavior", "behavior"))
+    shapes: dict[tuple[bool, ...], list[list[Any]]] = {}
+    for d in datasets:
+        for r in d.interactions:
+            present = tuple(r.get(k) is not None for k, _ in optional) if r.get("behavior") is not None \
+                else (True, True, False)
+            shapes.setdefault(present, []).append(
+                [r["user"], r["item"], r["pos"], *(r.get(k) for (k, _), p in zip(optional, present) if p)])
+    for present, rows in sorted(shapes.items()):
+        suffix = "".join("1" if p else "0" for p in present)
+        rel_file("INTERACTED", f"interacted_{suffix}", "User", "Item",
+                 ["pos:long", *(h for (_, h), p in zip(optional, present) if p)], rows, "interactions")
     rel_file("CONTAINS", "contains", "Session", "Item", ["pos:long", "ts:long"],
              ([r["session"], r["item"], r["pos"], r["ts"]] for d in datasets for r in d.session_items),
              "session_items")

@@ -1,8 +1,10 @@
 """Bring-your-own-data format: a folder of CSV files (UTF-8, header row).
 
 - ``items.csv`` (required): ``id``, ``title``; optional ``text``; any other column becomes an item property.
-- ``interactions.csv`` (required): ``user_id``, ``item_id``; optional ``timestamp`` (unix seconds) and
-  ``rating``. A user's order is timestamp order, then file order.
+- ``interactions.csv`` (required): ``user_id``, ``item_id``; optional ``timestamp`` (unix seconds),
+  ``rating`` and ``behavior`` (the kind of action: ``view``, ``click``, ``cart``, ``buy``… — a short word, stored
+  lower-cased on ``INTERACTED.behavior``; a blank cell means none). A user's order is timestamp order, then file
+  order; the same user and item may appear on several rows (a view, then a purchase).
 - ``users.csv`` (optional): ``id``; any other column becomes a user property.
 - ``facts.csv`` (optional): ``item_id``, ``predicate``, ``entity_uri``; optional ``entity_label``, ``source``.
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from .. import schema
 from .model import Fact, ParsedDataset
 from .readers import (bad, check_dir, no_rows, optional_file, parse_float, parse_timestamp, read_csv,
-                      require_file, require_id, require_key)
+                      require_file, require_id, require_key, show)
 from .sessions import build_sessions
 
 _PROP = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -51,6 +53,17 @@ def _props(row: dict[str, str], cols: list[str]) -> dict[str, str]:
         if v:
             out[k] = v
     return out
+
+
+def _behavior(path: Path, line: int, value: str) -> str | None:
+    """The ``behavior`` cell: blank → None, else a lower-cased behaviour type (:func:`schema.behavior_problem`)."""
+    v = value.strip().lower()
+    if not v:
+        return None
+    problem = schema.behavior_problem(v)
+    if problem:
+        raise bad(path, line, f"column behavior: {show(value.strip())} {problem}")
+    return v
 
 
 def load_generic(path: Path, *, dataset: str, session_gap_s: int | None = 1800) -> ParsedDataset:
@@ -97,18 +110,19 @@ def load_generic(path: Path, *, dataset: str, session_gap_s: int | None = 1800) 
             raise bad(inter_file, line, f"unknown user_id {u} (not in users.csv)")
         ts = parse_timestamp(inter_file, line, "timestamp", row.get("timestamp", ""), optional=True)
         rating = parse_float(inter_file, line, "rating", row.get("rating", ""), optional=True)
-        rows.append((u, ts if ts is not None else float("-inf"), line, i, ts, rating))
+        behavior = _behavior(inter_file, line, row.get("behavior") or "")
+        rows.append((u, ts if ts is not None else float("-inf"), line, i, ts, rating, behavior))
         users.setdefault(u, {"id": nid(u), "rawId": u, "dataset": dataset})
     if not rows:
         raise no_rows(inter_file, "interaction")
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     pos: dict[str, int] = {}
     has_ts = any(r[4] is not None for r in rows)
-    for u, _, _, i, ts, rating in rows:
+    for u, _, _, i, ts, rating, behavior in rows:
         p = pos.get(u, 0)
         pos[u] = p + 1
         out.interactions.append({"user": nid(u), "item": nid(i), "pos": p,
-                                 "ts": int(ts) if ts is not None else None, "rating": rating})
+                                 "ts": int(ts) if ts is not None else None, "rating": rating, "behavior": behavior})
     fact_file = optional_file(path / "facts.csv", "facts (facts.csv)")
     if fact_file:
         entities: dict[str, dict] = {}

@@ -24,7 +24,7 @@ class ParsedDataset:
     path: str
     users: list[dict[str, Any]] = field(default_factory=list)  # {id, rawId, dataset, ...profile}
     items: list[dict[str, Any]] = field(default_factory=list)  # {id, rawId, dataset, title, text, ...}
-    interactions: list[dict[str, Any]] = field(default_factory=list)  # {user, item, pos, ts, rating}
+    interactions: list[dict[str, Any]] = field(default_factory=list)  # {user, item, pos, ts, rating, behavior}
     sessions: list[dict[str, Any]] = field(default_factory=list)  # {id, user, dataset, start, end, size}
     session_items: list[dict[str, Any]] = field(default_factory=list)  # {session, item, pos, ts}
     entities: list[dict[str, Any]] = field(default_factory=list)  # {uri, label, source, kind}

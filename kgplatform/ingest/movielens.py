@@ -112,7 +112,8 @@ def load_movielens(path: Path, *, dataset: str = "movielens-100k", dbpedia_dir: 
     for u, i, ts, rating, _ in raw_inter:
         p = pos_by_user.get(u, 0)
         pos_by_user[u] = p + 1
-        out.interactions.append({"user": nid(u), "item": nid(i), "pos": p, "ts": int(ts), "rating": rating})
+        out.interactions.append({"user": nid(u), "item": nid(i), "pos": p, "ts": int(ts), "rating": rating,
+                                 "behavior": schema.feedback_behavior(rating)})
 
     # Freebase KG: an entity linked to an item *is* that item
     if with_kg:

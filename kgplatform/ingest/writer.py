@@ -29,7 +29,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from tqdm import tqdm
@@ -104,7 +103,7 @@ def write_dataset(graph: Graph, data: ParsedDataset, *, batch_size: int = 5000, 
                               dataset=data.name))],
         [_Step("interactions", f"ingest/{verb('interactions')}_interaction_batch",
                _keyed_batches(data.interactions, batch_size, "users", "user", "items", "item",
-                              ("pos", "ts", "rating")))],
+                              ("pos", "ts", "rating", "behavior")))],
         [_Step("session_items", f"ingest/{verb('session_items')}_session_item_batch",
                _keyed_batches(data.session_items, batch_size, "sessions", "session", "items", "item",
                               ("pos", "ts")))],
@@ -213,7 +212,7 @@ def _keyed_batches(rows: list[dict[str, Any]], size: int, start_param: str, star
                    end_param: str | None, end_key: str | None, value_keys: tuple[str, ...],
                    **extra: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     """Batches of ``[start position, (end position,) values…]`` rows with the batch's distinct endpoint keys."""
-    values = itemgetter(*value_keys) if len(value_keys) > 1 else (lambda r, k=value_keys[0]: (r[k],))
+    values = lambda r: [r.get(k) for k in value_keys]  # noqa: E731 - optional keys (behavior) may be absent
     for chunk in _chunks(rows, size):
         starts: dict[str, int] = {}
         ends: dict[str, int] = {}

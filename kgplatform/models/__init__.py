@@ -27,6 +27,7 @@ from kgplatform.models.lightgcn import LightGCN, LightGCNConfig
 from kgplatform.models.persona_rec import PersonaRecConfig, PersonaSeqRec, build_persona_rec
 from kgplatform.models.pop import POP, POPConfig, recbole_batch_counts
 from kgplatform.models.sasrec import SASRec, SASRecConfig
+from kgplatform.models.srgnn import SRGNN, SRGNNConfig
 
 
 def _build_pop(train: RecData, cfg: POPConfig, gen: torch.Generator) -> POP:
@@ -71,6 +72,10 @@ def _build_lightgcn(train: RecData, cfg: LightGCNConfig, gen: torch.Generator) -
 
 def _build_gru4rec(train: RecData, cfg: GRU4RecConfig, gen: torch.Generator) -> GRU4Rec:
     return GRU4Rec(train.num_users, train.num_items, cfg)
+
+
+def _build_srgnn(train: RecData, cfg: SRGNNConfig, gen: torch.Generator) -> SRGNN:
+    return SRGNN(train.num_users, train.num_items, cfg)
 
 
 def _build_persona_sasrec(train: RecData, cfg: PersonaRecConfig, gen: torch.Generator) -> PersonaSeqRec:
@@ -161,6 +166,11 @@ MODELS: dict[str, ModelSpec] = {
         {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
         "GRU4Rec: recurrent sequential model, cross-entropy over all items",
     ),
+    "srgnn": ModelSpec(
+        "srgnn", SRGNN, SRGNNConfig, _build_srgnn,
+        {"epochs": 200, "batch_size": 512, "lr": 1e-3, "eval_every": 1},
+        "SR-GNN: gated GNN over each history's session graph, attention readout, cross-entropy over all items",
+    ),
     "persona-sasrec": ModelSpec(
         "persona-sasrec", PersonaSeqRec, PersonaRecConfig, _build_persona_sasrec,
         {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
@@ -196,5 +206,5 @@ def build_model(
 __all__ = [
     "MODELS", "ModelSpec", "Recommender", "build_model", "get_spec",
     "POP", "POPConfig", "BPRMF", "BPRConfig", "SASRec", "SASRecConfig", "KGCN", "KGCNConfig", "IKGR", "IKGRConfig",
-    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig", "PersonaRecConfig", "PersonaSeqRec",
+    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig", "SRGNN", "SRGNNConfig", "PersonaRecConfig", "PersonaSeqRec",
 ]

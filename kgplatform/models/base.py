@@ -10,8 +10,9 @@ A model takes plain sizes, tensors and a typed config — never a dataset object
 * ``user_embeddings(users, seq=None)`` / ``item_embeddings()``: the learned vectors written back to the
   graph (``None`` where a model has none).
 
-Sequential models set ``needs_sequence = True`` and ``max_seq_len``; the caller then passes ``seq``: the
-last ``max_seq_len`` history items, right-padded with ``-1`` (:data:`kgplatform.data.split.PAD`).
+Sequential models (SASRec, GRU4Rec, SR-GNN) set ``needs_sequence = True`` and ``max_seq_len``; the caller
+then passes ``seq``: the last ``max_seq_len`` history items, right-padded with ``-1``
+(:data:`kgplatform.data.split.PAD`).
 ``prepare_eval()`` is called (under ``no_grad``, in eval mode) before scoring, to cache anything that does
 not depend on the user batch (e.g. propagated graph embeddings); ``train()`` drops that cache.
 """
@@ -26,7 +27,8 @@ from torch import Tensor, nn
 class Recommender(nn.Module):
     """Base class; see the module docstring for the contract."""
 
-    #: which training sampler feeds ``loss``: ``"pairs"`` (user, pos, neg), ``"sequences"`` or ``"none"``.
+    #: which training sampler feeds ``loss``: ``"pairs"`` (user, pos, neg), ``"sequences"``
+    #: (windows, a target per position), ``"prefixes"`` (a prefix and its target per row) or ``"none"``.
     sampler: ClassVar[str] = "pairs"
     needs_sequence: ClassVar[bool] = False
     max_seq_len: int = 0

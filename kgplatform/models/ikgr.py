@@ -14,7 +14,7 @@ from kgplatform.data.intent_graph import CONSUMES, IntentGraph
 from kgplatform.models.base import Recommender
 from kgplatform.models.options import check_bool, check_choice, check_float, check_floats, check_int
 from kgplatform.nn.intent import IntentTranslation, Weighting, max_cos_per_item
-from kgplatform.nn.kg_conv import KGConv
+from kgplatform.nn.kg_conv import KGConv, PreparedGraph
 from kgplatform.nn.transh import TransH
 
 
@@ -52,6 +52,15 @@ class IKGRConfig:
         kg_batch_size: intent/KG triples sampled per training step.
         margin / epsilon / corrupt_relation: TransH (Eq. 7) settings.
         norm_weight: weight of TransH's soft norm/orthogonality constraints.
+        propagation: how a training step gets the embeddings it reads. ``batch`` (default): Eq. 3 for only the
+            nodes the step reads (its users, items, KG triples and intents), from their in-edges: the same
+            losses and gradients as ``full`` (up to float rounding; ``tests/models/test_ikgr_batch.py``), at a
+            fraction of the cost. ``sampled``: as ``batch``, but each node aggregates over at most
+            ``neighbour_samples`` in-neighbours drawn afresh at every step (uniformly with replacement where it
+            has more, reweighted: an unbiased estimate of Eq. 3's aggregation, as KGCN's fixed-size sampled
+            neighbourhoods); an approximation during training only, scoring always propagates the full graph.
+            ``full``: Eq. 3 for every node of the graph at every step (the reference).
+        neighbour_samples: in-neighbours per node with ``propagation="sampled"``.
     """
 
     embedding_dim: int = 64
@@ -80,6 +89,8 @@ class IKGRConfig:
     epsilon: float = 0.01
     corrupt_relation: float = 0.5
     norm_weight: float = 1e-3
+    propagation: Literal["batch", "sampled", "full"] = "batch"
+    neighbour_samples: int = 32
 
     ABLATIONS = ("full", "no_aug", "exact_only", "no_int_scoring", "no_int_trans")
 
@@ -87,12 +98,13 @@ class IKGRConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
         check_int(self, "embedding_dim", 1)
         check_int(self, "num_layers", 0)  # 0 layers: the input features are the node vectors
-        for name in ("max_user_intents", "max_item_intents", "min_intent_items", "kg_batch_size"):
+        for name in ("max_user_intents", "max_item_intents", "min_intent_items", "kg_batch_size", "neighbour_samples"):
             check_int(self, name, 1)
         check_choice(self, "aggr", ("mean", "sum"))
         check_choice(self, "act", ("tanh", "relu", "leaky_relu", "none"))
         check_choice(self, "weighting", ("similar", "dissimilar", "linear"))
         check_choice(self, "rec_loss", ("softmax", "full_softmax", "bpr", "none"))
+        check_choice(self, "propagation", ("batch", "sampled", "full"))
         for name in ("conv_interactions", "use_intents", "related_intents", "intent_scoring", "intent_translation",
                      "inherit_user_intents", "tune_lambda"):
             check_bool(self, name)
@@ -208,7 +220,7 @@ class IKGR(Recommender):
         self.lam = c.lam
         self._cache: Tensor | None = None
         self._int_cache: Tensor | None = None
-        self._graph: tuple[Tensor, Tensor] | None = None  # sparse operators of the fixed conv graph
+        self._graph: PreparedGraph | None = None  # sparse operators of the fixed conv graph
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -227,19 +239,25 @@ class IKGR(Recommender):
                             self.text_proj[name](getattr(self, f"{name}_text")))
         return x
 
-    def _prepared(self) -> tuple[Tensor, Tensor]:
+    def _prepared(self) -> PreparedGraph:
         dev = self.edge_index.device
-        if self._graph is None or self._graph[0].device != dev:
+        if self._graph is None or self._graph.device != dev:
             self._graph = KGConv.prepare(self.edge_index, self.edge_type, self.transh.num_nodes,
                                          2 * self.num_rel_total, self.config.aggr)
         return self._graph
 
-    def propagate(self) -> Tensor:
-        """Final node embeddings :math:`\\mathbf{e}` ``[N, d]`` after the KG convolution(s)."""
+    def propagate(self, index: Tensor | None = None, sample: int | None = None) -> Tensor:
+        """Final node embeddings :math:`\\mathbf{e}` after the KG convolution(s): ``[N, d]``, or only the rows
+        ``index`` (distinct node ids) ``[S, d]``: the last layer then aggregates over those nodes' in-edges only
+        (earlier layers, if any, run on every node), over at most ``sample`` sampled in-neighbours each if given
+        (:meth:`KGConv.forward`)."""
         x = self.input_features()
         g = self._prepared()
-        for conv in self.convs:
-            x = conv(x, prepared=g)
+        last = len(self.convs) - 1
+        for k, conv in enumerate(self.convs):
+            x = conv(x, prepared=g, index=index, sample=sample) if k == last else conv(x, prepared=g)
+        if not self.convs and index is not None:
+            x = x[index]
         return x
 
     def _drop_cache(self) -> None:
@@ -278,6 +296,9 @@ class IKGR(Recommender):
         d, has = self.translation(ue, um, ie, im)
         return torch.where(has[:, None], d, free)
 
+    def _translates(self) -> bool:
+        return bool(self.config.intent_translation and self.num_intents)
+
     def _uses_intent_score(self) -> bool:
         return bool(self.config.intent_scoring and self.config.use_intents and self.num_intents)
 
@@ -308,7 +329,106 @@ class IKGR(Recommender):
         return A @ M
 
     # ------------------------------------------------------------ training
+    def _sample_kg(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None:
+        """The step's intent/KG triples ``(h, r, t)`` and their corruptions ``(r2, t2)`` (Eq. 7's
+        :math:`\\Delta'`: the relation with probability ``corrupt_relation``, and the tail), global node ids."""
+        c = self.config
+        if not (c.kg_weight and self.tri_h.numel()):
+            return None
+        idx = torch.randint(self.tri_h.numel(), (c.kg_batch_size,), device=device)
+        h, r, t = self.tri_h[idx], self.tri_r[idx], self.tri_t[idx]
+        r2 = r.clone()
+        if c.corrupt_relation > 0 and self.present_rels.numel() > 1:
+            flip = torch.rand(r.shape, device=device) < c.corrupt_relation
+            pick = torch.randint(self.present_rels.numel(), (r.numel(),), device=device)
+            r2 = torch.where(flip, self.present_rels[pick], r)
+        t2 = self.tail_lo[r2] + (torch.rand(r2.shape, device=device) * self.tail_size[r2]).long()
+        return h, r, t, r2, t2
+
+    def _candidates(self, pos: Tensor, neg: Tensor) -> Tensor | None:
+        """The items of the sampled softmax: the batch's distinct positives and negatives, or every item."""
+        if self.config.rec_loss == "softmax":
+            return torch.unique(torch.cat([pos, neg]))
+        if self.config.rec_loss == "full_softmax":
+            return torch.arange(self.num_items, device=pos.device)
+        return None
+
+    def _rec_loss(self, eu: Tensor, ep: Tensor, en: Tensor, cand_emb: Tensor | None, target: Tensor | None) -> Tensor:
+        c = self.config
+        nu = F.normalize(eu, dim=-1)
+        if cand_emb is not None:
+            logits = nu @ F.normalize(cand_emb, dim=-1).t() / c.rec_temperature
+            return F.cross_entropy(logits, target)
+        sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
+        sn = (nu * F.normalize(en, dim=-1)).sum(-1)
+        return -F.logsigmoid((sp - sn) / c.rec_temperature).mean()
+
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Named losses of one step (``rec``, ``kg``, ``norm``); see ``propagation`` in :class:`IKGRConfig`."""
+        if self.config.propagation == "full":
+            return self._loss_full(batch)
+        return self._loss_batch(batch)
+
+    def _loss_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The step's losses from Eq. 3 on the nodes it reads only (:meth:`propagate` with ``index``): the same
+        values and gradients as :meth:`_loss_full`. The pairs' intent sets index one normalised table of the
+        step's intents (:meth:`IntentTranslation.from_table`), and the positive and negative pairs share one
+        Eq. 8 call."""
+        c = self.config
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        B, dev = users.numel(), users.device
+        cand = self._candidates(pos, neg)
+        kg_triples = self._sample_kg(dev)
+        translate = bool(c.kg_weight) and self._translates()
+        need = [users + self.user_off, pos + self.ent_off, neg + self.ent_off]
+        if cand is not None:
+            need.append(cand + self.ent_off)
+        if kg_triples is not None:
+            need += [kg_triples[0], kg_triples[2], kg_triples[4]]
+        if translate:
+            u_sets, i_sets = _trim(self.user_sets[users]), _trim(self.item_sets[torch.cat([pos, neg])])
+            ints = torch.unique(torch.cat([u_sets.flatten(), i_sets.flatten()]).clamp(min=0))
+            need.append(ints + self.int_off)
+        nodes = torch.unique(torch.cat(need))
+        e = self.propagate(nodes, c.neighbour_samples if c.propagation == "sampled" else None)
+        local = torch.empty(self.transh.num_nodes, dtype=torch.long, device=dev)
+        local[nodes] = torch.arange(nodes.numel(), device=dev)
+
+        def at(ids: Tensor) -> Tensor:
+            return e[local[ids]]
+
+        eu, ep, en = at(users + self.user_off), at(pos + self.ent_off), at(neg + self.ent_off)
+        out: dict[str, Tensor] = {}
+        if c.rec_loss != "none":
+            out["rec"] = self._rec_loss(eu, ep, en, None if cand is None else at(cand + self.ent_off),
+                                        None if cand is None else torch.searchsorted(cand, pos))
+        if c.kg_weight:
+            th = self.transh
+            r_c = torch.full((2 * B,), self.rel_base + CONSUMES, dtype=users.dtype, device=dev)
+            if translate:
+                lu = torch.searchsorted(ints, u_sets.clamp(min=0)).repeat(2, 1)
+                li = torch.searchsorted(ints, i_sets.clamp(min=0))
+                d, has = self.translation.from_table(at(ints + self.int_off), lu, (u_sets >= 0).repeat(2, 1),
+                                                     li, i_sets >= 0)
+                free = th.rel_emb.weight[self.rel_base + CONSUMES]
+                d = torch.where(has[:, None], d, free.expand_as(d))
+            else:
+                d = None
+            energy = th.energy(torch.cat([eu, eu]), r_c, torch.cat([ep, en]), d)
+            kg = th.margin_loss(energy[:B], energy[B:])
+            parts = [eu, ep]
+            if kg_triples is not None:
+                h, r, t, r2, t2 = kg_triples
+                eh, et = at(h), at(t)
+                kg = kg + th.margin_loss(th.energy(eh, r, et), th.energy(eh, r2, at(t2)))
+                parts += [eh, et]
+            out["kg"] = c.kg_weight * kg
+            if c.norm_weight:
+                out["norm"] = c.norm_weight * th.constraint_loss(torch.cat(parts))
+        return out
+
+    def _loss_full(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The step's losses from Eq. 3 on every node of the graph (the reference for :meth:`_loss_batch`)."""
         c = self.config
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         e = self.propagate()
@@ -317,19 +437,9 @@ class IKGR(Recommender):
         en = e[neg + self.ent_off]
         out: dict[str, Tensor] = {}
         if c.rec_loss != "none":
-            nu = F.normalize(eu, dim=-1)
-            if c.rec_loss in ("softmax", "full_softmax"):
-                if c.rec_loss == "softmax":  # the batch's distinct positive and negative items
-                    cand = torch.unique(torch.cat([pos, neg]))
-                else:  # every item
-                    cand = torch.arange(self.num_items, device=users.device)
-                ce = F.normalize(e[cand + self.ent_off], dim=-1)
-                logits = nu @ ce.t() / c.rec_temperature
-                out["rec"] = F.cross_entropy(logits, torch.searchsorted(cand, pos))
-            else:
-                sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
-                sn = (nu * F.normalize(en, dim=-1)).sum(-1)
-                out["rec"] = -F.logsigmoid((sp - sn) / c.rec_temperature).mean()
+            cand = self._candidates(pos, neg)
+            out["rec"] = self._rec_loss(eu, ep, en, None if cand is None else e[cand + self.ent_off],
+                                        None if cand is None else torch.searchsorted(cand, pos))
         if c.kg_weight:
             th = self.transh
             r_c = torch.full_like(users, self.rel_base + CONSUMES)
@@ -337,15 +447,9 @@ class IKGR(Recommender):
             neg_e = th.energy(eu, r_c, en, self.consumes_translation(e, users, neg))
             kg = th.margin_loss(pos_e, neg_e)
             parts = [eu, ep]
-            if self.tri_h.numel():
-                idx = torch.randint(self.tri_h.numel(), (c.kg_batch_size,), device=users.device)
-                h, r, t = self.tri_h[idx], self.tri_r[idx], self.tri_t[idx]
-                r2 = r.clone()
-                if c.corrupt_relation > 0 and self.present_rels.numel() > 1:
-                    flip = torch.rand(r.shape, device=r.device) < c.corrupt_relation
-                    pick = torch.randint(self.present_rels.numel(), (r.numel(),), device=r.device)
-                    r2 = torch.where(flip, self.present_rels[pick], r)
-                t2 = self.tail_lo[r2] + (torch.rand(r2.shape, device=r.device) * self.tail_size[r2]).long()
+            kg_triples = self._sample_kg(users.device)
+            if kg_triples is not None:
+                h, r, t, r2, t2 = kg_triples
                 kg = kg + th.margin_loss(th.energy(e[h], r, e[t]), th.energy(e[h], r2, e[t2]))
                 parts += [e[h], e[t]]
             out["kg"] = c.kg_weight * kg
@@ -435,6 +539,12 @@ class IKGR(Recommender):
 
     def eval_params(self) -> dict[str, float]:
         return {"lam": self.lam if self._uses_intent_score() else 0.0}
+
+
+def _trim(sets: Tensor) -> Tensor:
+    """Intent sets (-1 padded) without the trailing columns that are padding in every row."""
+    used = torch.nonzero((sets >= 0).any(0))
+    return sets[:, : int(used[-1]) + 1 if used.numel() else 1]
 
 
 def score_terms(user_vec: Sequence[float], item_vec: Sequence[float], lam: float,

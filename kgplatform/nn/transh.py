@@ -91,9 +91,13 @@ class TransH(KGEModel):
 
     def energy(self, head: Tensor, rel_type: Tensor, tail: Tensor, translation: Tensor | None = None) -> Tensor:
         """Eq. 4 on given embeddings; ``translation`` replaces :math:`d_r` per triple when given."""
-        w = self.norm_emb(rel_type)
+        if self.norm_emb.sparse:
+            w = F.normalize(self.norm_emb(rel_type), dim=-1)
+        else:  # normalise the R hyperplane normals once, then gather (not one normalisation per triple)
+            w = F.normalize(self.norm_emb.weight, dim=-1)[rel_type]
         d = self.rel_emb(rel_type) if translation is None else translation
-        return (self.project(head, w) + d - self.project(tail, w)).pow(2).sum(-1)
+        diff = head - tail  # the projection (Eq. 5/6) is linear: h_perp - t_perp = (h - t)_perp
+        return (diff - (diff * w).sum(-1, keepdim=True) * w + d).pow(2).sum(-1)
 
     def forward(self, head_index: Tensor, rel_type: Tensor, tail_index: Tensor) -> Tensor:
         return -self.energy(self.node_emb(head_index), rel_type, self.node_emb(tail_index))

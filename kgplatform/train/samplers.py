@@ -7,6 +7,10 @@
   RecBole's prefix augmentation), packed into windows of at most ``max_len`` inputs right-padded with
   ``-1``; ``norm`` is a per-epoch constant to divide summed per-target losses by, so every target weighs
   the same.
+* :class:`PrefixSampler` — ``{"users", "seq", "target", "norm"}`` with one row per target: every (history →
+  next item) target of every training sequence exactly once per epoch, ``seq`` its last ``min(t, max_len)``
+  items right-padded with ``-1``, ``target`` ``[B]`` (RecBole's prefix augmentation, one sample per row), for
+  models whose session representation is not causal per position (SR-GNN builds a graph per prefix).
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from torch import Tensor
 
 from kgplatform.data.contract import require_training, train_pairs
 from kgplatform.data.recdata import RecData
-from kgplatform.data.split import PAD
+from kgplatform.data.sequences import user_prefixes
+from kgplatform.data.split import PAD, padded_window
 
 
 class PairSampler:
@@ -141,3 +146,58 @@ class SequenceSampler:
             seq = torch.where(valid, self.items[pos], PAD)
             tgt = torch.where(is_tgt, self.items[torch.where(is_tgt, pos + 1, 0)], PAD)
             yield {"users": self.users[idx], "seq": seq, "target": tgt, "norm": norm}
+
+
+class PrefixSampler:
+    r"""One row per training target (see the module docstring).
+
+    A user with training sequence :math:`(i_0, \dots, i_{n-1})` gives the :math:`n - 1` rows
+    :math:`(i_{\max(0, t-L)}, \dots, i_{t-1}) \to i_t`, :math:`L` = ``max_len``; prefixes are cut per batch
+    (nothing of size targets × L is kept). Rows of similar prefix length are batched together (inside
+    shuffled groups of ``32 * batch_size``); every batch carries ``norm``, the epoch's mean rows per batch, so
+    a loss summed over rows and divided by it weighs every target the same.
+
+    Args:
+        train: a training view (:func:`kgplatform.data.training_view`).
+        max_len: :math:`L`, the model's ``max_seq_len``.
+        batch_size: rows (targets) per batch.
+        generator: the seeded generator for the shuffles.
+
+    Batches: ``users`` ``[B]``; ``seq`` ``[B, W]`` prefixes right-padded with ``-1``; ``target`` ``[B]``;
+    ``norm`` a 0-dim float tensor.
+    """
+
+    def __init__(self, train: RecData, max_len: int, batch_size: int, generator: torch.Generator) -> None:
+        require_training(train, "PrefixSampler")
+        if max_len < 1 or batch_size < 1:
+            raise ValueError(f"max_len ({max_len}) and batch_size ({batch_size}) must be >= 1")
+        self.end, self.take, self.users = user_prefixes(train, max_len)
+        self.items = train.seq_items
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.gen = generator
+
+    def __len__(self) -> int:
+        return (self.end.numel() + self.batch_size - 1) // self.batch_size
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.end.numel())
+
+    @property
+    def norm(self) -> float:
+        """Mean rows per batch over an epoch (the loss normaliser every batch carries)."""
+        return self.num_targets / max(len(self), 1)
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        perm = torch.randperm(self.end.numel(), generator=self.gen)
+        batches = []
+        for chunk in perm.split(self.batch_size * 32):
+            chunk = chunk[torch.argsort(self.take[chunk], descending=True, stable=True)]
+            batches.extend(chunk.split(self.batch_size))
+        norm = torch.tensor(self.norm, dtype=torch.float32)
+        for bi in torch.randperm(len(batches), generator=self.gen).tolist():
+            idx = batches[bi]
+            end, take = self.end[idx], self.take[idx]
+            yield {"users": self.users[idx], "seq": padded_window(self.items, end - take, take),
+                   "target": self.items[end], "norm": norm}

@@ -33,7 +33,7 @@ from kgplatform.data.contract import training_view
 from kgplatform.data.split import Split, leave_one_out
 from kgplatform.models import MODELS, Recommender, get_spec
 from kgplatform.data.recdata import RecData
-from kgplatform.train.samplers import PairSampler, SequenceSampler
+from kgplatform.train.samplers import PairSampler, PrefixSampler, SequenceSampler
 
 EARLY_STOP_METRIC = "NDCG@10"
 
@@ -56,6 +56,9 @@ class TrainConfig:
         run_dir: where the checkpoint, ``log.jsonl`` and ``run.json`` go (``None``: nothing written).
         max_seconds: stop training after this much wall time (checked between epochs).
         grad_clip: clip the gradient norm (``None``: off).
+        fused_adam: Adam's fused single-pass step where the device has one (CPU and CUDA): the same update
+            up to float rounding, several times faster over large embedding tables (35,928 x 64 IKGR node
+            vectors on MovieLens-100k: about 3.5 ms instead of 20 ms a step on CPU).
         tune: grid-search the model's ``eval_grid()`` on validation after training.
         convention: ``kgp`` or ``recbole`` (history masking and candidate sampling; see
             :mod:`kgplatform.eval.evaluate`), for validation and test alike.
@@ -77,6 +80,7 @@ class TrainConfig:
     run_dir: Path | None = None
     max_seconds: float | None = None
     grad_clip: float | None = None
+    fused_adam: bool = True
     tune: bool = True
     convention: Literal["kgp", "recbole"] = "kgp"
 
@@ -114,6 +118,14 @@ def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda"):
         raise TrainingError(f"unknown device {device!r} (auto|cpu|cuda)")
     return torch.device(device)
+
+
+def make_adam(net: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """The training optimiser: Adam, fused where ``cfg.fused_adam`` and the device supports it."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    fused = bool(cfg.fused_adam and device.type in ("cpu", "cuda") and params
+                 and all(p.dtype.is_floating_point and not p.is_sparse for p in params))
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -393,6 +405,8 @@ class Trainer:
         if kind == "sequences":
             return SequenceSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator,
                                    stride=int(getattr(run.net, "train_stride", 1)))
+        if kind == "prefixes":
+            return PrefixSampler(run.train, run.net.max_seq_len, run.config.batch_size, run.generator)
         raise TrainingError(f"{run.model_name}: trainable model with sampler {kind!r}")
 
     def train_loop(self, run: PreparedRun) -> LoopResult:
@@ -406,7 +420,7 @@ class Trainer:
         train_time = 0.0
         epochs_run = 0
         sampler = self._sampler(run)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = make_adam(net, cfg, device)
         log_fh = (run.run_dir / "log.jsonl").open("w") if run.run_dir else None
         start_all = time.perf_counter()
         try:

@@ -24,9 +24,9 @@ from kgplatform.db.server import CONF_BEGIN, CONF_END, LocalServer, write_conf
 from kgplatform.errors import ConfigError
 
 #: labels and relationship types the platform writes, each styled with a colour and a caption
-LABELS = ("User", "Item", "Entity", "Intent", "Session", "Persona", "Run", "Dataset")
+LABELS = ("User", "Item", "Entity", "Intent", "Session", "Persona", "Knowledge", "Run", "Dataset")
 REL_TYPES = ("INTERACTED", "FACT", "SATISFIES", "HAS_INTENT", "HAS_SESSION", "CONTAINS", "HAS_PERSONA", "RECOMMENDED",
-             "INTENT_EMBEDDING")
+             "INTENT_EMBEDDING", "HAS_KNOWLEDGE")
 EXPLAIN_QUERIES = ("shared_intents", "user_intents", "kg_paths", "similar_users", "user_history", "item_facts",
                    "persona_peers", "similar_content")
 

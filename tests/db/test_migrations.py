@@ -53,3 +53,11 @@ def test_bad_file_name_is_rejected(tmp_path: Path):
 def test_split_statements():
     text = "// c\nCREATE A;\nMATCH (n)\nRETURN n;\nRETURN 'a;b'\n"
     assert split_statements(text) == ["CREATE A", "MATCH (n)\nRETURN n", "RETURN 'a;b'"]
+
+
+def test_serving_index_on_the_run_dataset(graph):
+    """V0004: the newest run of a dataset (read by every recommend) is found through an index on Run.dataset."""
+    with graph.driver.session(database=graph.info.database) as s:
+        rows = s.run("SHOW INDEXES YIELD name, labelsOrTypes, properties WHERE name = 'run_dataset' "
+                     "RETURN labelsOrTypes, properties").data()
+    assert rows == [{"labelsOrTypes": ["Run"], "properties": ["dataset"]}]

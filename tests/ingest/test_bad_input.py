@@ -281,6 +281,14 @@ BAD = [
      "out of range"),
     ("number", "ml-age-nan", "ml", append("mini.user", "3\tnan\tM\tother\t1\n"), (), 9, "mini.user:4",
      "is not an integer"),
+    ("column", "generic-behavior-not-a-word", "generic",
+     write("interactions.csv", "user_id,item_id,timestamp,rating,behavior\nu1,b,200,4,view\nu1,a,100,5,buy\n"
+                               "u2,c,50,,\nu2,a,10,1,add to cart!\n"), (), 9,
+     "interactions.csv:5", "column behavior: 'add to cart!' must be a lowercase word"),
+    ("column", "generic-behavior-reserved", "generic",
+     write("interactions.csv", "user_id,item_id,timestamp,rating,behavior\nu1,b,200,4,view\nu1,a,100,5,buy\n"
+                               "u2,c,50,,\nu2,a,10,1,Interacted\n"), (), 9,
+     "interactions.csv:5", "is reserved for another edge type"),
     ("number", "generic-rating-inf", "generic", append("interactions.csv", "u2,a,10,inf\n"), (), 9,
      "interactions.csv:5", "not a finite number"),
     ("number", "generic-rating-nan", "generic", append("interactions.csv", "u2,a,10,nan\n"), (), 9,

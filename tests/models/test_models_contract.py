@@ -17,14 +17,16 @@ SMALL = {
     "ikgr": {"embedding_dim": 16, "kg_batch_size": 64},
     "lightgcn": {"embedding_dim": 16},
     "gru4rec": {"embedding_dim": 16, "hidden_size": 32, "dropout": 0.1, "max_seq_len": 10},
+    "srgnn": {"embedding_dim": 16, "max_seq_len": 10},
 }
 # (epochs, lr, batch size) small enough for the whole file to take seconds
 TRAIN = {"bpr": (15, 0.05, 64), "sasrec": (15, 0.01, 16), "kgcn": (15, 0.05, 64), "ikgr": (10, 0.02, 128),
-         "lightgcn": (15, 0.05, 64), "gru4rec": (15, 0.01, 16)}
+         "lightgcn": (15, 0.05, 64), "gru4rec": (15, 0.01, 16), "srgnn": (10, 0.01, 16)}
 
 
 def test_registry_keys():
-    assert set(MODELS) == {"pop", "bpr", "lightgcn", "gru4rec", "sasrec", "kgcn", "ikgr", "persona-sasrec"}
+    assert set(MODELS) == {"pop", "bpr", "lightgcn", "gru4rec", "sasrec", "kgcn", "ikgr", "persona-sasrec",
+                           "srgnn"}
     with pytest.raises(TrainingError) as e:
         get_spec("nope")
     assert "pop" in e.value.hint
@@ -45,9 +47,9 @@ def seq_toy():
     return toy_data(num_users=80, num_items=40, seq_len=8, seed=1, sequential=True, kg=False, intents=False)
 
 
-@pytest.mark.parametrize("name", ["bpr", "lightgcn", "sasrec", "gru4rec", "kgcn", "ikgr"])
+@pytest.mark.parametrize("name", ["bpr", "lightgcn", "sasrec", "gru4rec", "srgnn", "kgcn", "ikgr"])
 def test_loss_decreases_and_beats_random(name, toy, seq_toy):
-    data = seq_toy if name in ("sasrec", "gru4rec") else toy
+    data = seq_toy if name in ("sasrec", "gru4rec", "srgnn") else toy
     epochs, lr, bs = TRAIN[name]
     res = Trainer(TrainConfig(epochs=epochs, lr=lr, batch_size=bs, seed=0, **QUIET), log=lambda m: None).fit(
         name, data, SMALL[name]
@@ -74,7 +76,7 @@ def test_pop_recbole_mode_counts_batches(toy):
     assert pop.counts.sum() <= s.item_counts().sum()
 
 
-@pytest.mark.parametrize("name", ["pop", "bpr", "lightgcn", "sasrec", "gru4rec", "kgcn", "ikgr"])
+@pytest.mark.parametrize("name", ["pop", "bpr", "lightgcn", "sasrec", "gru4rec", "srgnn", "kgcn", "ikgr"])
 def test_score_agrees_with_full_scores(name, toy):
     s = leave_one_out(toy)
     torch.manual_seed(0)

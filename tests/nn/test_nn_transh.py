@@ -88,3 +88,14 @@ def test_training_separates_true_from_corrupted_triples():
     true = m(h, r, t).mean()
     wrong = m(h, r, (h + 7) % n).mean()
     assert true > wrong
+
+
+def test_energy_equals_eq4_with_both_sides_projected():
+    """energy() projects h - t once (the projection is linear); it equals Eq. 4 with Eq. 5/6 applied to each side."""
+    torch.manual_seed(0)
+    m = TransH(num_nodes=10, num_relations=3, hidden_channels=6)
+    h, t = torch.randn(20, 6), torch.randn(20, 6)
+    r = torch.randint(0, 3, (20,))
+    w, d = m.norm_emb(r), m.rel_emb(r)
+    want = (TransH.project(h, w) + d - TransH.project(t, w)).pow(2).sum(-1)
+    assert torch.allclose(m.energy(h, r, t), want, atol=1e-5)
