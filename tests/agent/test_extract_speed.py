@@ -21,6 +21,7 @@ pytestmark = pytest.mark.llm
 pytest.importorskip("llama_cpp")
 
 LIMIT = 6
+LIMIT_GRAPH = 4  # the end-to-end comparison runs both rounds four times: fewer items keep it cheap
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,9 @@ def descriptions(tiny_parsed):
 
 
 def run_both_rounds(graph, settings, parallel):
-    r1 = extract(graph, settings, round=1, limit=LIMIT, items_only=True, use_cache=False, progress=False,
+    r1 = extract(graph, settings, round=1, limit=LIMIT_GRAPH, items_only=True, use_cache=False, progress=False,
                  parallel=parallel)
-    r2 = extract(graph, settings, round=2, limit=LIMIT, items_only=True, use_cache=False, progress=False,
+    r2 = extract(graph, settings, round=2, limit=LIMIT_GRAPH, items_only=True, use_cache=False, progress=False,
                  parallel=parallel)
     return r1, r2, snapshot(graph)
 
@@ -47,7 +48,7 @@ def run_both_rounds(graph, settings, parallel):
 def test_fast_extraction_writes_the_plain_paths_graph(session_graph, tiny_parsed, speed_settings):
     plain = run_both_rounds(fresh(session_graph, tiny_parsed), speed_settings, 0)
     fast = run_both_rounds(fresh(session_graph, tiny_parsed), speed_settings, 4)
-    assert plain[0].ok >= LIMIT // 2 and plain[1].processed == LIMIT  # the comparison is not vacuous
+    assert plain[0].ok >= LIMIT_GRAPH // 2 and plain[1].processed == LIMIT_GRAPH  # the comparison is not vacuous
     assert {e for e in plain[2]["edges"] if e[2] == "related"}  # round 2 linked something
     assert fast[2] == plain[2]  # same edges, intents, statuses and keys
     for p, f in zip(plain[:2], fast[:2]):
@@ -55,9 +56,9 @@ def test_fast_extraction_writes_the_plain_paths_graph(session_graph, tiny_parsed
                                                                       p.retries)
 
 
-@pytest.mark.parametrize("width", [1, 4])
-def test_round1_answers_equal_prompt_by_prompt(speed_settings, descriptions, width):
-    be = load_backend(speed_settings, parallel=width)
+def test_round1_answers_equal_prompt_by_prompt(speed_settings, descriptions):
+    """Four sequences for six prompts: two nodes reuse a sequence within one call."""
+    be = load_backend(speed_settings, parallel=4)
     plain = load_backend(speed_settings, parallel=0)
     tpl = round1_prompts().templates[schema.ITEM]
     variables = [{"description": d} for d in descriptions]
@@ -80,14 +81,14 @@ def test_round2_answers_equal_at_k100(speed_settings, descriptions):
             for b in ("adventure", "drama", "comedy", "story", "night", "trip", "mystery", "history", "heroes",
                       "friendship")]
     variables, schemas = [], []
-    for i, d in enumerate(descriptions):
+    for i, d in enumerate(descriptions[:4]):
         names = pool[i:] + pool[:i]  # a different order per node
         variables.append({"description": d, "options": format_options(names)})
         schemas.append(related_schema(names))
     expected = [_try(plain.ask, tpl, v, s) for v, s in zip(variables, schemas)]
     got = be.ask_many(tpl, variables, schemas)
     assert [_norm(x) for x in got] == [_norm(x) for x in expected]
-    assert sum(isinstance(x, list) for x in expected) >= LIMIT // 2
+    assert sum(isinstance(x, list) for x in expected) >= 2
 
 
 def test_lazy_grammar_picks_the_chains_tokens(speed_settings, descriptions):
