@@ -3,7 +3,8 @@
 Recommendations are the ``RECOMMENDED`` edges materialised by the newest run of a model
 (:mod:`kgplatform.graph.writeback`); an anonymous session is served by :mod:`kgplatform.session`.
 Explanations are the named read queries in ``cypher/explain/`` (shared intents, the user's intents, KG paths,
-similar users, persona peers, the user's items closest in text embedding); each
+similar users, persona peers, the user's items closest in text embedding, the user's fused knowledge that
+matches the item); each
 returns paths, printed as text and runnable as-is in Neo4j Browser after ``:param user => '…'`` /
 ``:param item => '…'`` / ``:param limit => 3``. Those paths are graph evidence. Where the run's score is a
 function of the vectors it wrote back (IKGR's Eq. 9–11, dot-product models) :func:`score_explanation` also
@@ -43,6 +44,7 @@ EXPLANATIONS = {
     "similar users": "explain/similar_users",
     "persona": "explain/persona_peers",
     "similar content": "explain/similar_content",
+    "fused knowledge": "explain/knowledge_match",
 }
 
 
@@ -190,6 +192,9 @@ def _explanations(kind: str, name: str, rows: list[Any]) -> list[Explanation]:
                      f"{details['persona']!r} took it")
         elif kind == "similar content":
             text += f"  — text cosine {details['similarity']:.2f} with the recommended item"
+        elif kind == "fused knowledge":
+            text += (f"  — {details['field']}: {details['phrase']!r} matches {', '.join(details['matched'])!r} of "
+                     f"the item (LLM-generated from training behaviour, {details['model']})")
         out.append(Explanation(kind, name, text, details))
     return out
 

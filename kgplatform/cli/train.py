@@ -132,12 +132,21 @@ def register(app: typer.Typer) -> None:
         convention: str = ConventionOpt,
         k: int = typer.Option(10, min=1, max=1000, help="Top-k recommendations materialised per user."),
         no_write_back: bool = typer.Option(False, "--no-write-back", help="Do not write the run back to the graph."),
+        user_features: str = typer.Option(
+            "none", "--user-features", help="none | knowledge: add the embedded fused user knowledge (kgp extract "
+                                            "--round knowledge) to the user representation (bpr, lightgcn, sasrec)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a model on a dataset exported from the graph, evaluate it (both protocols), write it back."""
         from ..experiment.compare import plan_rows
+        from ..nn.user_features import USER_FEATURES
 
-        rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=_parse_sets(set_))
+        if user_features not in USER_FEATURES:
+            raise ConfigError(f"--user-features must be one of {', '.join(USER_FEATURES)}, got {user_features!r}")
+        opts = _parse_sets(set_)
+        if user_features != "none":
+            opts["user_features"] = user_features
+        rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=opts)
         _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
              convention=convention, k=k, write_back=not no_write_back, as_json=as_json, report=False)
 
@@ -158,7 +167,7 @@ def register(app: typer.Typer) -> None:
         ablations: str = typer.Option(
             "", help="Ablations as extra rows, MODEL:NAME (a bare NAME is ikgr's): ikgr:no_aug,exact_only,"
                      "no_int_scoring,no_int_trans; persona-sasrec:no_persona,mean_persona,no_llm_init,no_rerank,"
-                     "anonymous."),
+                     "anonymous; bpr/lightgcn/sasrec:knowledge (with the fused user knowledge)."),
         compare: list[str] = typer.Option(
             [], "--compare", help="A,B: report the paired difference A − B with its interval (repeatable)."),
         convention: str = ConventionOpt,
@@ -360,7 +369,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Why this item for this user? The run's score split into its terms (IKGR: embedding and intent
         matches; dot-product models: one term), then graph evidence: paths through intents, the external KG,
-        similar users, personas and similar content."""
+        similar users, personas, similar content and the user's fused knowledge."""
         from .. import explain as ex
 
         ex.check_range("--limit", limit, 1, ex.MAX_LIMIT)
@@ -552,6 +561,7 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
     """Export the dataset once, run :func:`kgplatform.experiment.run_comparison`, print and save."""
     from ..eval.evaluate import check_convention
     from ..experiment import run_comparison
+    from ..experiment.compare import needs_knowledge
     from ..graph.export import export_recdata
     from ..graph.writeback import write_back as do_write_back
 
@@ -574,7 +584,7 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
     train = {"epochs": epochs, "max_seconds": max_seconds, "device": device or s.device,
              "cache_dir": s.home / "candidates", "convention": convention}
     with open_graph(ctx) as graph:
-        data, rep = export_recdata(graph, dataset)
+        data, rep = export_recdata(graph, dataset, knowledge=needs_knowledge(rows))
         info(f"exported {dataset}: {data.summary()} in {rep.seconds:.1f} s")
 
         def on_row(summary) -> None:

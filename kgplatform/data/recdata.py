@@ -93,6 +93,9 @@ class RecData:
     item_text_emb: Tensor | None = None  # [num_items, d]
     user_text_emb: Tensor | None = None  # [num_users, d]
     intent_text_emb: Tensor | None = None  # [num_intents, d]
+    # --- fused user knowledge (kgp extract --round knowledge; from training behaviour only), when exported ---
+    user_knowledge_emb: Tensor | None = None  # [num_users, d], zero rows where a user has none
+    user_knowledge_mask: Tensor | None = None  # [num_users] bool, True where a user has knowledge
     # --- sessions and provenance ---
     seq_session: Tensor | None = None  # [num_interactions] session ordinal within the user
     # --- behaviour types (INTERACTED.behavior) ---
@@ -343,6 +346,13 @@ class RecData:
         ):
             if emb is not None and (emb.dim() != 2 or emb.shape[0] != n):
                 fail(f"{name} must be [{n}, d], got {tuple(emb.shape)}")
+        if (self.user_knowledge_emb is None) != (self.user_knowledge_mask is None):
+            fail("user_knowledge_emb and user_knowledge_mask come together")
+        if self.user_knowledge_emb is not None:
+            if self.user_knowledge_emb.dim() != 2 or self.user_knowledge_emb.shape[0] != U:
+                fail(f"user_knowledge_emb must be [{U}, d], got {tuple(self.user_knowledge_emb.shape)}")
+            if self.user_knowledge_mask.shape != (U,) or self.user_knowledge_mask.dtype != torch.bool:
+                fail(f"user_knowledge_mask must be a [{U}] bool tensor")
 
     # --------------------------------------------------------------- checksum
     def checksum(self) -> str:
@@ -351,6 +361,8 @@ class RecData:
         for f in fields(self):
             if f.name == "role" or (f.name in ("seq_behavior", "behavior_names") and self.seq_behavior is None):
                 continue  # no behaviour types: the checksum of the data before they existed
+            if f.name.startswith("user_knowledge_") and self.user_knowledge_emb is None:
+                continue  # likewise without exported knowledge
             v = getattr(self, f.name)
             h.update(f.name.encode())
             if v is None:

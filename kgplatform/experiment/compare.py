@@ -60,7 +60,11 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
     for n in names:
         m, _, variant = n.partition(":")
         spec = get_spec(m)
-        if variant:
+        if variant == KNOWLEDGE_ROW:
+            if "user_features" not in {f.name for f in dataclasses.fields(spec.config_cls)}:
+                raise ConfigError(f"{n}: {m} takes no user features",
+                                  hint="models with --user-features knowledge: " + ", ".join(knowledge_models()))
+        elif variant:
             known_ablations = getattr(spec.config_cls, "ABLATIONS", ())
             if not known_ablations:
                 raise ConfigError(f"{n}: {m} has no ablations",
@@ -85,12 +89,30 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
         m, _, variant = n.partition(":")
         opts = dict(model_options) | per_model_opts.get(m, {}) | (per_model_opts.get(n, {}) if variant else {})
         spec = get_spec(m)
-        if variant:
+        if variant == KNOWLEDGE_ROW:
+            opts = opts | {"user_features": "knowledge"}
+        elif variant:
             opts = dataclasses.asdict(spec.config_cls().ablation(variant)) | opts
         spec.make_config(opts)  # unknown option names fail here, before any training
         tr = per_model_train.get(m, {}) | (per_model_train.get(n, {}) if variant else {})
         rows.append(Row(n, m, variant, opts, tr))
     return rows
+
+
+#: row variant ``model:knowledge``: the model with the embedded fused user knowledge as a feature
+KNOWLEDGE_ROW = "knowledge"
+
+
+def knowledge_models() -> list[str]:
+    """Registry models whose config has ``user_features`` (rows ``model:knowledge``)."""
+    from kgplatform.models import MODELS
+
+    return [n for n, sp in MODELS.items() if "user_features" in {f.name for f in dataclasses.fields(sp.config_cls)}]
+
+
+def needs_knowledge(rows: Sequence[Row]) -> bool:
+    """Whether a row uses the fused user knowledge (the export must then read it)."""
+    return any(r.model_options.get("user_features", "none") != "none" for r in rows)
 
 
 def ablation_models() -> list[str]:
@@ -110,14 +132,15 @@ def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple
             if n not in names:
                 raise ConfigError(f"--compare names {n!r}, which is not a row here", hint="rows: " + ", ".join(names))
     pairs: list[tuple[str, str, str]] = [(a, b, "requested") for a, b in requested]
+    for s in summaries:  # before the baseline pairs: a knowledge row's pair is named for what it tests
+        full, _, variant = s.model_name.partition(":")
+        if variant and full in names:
+            pairs.append((s.model_name, full, "with fused knowledge vs without" if variant == KNOWLEDGE_ROW
+                          else "ablation vs full model"))
     base = [s for s in summaries if s.model_name in BASELINES]
     if base:
         best = max(base, key=lambda s: s.stats["valid"]["full"]["NDCG@10"][0]).model_name
         pairs += [(s.model_name, best, "vs best baseline (validation)") for s in summaries if s.model_name != best]
-    for s in summaries:
-        full, _, variant = s.model_name.partition(":")
-        if variant and full in names:
-            pairs.append((s.model_name, full, "ablation vs full model"))
     seen, out = set(), []
     for a, b, why in pairs:
         if (a, b) not in seen and (b, a) not in seen:

@@ -66,6 +66,7 @@ def export_recdata(
     page: int = 5000,
     workers: int = 2,
     progress: bool | None = None,
+    knowledge: bool = False,
 ) -> tuple[RecData, ExportReport]:
     """Read one dataset into a :class:`RecData`.
 
@@ -77,6 +78,9 @@ def export_recdata(
         since / until: keep only interactions with ``since <= ts < until`` (a time window; rows without a
             timestamp are kept; session boundaries are then not exported).
         sessions: read the graph's ``Session`` boundaries into ``RecData.seq_session``.
+        knowledge: read the embedded fused user knowledge (``(:User)-[:HAS_KNOWLEDGE]->(:Knowledge)``, status
+            ok, with a text vector) into ``RecData.user_knowledge_emb`` / ``user_knowledge_mask``;
+            :class:`TrainingError` when no user of the dataset has any.
         page: users or items per read (one key range).
         workers: key ranges read at once (threads, one read transaction each); 1 reads them one by one.
     """
@@ -163,7 +167,35 @@ def export_recdata(
         intent_text_emb=intent_emb,
         behaviors=behaviors,
     )
+    if knowledge:
+        data = with_user_knowledge(graph, data)
     return data, ExportReport(time.perf_counter() - t0, len(item_ids) + len(user_ids), n_edges)
+
+
+def with_user_knowledge(graph: Graph, data: RecData) -> RecData:
+    """``data`` with the embedded fused knowledge of its users (``knowledge/user_knowledge``): a ``[U, d]``
+    matrix (zero rows for users without) and a ``[U]`` mask. The knowledge round builds every prompt from the
+    training view of the same leave-one-out split, so these features carry no validation/test interaction."""
+    import dataclasses
+
+    index = {u: i for i, u in enumerate(data.user_ids)}
+    rows = [(index[r["user"]], r["vector"]) for r in graph.read("knowledge/user_knowledge", dataset=data.dataset)
+            if r["vector"] and r["user"] in index]
+    if not rows:
+        raise TrainingError(f"{data.dataset}: no user has embedded fused knowledge",
+                            hint=f"run kgp extract --round knowledge -d {data.dataset} first")
+    dim = len(rows[0][1])
+    emb = torch.zeros(data.num_users, dim)
+    mask = torch.zeros(data.num_users, dtype=torch.bool)
+    for i, vec in rows:
+        if len(vec) != dim:
+            raise TrainingError(f"{data.dataset}: fused knowledge vectors of two sizes ({dim} and {len(vec)})",
+                                hint="re-run kgp extract --round knowledge with one encoder")
+        emb[i] = torch.as_tensor(vec, dtype=torch.float32)
+        mask[i] = True
+    out = dataclasses.replace(data, user_knowledge_emb=emb, user_knowledge_mask=mask)
+    out.validate()
+    return out
 
 
 class _Reader:

@@ -28,6 +28,7 @@ from kgplatform.models.persona_rec import PersonaRecConfig, PersonaSeqRec, build
 from kgplatform.models.pop import POP, POPConfig, recbole_batch_counts
 from kgplatform.models.sasrec import SASRec, SASRecConfig
 from kgplatform.models.srgnn import SRGNN, SRGNNConfig
+from kgplatform.nn.user_features import user_feature_fusion
 
 
 def _build_pop(train: RecData, cfg: POPConfig, gen: torch.Generator) -> POP:
@@ -42,11 +43,13 @@ def _build_pop(train: RecData, cfg: POPConfig, gen: torch.Generator) -> POP:
 
 
 def _build_bpr(train: RecData, cfg: BPRConfig, gen: torch.Generator) -> BPRMF:
-    return BPRMF(train.num_users, train.num_items, cfg)
+    return BPRMF(train.num_users, train.num_items, cfg,
+                 user_feature_fusion(train, cfg.user_features, cfg.embedding_dim, "bpr"))
 
 
 def _build_sasrec(train: RecData, cfg: SASRecConfig, gen: torch.Generator) -> SASRec:
-    return SASRec(train.num_users, train.num_items, cfg)
+    return SASRec(train.num_users, train.num_items, cfg,
+                  user_feature_fusion(train, cfg.user_features, cfg.hidden_size, "sasrec"))
 
 
 def _kg(data: RecData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,7 +70,8 @@ def _build_ikgr(train: RecData, cfg: IKGRConfig, gen: torch.Generator) -> IKGR:
 
 def _build_lightgcn(train: RecData, cfg: LightGCNConfig, gen: torch.Generator) -> LightGCN:
     users, items = train_pairs(train)  # training interactions only: the graph never sees valid/test items
-    return LightGCN(train.num_users, train.num_items, users, items, cfg)
+    return LightGCN(train.num_users, train.num_items, users, items, cfg,
+                    user_feature_fusion(train, cfg.user_features, cfg.embedding_dim, "lightgcn"))
 
 
 def _build_gru4rec(train: RecData, cfg: GRU4RecConfig, gen: torch.Generator) -> GRU4Rec:

@@ -124,21 +124,30 @@ class NextItemRecommender(Recommender):
         last = (seq >= 0).sum(1).clamp(min=1) - 1
         return h[torch.arange(seq.shape[0], device=seq.device), last]
 
+    def with_user_term(self, h: Tensor, users: Tensor | None) -> Tensor:
+        """``h`` (``[B, d]`` or ``[B, L, d]``) plus the model's user feature term (a ``user_fusion`` module,
+        see :class:`~kgplatform.nn.user_features.UserFeatureFusion`) when it has one and users are known."""
+        fusion = getattr(self, "user_fusion", None)
+        if fusion is None or users is None:
+            return h
+        t = fusion(users)
+        return h + (t[:, None] if h.dim() == 3 else t)
+
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        h = self.encode(batch["seq"])
+        h = self.with_user_term(self.encode(batch["seq"]), batch.get("users"))
         tgt = batch["target"]
         m = tgt >= 0
         logits = h[m] @ self.item_emb.weight[: self.num_items].t()
         return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))}
 
     def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
-        return torch.einsum("bd,bcd->bc", self.last_hidden(seq), self.item_emb(items))
+        return torch.einsum("bd,bcd->bc", self.with_user_term(self.last_hidden(seq), users), self.item_emb(items))
 
     def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
-        return self.last_hidden(seq) @ self.item_emb.weight[: self.num_items].t()
+        return self.with_user_term(self.last_hidden(seq), users) @ self.item_emb.weight[: self.num_items].t()
 
     def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor | None:
-        return None if seq is None else self.last_hidden(seq)
+        return None if seq is None else self.with_user_term(self.last_hidden(seq), users)
 
     def item_embeddings(self) -> Tensor:
         return self.item_emb.weight[: self.num_items]

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_float, check_int
+from kgplatform.models.options import check_choice, check_float, check_int
+from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
 
 
 @dataclass
@@ -16,15 +17,19 @@ class BPRConfig:
     """Args:
         embedding_dim: size of user and item vectors.
         reg_weight: L2 weight on the embeddings of the batch (0 = rely on the optimiser's weight decay).
+        user_features: ``none`` or ``knowledge`` (the embedded fused user knowledge added to the user vector
+            through :class:`~kgplatform.nn.user_features.UserFeatureFusion`).
     """
 
     embedding_dim: int = 64
     reg_weight: float = 0.0
+    user_features: str = "none"
 
     def validate(self) -> BPRConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
         check_int(self, "embedding_dim", 1)
         check_float(self, "reg_weight", 0.0)
+        check_choice(self, "user_features", USER_FEATURES)
         return self
 
 
@@ -35,12 +40,14 @@ class BPRMF(Recommender):
         s(u, i) = \mathbf{e}_u^\top \mathbf{e}_i, \qquad
         \mathcal{L}_{\text{bpr}} = -\frac{1}{|B|}\sum_{(u,i,j) \in B} \log \sigma\big(s(u,i) - s(u,j)\big)
 
-    with :math:`j` a sampled item the user has not interacted with.
+    with :math:`j` a sampled item the user has not interacted with. With ``user_features`` the user vector is
+    :math:`\mathbf{e}_u` plus the fused-knowledge term of :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
 
     Args:
         num_users (int): number of users.
         num_items (int): number of items.
         config (BPRConfig): hyper-parameters.
+        user_fusion (UserFeatureFusion, optional): the user feature term (``user_features != "none"``).
 
     Shapes:
         - **loss** batch: ``users``, ``pos``, ``neg`` ``[B]``
@@ -50,20 +57,26 @@ class BPRMF(Recommender):
 
     sampler = "pairs"
 
-    def __init__(self, num_users: int, num_items: int, config: BPRConfig | None = None) -> None:
+    def __init__(self, num_users: int, num_items: int, config: BPRConfig | None = None,
+                 user_fusion: UserFeatureFusion | None = None) -> None:
         super().__init__(num_users, num_items)
         self.config = config or BPRConfig()
         d = self.config.embedding_dim
         self.user_emb = nn.Embedding(num_users, d)
         self.item_emb = nn.Embedding(num_items, d)
+        self.user_fusion = user_fusion
         self.reset_parameters()
+
+    def _user(self, users: Tensor) -> Tensor:
+        u = self.user_emb(users)
+        return u if self.user_fusion is None else u + self.user_fusion(users)
 
     def reset_parameters(self) -> None:
         nn.init.xavier_normal_(self.user_emb.weight)
         nn.init.xavier_normal_(self.item_emb.weight)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        u = self.user_emb(batch["users"])
+        u = self._user(batch["users"])
         p = self.item_emb(batch["pos"])
         n = self.item_emb(batch["neg"])
         out = {"bpr": -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()}
@@ -72,13 +85,13 @@ class BPRMF(Recommender):
         return out
 
     def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
-        return torch.einsum("bd,bcd->bc", self.user_emb(users), self.item_emb(items))
+        return torch.einsum("bd,bcd->bc", self._user(users), self.item_emb(items))
 
     def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
-        return self.user_emb(users) @ self.item_emb.weight.t()
+        return self._user(users) @ self.item_emb.weight.t()
 
     def user_embeddings(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
-        return self.user_emb(users)
+        return self._user(users)
 
     def item_embeddings(self) -> Tensor:
         return self.item_emb.weight

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_float, check_int
+from kgplatform.models.options import check_bool, check_choice, check_float, check_int
+from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
 
 
 @dataclass
@@ -23,12 +24,16 @@ class LightGCNConfig:
         reg_weight: weight of the L2 term on the batch's ego (layer-0) embeddings.
         require_pow: RecBole's ``EmbLoss`` flag: ``False`` uses the Frobenius norms
             :math:`\\|\\cdot\\|_2` of the three batch matrices, ``True`` their squares halved.
+        user_features: ``none`` or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
+            the layer-0 user vectors through :class:`~kgplatform.nn.user_features.UserFeatureFusion`, so it
+            propagates like the learned part.
     """
 
     embedding_dim: int = 64
     num_layers: int = 2
     reg_weight: float = 1e-5
     require_pow: bool = False
+    user_features: str = "none"
 
     def validate(self) -> LightGCNConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
@@ -36,6 +41,7 @@ class LightGCNConfig:
         check_int(self, "num_layers", 0)  # 0 layers: plain matrix factorisation
         check_float(self, "reg_weight", 0.0)
         check_bool(self, "require_pow")
+        check_choice(self, "user_features", USER_FEATURES)
         return self
 
 
@@ -107,6 +113,7 @@ class LightGCN(Recommender):
         users (Tensor): ``[E]`` user of every training interaction.
         items (Tensor): ``[E]`` item of every training interaction.
         config (LightGCNConfig): hyper-parameters.
+        user_fusion (UserFeatureFusion, optional): the user feature term (``user_features != "none"``).
 
     Shapes:
         - **loss** batch: ``users``, ``pos``, ``neg`` ``[B]``
@@ -117,7 +124,8 @@ class LightGCN(Recommender):
     sampler = "pairs"
 
     def __init__(
-        self, num_users: int, num_items: int, users: Tensor, items: Tensor, config: LightGCNConfig | None = None
+        self, num_users: int, num_items: int, users: Tensor, items: Tensor, config: LightGCNConfig | None = None,
+        user_fusion: UserFeatureFusion | None = None,
     ) -> None:
         super().__init__(num_users, num_items)
         self.config = c = config or LightGCNConfig()
@@ -127,6 +135,7 @@ class LightGCN(Recommender):
         self.register_buffer("edge_weight", edge_weight, persistent=False)
         self.user_emb = nn.Embedding(num_users, c.embedding_dim)
         self.item_emb = nn.Embedding(num_items, c.embedding_dim)
+        self.user_fusion = user_fusion
         self._adj: Tensor | None = None
         self._cache: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
@@ -148,7 +157,8 @@ class LightGCN(Recommender):
 
     def propagate(self) -> tuple[Tensor, Tensor]:
         """Layer-mean embeddings ``(users [U, d], items [I, d])``."""
-        x = torch.cat([self.user_emb.weight, self.item_emb.weight])
+        ego_u = self.user_emb.weight if self.user_fusion is None else self.user_emb.weight + self.user_fusion()
+        x = torch.cat([ego_u, self.item_emb.weight])
         adj = self.adjacency()
         acc = x
         for _ in range(self.config.num_layers):

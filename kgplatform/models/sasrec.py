@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import NextItemRecommender, sequence_ce  # noqa: F401 (re-exported)
-from kgplatform.models.options import check_float, check_int, refuse
+from kgplatform.models.options import check_choice, check_float, check_int, refuse
+from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
 
 
 @dataclass
@@ -25,6 +26,10 @@ class SASRecConfig:
             RecBole's): ``1`` (default) gives every training target exactly its last ``max_seq_len`` items,
             as RecBole's prefix augmentation; ``s > 1`` needs about ``s`` times fewer windows for targets
             with longer histories, which then see between ``max_seq_len - s + 1`` and ``max_seq_len`` items.
+        user_features: ``none`` or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
+            every position's output :math:`\mathbf{h}_t` through
+            :class:`~kgplatform.nn.user_features.UserFeatureFusion` (a user-level term: the same for all of a
+            user's windows; the knowledge itself comes from the training split only).
     """
 
     hidden_size: int = 64
@@ -35,6 +40,7 @@ class SASRecConfig:
     max_seq_len: int = 50
     layer_norm_eps: float = 1e-12
     train_stride: int = 1
+    user_features: str = "none"
 
     def validate(self) -> SASRecConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
@@ -42,6 +48,7 @@ class SASRecConfig:
             check_int(self, name, 1)
         check_float(self, "dropout", 0.0, 1.0, hi_open=True)
         check_float(self, "layer_norm_eps", 0.0, lo_open=True)
+        check_choice(self, "user_features", USER_FEATURES)
         if self.hidden_size % self.num_heads:
             raise refuse(self, "num_heads", f"hidden_size ({self.hidden_size}) must be divisible by num_heads "
                                             f"({self.num_heads})")
@@ -99,6 +106,7 @@ class SASRec(NextItemRecommender):
         num_users (int): number of users (unused by the model itself).
         num_items (int): number of items.
         config (SASRecConfig): hyper-parameters.
+        user_fusion (UserFeatureFusion, optional): the user feature term (``user_features != "none"``).
 
     Shapes:
         - **loss** batch: ``seq`` ``[B, L]`` and ``target`` ``[B, L]`` item indices, ``-1`` = padding / no
@@ -107,8 +115,10 @@ class SASRec(NextItemRecommender):
         - **full_scores**: users ``[B]``, seq ``[B, L]`` → ``[B, num_items]``
     """
 
-    def __init__(self, num_users: int, num_items: int, config: SASRecConfig | None = None) -> None:
+    def __init__(self, num_users: int, num_items: int, config: SASRecConfig | None = None,
+                 user_fusion: UserFeatureFusion | None = None) -> None:
         super().__init__(num_users, num_items)
+        self.user_fusion = user_fusion
         self.config = c = config or SASRecConfig()
         self.max_seq_len = c.max_seq_len
         self.train_stride = c.train_stride
@@ -132,6 +142,8 @@ class SASRec(NextItemRecommender):
                 nn.init.zeros_(m.bias)
         with torch.no_grad():
             self.item_emb.weight[self.num_items].zero_()
+        if self.user_fusion is not None:
+            self.user_fusion.reset_parameters()  # the loop above re-drew its projection: back to zero
 
     def encode(self, seq: Tensor) -> Tensor:
         """Hidden state at every position, ``[B, L, d]`` (``seq`` right-padded with ``-1``)."""
