@@ -5,6 +5,7 @@ Run from the repository root (CPU, low priority, on a machine others share)::
     nice python benchmarks/train.py --datasets amazon-beauty --models pop,bpr,sasrec --json > bench.json
     nice python benchmarks/train.py --pop-check          # the POP harness check against RecBole
     nice python benchmarks/train.py --ikgr-speed         # IKGR s/epoch: full-graph reference vs batch/sampled
+    nice python benchmarks/train.py --sasrec-speed       # SASRec s/epoch on Beauty: RecBole's, ours, the output-layer floor
 
 Structured as functions so other parts (export, recommend timings) can be added beside ``bench_model``:
 ``load_dataset``, ``pop_check``, ``bench_model``, ``run``. Progress goes to stderr, results to stdout.
@@ -330,6 +331,100 @@ def format_ikgr_speed(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _output_layer_epoch(trainer: Trainer, run) -> tuple[float, float]:
+    """The part of a SASRec epoch no encoder change can remove: for every batch of the same sampler, the
+    all-item logits of its targets (``h @ E^T``, ``h`` a stand-in ``[targets, d]`` leaf), the cross-entropy, and
+    their backward into ``h`` and ``E``; ``(wall, CPU)`` seconds."""
+    emb = run.net.item_emb.weight.detach()[: run.net.num_items].clone().requires_grad_(True)
+    d = emb.shape[1]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for batch in trainer._sampler(run):
+        m = int((batch["target"] >= 0).sum())
+        h = torch.randn(m, d, requires_grad=True)
+        logits = h @ emb.t()
+        loss = torch.nn.functional.cross_entropy(logits, batch["target"][batch["target"] >= 0], reduction="sum")
+        loss.backward()
+        emb.grad = None
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def bench_sasrec_speed(data: RecData, *, rounds: int = 2, recbole: bool = True, train: dict[str, Any] | None = None,
+                       cache_dir: Path | None = None) -> dict:
+    """SASRec seconds per training epoch: ours (the Trainer's sampler, loss and Adam step), the output-layer
+    floor of the same epoch (:func:`_output_layer_epoch`), and RecBole 1.2.1's SASRec (its defaults, one
+    training epoch, timed by the worker without evaluation) on the same interactions, in one session, with
+    the same number of torch threads. Ours and the floor alternate for ``rounds`` rounds."""
+    import statistics
+    import tempfile
+
+    from kgplatform.graph.export import save_recbole
+    from kgplatform.train.trainer import make_adam
+
+    threads = torch.get_num_threads()
+    out: dict[str, Any] = {"model": "sasrec", "dataset": data.dataset, "threads": threads,
+                           "load_average_start": os.getloadavg()}
+    trainer = Trainer(TrainConfig(device="cpu", cache_dir=cache_dir, **dict(train or {})), log=log)
+    run = trainer.prepare("sasrec", data, {})
+    opt = make_adam(run.net, run.config, run.device)
+    sampler = trainer._sampler(run)
+    out["targets_per_epoch"] = sampler.num_targets
+    out["windows_per_epoch"] = int(sampler.win_len.numel())
+    ours: dict[str, list[float]] = {"wall": [], "cpu": []}
+    floor: dict[str, list[float]] = {"wall": [], "cpu": []}
+    for r in range(rounds):
+        for rec, fn in ((ours, lambda: _epoch(trainer, run, opt)), (floor, lambda: _output_layer_epoch(trainer, run))):
+            wall, cpu = fn()
+            rec["wall"].append(round(wall, 2))
+            rec["cpu"].append(round(cpu, 2))
+        log(f"[sasrec-speed] round {r + 1}: ours {ours['wall'][-1]:.1f} s (CPU {ours['cpu'][-1]:.1f}), output-layer "
+            f"floor {floor['wall'][-1]:.1f} s (CPU {floor['cpu'][-1]:.1f}), load {os.getloadavg()[0]:.1f}")
+    out["ours"] = {"epoch_seconds": ours["wall"], "epoch_cpu_seconds": ours["cpu"],
+                   "seconds_per_epoch": statistics.median(ours["wall"]),
+                   "cpu_seconds_per_epoch": statistics.median(ours["cpu"])}
+    out["output_layer_floor"] = {"epoch_seconds": floor["wall"], "epoch_cpu_seconds": floor["cpu"],
+                                 "seconds_per_epoch": statistics.median(floor["wall"]),
+                                 "cpu_seconds_per_epoch": statistics.median(floor["cpu"])}
+    out["ours_over_floor"] = out["ours"]["seconds_per_epoch"] / out["output_layer_floor"]["seconds_per_epoch"]
+    out["load_average_ours_end"] = os.getloadavg()
+    if recbole:
+        from kgplatform.eval.recbole import run_recbole
+
+        with tempfile.TemporaryDirectory(prefix="kgp-sasrec-speed-") as tmp:
+            save_recbole(data, Path(tmp))
+            env_threads = os.environ.get("OMP_NUM_THREADS")
+            os.environ["OMP_NUM_THREADS"] = str(threads)  # the worker's torch takes the same thread count
+            try:
+                res = run_recbole(Path(tmp), data.dataset, "SASRec", epochs=1)
+            finally:
+                if env_threads is None:
+                    os.environ.pop("OMP_NUM_THREADS", None)
+                else:
+                    os.environ["OMP_NUM_THREADS"] = env_threads
+        sec = res.seconds_per_epoch
+        out["recbole"] = {"seconds_per_epoch": sec, "config": "RecBole 1.2.1 SASRec defaults (train_batch_size "
+                                                               "2048, CE loss), 1 epoch"}
+        if sec:
+            out["ours_over_recbole"] = out["ours"]["seconds_per_epoch"] / sec
+            out["floor_over_recbole"] = out["output_layer_floor"]["seconds_per_epoch"] / sec
+    out["load_average_end"] = os.getloadavg()
+    return out
+
+
+def format_sasrec_speed(r: dict) -> str:
+    o, f = r["ours"], r["output_layer_floor"]
+    lines = [f"{r['dataset']} SASRec seconds per training epoch ({r['threads']} threads, {r['targets_per_epoch']} "
+             f"targets in {r['windows_per_epoch']} windows; load {r['load_average_start'][0]:.1f} -> "
+             f"{r['load_average_end'][0]:.1f}):",
+             f"  ours                {o['seconds_per_epoch']:7.2f} s  CPU {o['cpu_seconds_per_epoch']:7.2f} s  "
+             f"epochs {o['epoch_seconds']}",
+             f"  output-layer floor  {f['seconds_per_epoch']:7.2f} s  CPU {f['cpu_seconds_per_epoch']:7.2f} s  "
+             f"(ours / floor {r['ours_over_floor']:.2f}x)"]
+    if r.get("recbole", {}).get("seconds_per_epoch"):
+        lines.append(f"  RecBole 1.2.1       {r['recbole']['seconds_per_epoch']:7.2f} s  (ours / RecBole "
+                     f"{r['ours_over_recbole']:.3f}x; floor / RecBole {r['floor_over_recbole']:.3f}x; target <= 0.1x)")
+    return "\n".join(lines)
+
+
 def run(datasets: list[str], models: list[str], data_dir: Path, *, epochs: int | None, max_seconds: float | None,
         cache_dir: Path | None, run_dir: Path | None, ablations: list[str],
         seeds: list[int] | None = None, num_negatives: int = 99) -> list[dict]:
@@ -403,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="--ikgr-speed: interleaved timed epochs per variant")
     p.add_argument("--accuracy-epochs", type=int, default=0,
                    help="--ikgr-speed: also train each variant this many epochs; validation NDCG@10 with intervals")
+    p.add_argument("--sasrec-speed", action="store_true",
+                   help="SASRec s/epoch on --datasets (default Beauty): ours, the output-layer floor, RecBole's")
+    p.add_argument("--no-recbole", action="store_true", help="--sasrec-speed without the RecBole reference")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     if a.threads:
@@ -417,6 +515,14 @@ def main(argv: list[str] | None = None) -> int:
                                cache_dir=a.cache_dir)
         if not a.json:
             print(format_ikgr_speed(out))
+    elif a.sasrec_speed:
+        ds = a.datasets.split(",")[0]
+        data = load_dataset(ds, a.data_dir, intents=False)
+        train = dict(MODEL_SETTINGS.get(ds, {}).get("sasrec", {}).get("train", {}))
+        out = bench_sasrec_speed(data, rounds=a.rounds, recbole=not a.no_recbole, train=train,
+                                 cache_dir=a.cache_dir)
+        if not a.json:
+            print(format_sasrec_speed(out))
     elif a.pop_check:
         out: Any = pop_check(a.data_dir, a.cache_dir)
         if not a.json:

@@ -54,7 +54,7 @@ def test_the_term_is_w_k_for_users_with_knowledge_and_the_fallback_otherwise():
     assert f.coverage == pytest.approx(0.4)
 
 
-@pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec"])
+@pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
 def test_models_start_as_the_plain_model_and_score_with_the_term(model):
     data = _with_knowledge(toy_data(num_users=30, num_items=40, seed=3))
     split = leave_one_out(data)
@@ -78,6 +78,9 @@ def test_models_start_as_the_plain_model_and_score_with_the_term(model):
             want = (plain.user_emb.weight + term) @ plain.item_emb.weight.t()
         elif model == "sasrec":
             want = (plain.last_hidden(seq) + term) @ plain.item_emb.weight[: data.num_items].t()
+        elif model == "ikgr":  # the term joins the users' input vectors, before the KG convolution
+            plain.transh.node_emb.weight[plain.user_off:plain.user_off + data.num_users] += term
+            want = plain.full_scores(users)
         else:  # LightGCN: the term joins the layer-0 user vectors and propagates with them
             plain.user_emb.weight += term
             want = plain.full_scores(users)

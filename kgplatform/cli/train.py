@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         no_write_back: bool = typer.Option(False, "--no-write-back", help="Do not write the run back to the graph."),
         user_features: str = typer.Option(
             "none", "--user-features", help="none | knowledge: add the embedded fused user knowledge (kgp extract "
-                                            "--round knowledge) to the user representation (bpr, lightgcn, sasrec)."),
+                                            "--round knowledge) to the user representation (bpr, lightgcn, sasrec, ikgr)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a model on a dataset exported from the graph, evaluate it (both protocols), write it back."""

@@ -16,6 +16,7 @@ from kgplatform.models.options import check_bool, check_choice, check_float, che
 from kgplatform.nn.intent import IntentTranslation, Weighting, max_cos_per_item
 from kgplatform.nn.kg_conv import KGConv, PreparedGraph
 from kgplatform.nn.transh import TransH
+from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion, user_feature_fusion
 
 
 @dataclass
@@ -61,6 +62,9 @@ class IKGRConfig:
             neighbourhoods); an approximation during training only, scoring always propagates the full graph.
             ``full``: Eq. 3 for every node of the graph at every step (the reference).
         neighbour_samples: in-neighbours per node with ``propagation="sampled"``.
+        user_features: ``none`` or ``knowledge`` (not the paper's): the embedded fused user knowledge added to
+            the users' input vectors :math:`\mathbf{h}^{(0)}_u` through
+            :class:`~kgplatform.nn.user_features.UserFeatureFusion`, before the KG convolution.
     """
 
     embedding_dim: int = 64
@@ -91,6 +95,7 @@ class IKGRConfig:
     norm_weight: float = 1e-3
     propagation: Literal["batch", "sampled", "full"] = "batch"
     neighbour_samples: int = 32
+    user_features: str = "none"
 
     ABLATIONS = ("full", "no_aug", "exact_only", "no_int_scoring", "no_int_trans")
 
@@ -105,6 +110,7 @@ class IKGRConfig:
         check_choice(self, "weighting", ("similar", "dissimilar", "linear"))
         check_choice(self, "rec_loss", ("softmax", "full_softmax", "bpr", "none"))
         check_choice(self, "propagation", ("batch", "sampled", "full"))
+        check_choice(self, "user_features", USER_FEATURES)
         for name in ("conv_interactions", "use_intents", "related_intents", "intent_scoring", "intent_translation",
                      "inherit_user_intents", "tune_lambda"):
             check_bool(self, name)
@@ -159,6 +165,7 @@ class IKGR(Recommender):
             convolution graph); :meth:`from_training_view` builds it with the config's switches.
         item_text, user_text, intent_text (torch.Tensor, optional): text feature matrices.
         config (IKGRConfig): hyper-parameters and ablation switches.
+        user_fusion (UserFeatureFusion, optional): the fused-knowledge term of the users' input vectors.
 
     Shapes:
         - **loss** batch: ``users``, ``pos``, ``neg`` ``[B]``
@@ -181,7 +188,8 @@ class IKGR(Recommender):
             conv_interactions=c.conv_interactions,
         )
         return cls(graph, item_text=train.item_text_emb, user_text=train.user_text_emb,
-                   intent_text=train.intent_text_emb if graph.num_intents else None, config=c)
+                   intent_text=train.intent_text_emb if graph.num_intents else None, config=c,
+                   user_fusion=user_feature_fusion(train, c.user_features, c.embedding_dim, "ikgr"))
 
     def __init__(
         self,
@@ -190,6 +198,7 @@ class IKGR(Recommender):
         user_text: Tensor | None = None,
         intent_text: Tensor | None = None,
         config: IKGRConfig | None = None,
+        user_fusion: UserFeatureFusion | None = None,
     ) -> None:
         super().__init__(graph.num_users, graph.num_items)
         self.config = c = config or IKGRConfig()
@@ -217,6 +226,7 @@ class IKGR(Recommender):
                 self.register_buffer(f"{name}_text", feats.to(torch.float32))
                 self.text_proj[name] = nn.Linear(feats.shape[1], dim, bias=False)
                 self._text_slices[name] = (off, n)
+        self.user_fusion = user_fusion
         self.lam = c.lam
         self._cache: Tensor | None = None
         self._int_cache: Tensor | None = None
@@ -229,14 +239,20 @@ class IKGR(Recommender):
             conv.reset_parameters()
         for lin in self.text_proj.values():
             nn.init.xavier_uniform_(lin.weight)
+        if self.user_fusion is not None:
+            self.user_fusion.reset_parameters()
 
     # ------------------------------------------------------------ embeddings
     def input_features(self) -> Tensor:
-        """:math:`\\mathbf{h}^{(0)}`: learned node vectors, plus projected text where available."""
+        """:math:`\\mathbf{h}^{(0)}`: learned node vectors, plus projected text where available (and the users'
+        fused-knowledge term with ``user_features``)."""
         x = self.transh.node_emb.weight
         for name, (off, n) in self._text_slices.items():
             x = x.index_add(0, torch.arange(off, off + n, device=x.device),
                             self.text_proj[name](getattr(self, f"{name}_text")))
+        if self.user_fusion is not None:
+            x = x.index_add(0, torch.arange(self.user_off, self.user_off + self.num_users, device=x.device),
+                            self.user_fusion())
         return x
 
     def _prepared(self) -> PreparedGraph:
