@@ -16,9 +16,13 @@ has no sessions).
 nearest items of the dataset come from the item vector index (``item_text_embedding``, cosine), leaving out the
 items of the prefix (the user has them already; full-ranking evaluation masks them too). An answer that names a catalogue title exactly (case,
 outer punctuation, a year in parentheses and a trailing ", The" ignored) puts that item first with similarity 1.
-Weights are the similarities normalised to sum to 1 (negative ones count 0). An answer whose best item is
-below ``floor`` counts as *hallucinated* (reported with examples; its items are still stored, with their low
-similarities, so a model can weigh them).
+Weights are the similarities normalised to sum to 1 (negative ones count 0). An answer whose best localised
+item is below ``floor`` counts as *hallucinated* (reported with examples; its items are still stored, with their
+low similarities, so a model can weigh them). Because the prefix's items are left out, an answer that repeats a
+watched title (small models often do) can count as hallucinated although it names a real item; the
+*grounding* of an answer (1 for any catalogue title, else its nearest item's cosine, the prefix's items included)
+is stored too, and ``ungrounded`` counts answers whose grounding is below ``floor``: answers that name nothing
+in the catalogue.
 
 Resumable like the other rounds: a (user, view, prefixEnd) already stored with the same key (model | prompt
 version | input hash) is skipped; each guess is written in one transaction as soon as it is localised; answers
@@ -183,6 +187,15 @@ class Localizer:
                 return [(row["id"], float(row["score"])) for row in rows]
             k = min(self.total, 4 * k)
 
+    def grounding(self, text: str, vector=None) -> float:
+        """How close the answer is to *any* item of the dataset (the prefix's own items included): 1 for a
+        catalogue title, else the cosine of its nearest item."""
+        if self.exact(text):
+            return 1.0
+        vector = self.vectors([text])[0] if vector is None else vector
+        near = self.nearest(vector, set(), 1)
+        return near[0][1] if near else -1.0
+
     def localize(self, text: str, exclude: set[str] | tuple[str, ...] = (), vector=None) -> list[Localized]:
         exclude = set(exclude)
         vector = self.vectors([text])[0] if vector is None else vector
@@ -218,6 +231,7 @@ class SessionIntentSummary:
     echo: int = 0  # answers that name a title the prompt showed
     exact_title: int = 0  # answers that name a catalogue title exactly
     hallucinated: int = 0  # answers whose best localised item is below the floor
+    ungrounded: int = 0  # answers near no catalogue item at all (prefix items included)
     target_in_top_r: int = 0  # validation/test guesses whose localised items hold the target
     heldout_guesses: int = 0
     llm_seconds: float = 0.0
@@ -235,6 +249,10 @@ class SessionIntentSummary:
         return self.hallucinated / self.ok if self.ok else None
 
     @property
+    def ungrounded_rate(self) -> float | None:
+        return self.ungrounded / self.ok if self.ok else None
+
+    @property
     def calls_per_s(self) -> float:
         return self.llm_calls / self.llm_seconds if self.llm_seconds > 0 else 0.0
 
@@ -244,6 +262,7 @@ class SessionIntentSummary:
         d["best_score_quantiles"] = ({q: round(scores[min(len(scores) - 1, int(q * len(scores)))], 4)
                                       for q in (0.1, 0.25, 0.5, 0.75, 0.9)} if scores else {})
         d["hallucination_rate"] = None if self.hallucination_rate is None else round(self.hallucination_rate, 4)
+        d["ungrounded_rate"] = None if self.ungrounded_rate is None else round(self.ungrounded_rate, 4)
         d["echo_rate"] = round(self.echo / self.ok, 4) if self.ok else None
         d["target_in_top_r_rate"] = (round(self.target_in_top_r / self.heldout_guesses, 4)
                                      if self.heldout_guesses else None)
@@ -260,7 +279,8 @@ class SessionIntentSummary:
         return [f"session intents ({self.model}, views {','.join(self.views)}, run {self.run_id})",
                 f"  {self.users} users, {self.considered} prefix views: ok {self.ok}, failed {self.failed},"
                 f" skipped {self.skipped}; {self.llm_calls} LLM calls ({self.calls_per_s:.2f}/s), {self.cached} cached",
-                f"  hallucinated (best item < {self.floor}) {rate}; echoes a shown title {self.echo};"
+                f"  hallucinated (best item < {self.floor}) {rate}; ungrounded {self.ungrounded};"
+                f" echoes a shown title {self.echo};"
                 f" names a catalogue title {self.exact_title}; target in top-{self.top_r}"
                 f" {self.target_in_top_r}/{self.heldout_guesses}",
                 f"  training prefixes inferred {self.train_prefixes_inferred}/{self.train_prefixes_total}"
@@ -362,8 +382,11 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
                 s.failures.append({"user": p.user, "view": p.view, "prefixEnd": str(p.prefix_end),
                                    "reason": g.error or ""})
         else:
-            loc = localizer.localize(g.text, p.seen)
+            vector = localizer.vectors([g.text])[0]
+            loc = localizer.localize(g.text, p.seen, vector)
+            grounding = localizer.grounding(g.text, vector)
             s.ok += 1
+            s.ungrounded += grounding < floor
             s.echo += g.echo
             s.exact_title += bool(localizer.exact(g.text))
             best = loc[0].score if loc else -1.0
@@ -376,10 +399,11 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
             s.hallucinated += bad
             pool = s.examples_bad if bad else s.examples_good
             if len(pool) < N_EXAMPLES:
-                pool.append(_example(g, loc, titles, target))
+                pool.append({**_example(g, loc, titles, target), "grounding": round(grounding, 3)})
             graph.write("sessions/write_inferred", run=s.run_id, row={
                 "user": p.user, "anchor": p.anchor, "view": p.view, "prefixEnd": p.prefix_end, "phase": p.phase,
                 "key": f"{g.model}|{g.prompt_version}|{g.input_hash}", "text": g.text, "model": g.model,
+                "grounding": round(float(grounding), 6),
                 "promptVersion": g.prompt_version,
                 "items": [{"id": x.item, "score": x.score, "rank": x.rank, "weight": x.weight} for x in loc]})
         if log:
@@ -396,7 +420,7 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
     graph.write("agent/record_run", id=s.run_id, props={
         "round": "sessions", "model": s.model, "promptVersion": ",".join(versions.values()), "dataset": dataset,
         "ok": s.ok, "failed": s.failed, "skipped": s.skipped, "seconds": round(s.seconds, 3),
-        "llmCalls": s.llm_calls, "hallucinated": s.hallucinated, "floor": float(floor), "topR": top_r,
+        "llmCalls": s.llm_calls, "hallucinated": s.hallucinated, "ungrounded": s.ungrounded, "floor": float(floor), "topR": top_r,
         "trainPrefixes": train_prefixes})
     return s
 
@@ -412,16 +436,21 @@ def session_intents_report(graph: Graph, dataset: str, *, floor: float = 0.7, ru
         guesses.setdefault((r["user"], r["view"], int(r["prefixEnd"])), []).append(r)
     per_view: dict[str, int] = {}
     bad, good = [], []
+    ungrounded = 0
     for (user, view, end), items in guesses.items():
         per_view[view] = per_view.get(view, 0) + 1
         items.sort(key=lambda r: r["rank"])
+        grounding = items[0]["grounding"]
+        ungrounded += grounding is not None and float(grounding) < floor
         ex = {"user": user, "view": view, "prefixEnd": end, "phase": items[0]["phase"], "answer": items[0]["text"],
+              "grounding": grounding,
               "localized": [{"title": r["title"], "score": round(float(r["score"]), 3)} for r in items]}
         (bad if float(items[0]["score"]) < floor else good).append(ex)
     n = len(guesses)
     return {"dataset": dataset, "run": run, "floor": floor, "guesses": n, "users": len({k[0] for k in guesses}),
             "per_view": per_view, "hallucinated": len(bad),
-            "hallucination_rate": round(len(bad) / n, 4) if n else None,
+            "hallucination_rate": round(len(bad) / n, 4) if n else None, "ungrounded": ungrounded,
+            "ungrounded_rate": round(ungrounded / n, 4) if n else None,
             "runs": sorted({r["run"] for r in rows}), "models": sorted({r["model"] for r in rows}),
             "examples_good": good[:examples], "examples_bad": bad[:examples]}
 

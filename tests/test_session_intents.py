@@ -129,7 +129,7 @@ def test_guesses_are_stored_resumable_and_read_back(tiny, settings):
     be = scripted_backend(script)
     first = extract_session_intents(tiny, settings, DS, limit=3, train_prefixes=1, backend=be, use_cache=False)
     assert first.users == 3 and first.considered == 3 * 3 * 2
-    assert (first.ok, first.failed, first.hallucinated) == (9, 9, 0)  # "Star Wars" is a catalogue title
+    assert (first.ok, first.failed, first.ungrounded) == (9, 9, 0)  # "Star Wars" is a catalogue title
     assert first.llm_calls == 9 + 9 * 3 and all("attempt 3" in f["reason"] for f in first.failures)
     assert tiny.driver.execute_query("MATCH ()-[r:INFERRED]->() RETURN count(r) AS n").records[0]["n"] == 5 * 9
     # a re-run asks only what failed
@@ -161,7 +161,11 @@ def test_guesses_are_stored_resumable_and_read_back(tiny, settings):
     tr = si.training(split.train_len)
     assert 0 < len(tr) < len(si) and bool((tr.prefix_end < split.train_len[tr.user]).all())
     rep = session_intents_report(tiny, DS, floor=0.7)
-    assert rep["guesses"] == len(si) and rep["hallucination_rate"] == 0.0 and rep["examples_good"]
+    assert rep["guesses"] == len(si) and rep["ungrounded_rate"] == 0.0
+    assert all(ex["grounding"] == 1.0 for ex in rep["examples_good"] + rep["examples_bad"])
+    # an answer naming a localised title first is grounded; the floor splits the rest by their best item
+    strict = session_intents_report(tiny, DS, floor=1.0)
+    assert strict["hallucinated"] == sum(1 for k in range(len(si)) if int(si.items[k, 0]) != star)
 
 
 @pytest.mark.parametrize("args, first", [

@@ -1,5 +1,5 @@
 // mode: write
-// params: $row ({user, anchor, view, prefixEnd, phase, key, text, model, promptVersion, items: [{id, score,
+// params: $row ({user, anchor, view, prefixEnd, phase, key, text, grounding, model, promptVersion, items: [{id, score,
 //   rank, weight}]}), $run
 // One localised guess, in one transaction: the earlier result of the same (anchor, view, prefixEnd) is removed,
 // then one (:Session|:User)-[:INFERRED]->(:Item) per localised item. The anchor is the Session $row.anchor when
@@ -14,5 +14,6 @@ WITH DISTINCT n
 UNWIND $row.items AS it
 MATCH (i:Item {id: it.id})
 CREATE (n)-[:INFERRED {view: $row.view, prefixEnd: $row.prefixEnd, phase: $row.phase, text: $row.text,
+                       grounding: $row.grounding,
                        score: it.score, rank: it.rank, weight: it.weight, model: $row.model,
                        promptVersion: $row.promptVersion, key: $row.key, run: $run, createdAt: datetime()}]->(i)
