@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: how much wider than strictly needed the vector index is asked (it is approximate and shared by datasets)
 _K_SLACK = 2.0
+_MIN_K = 100
 N_EXAMPLES = 5
 
 
@@ -179,7 +180,7 @@ class Localizer:
 
     def nearest(self, vector, exclude: set[str], r: int) -> list[tuple[str, float]]:
         need = r + len(exclude)
-        k = min(self.total, max(need, math.ceil(need * _K_SLACK * self.total / self.mine)) + 10)
+        k = min(self.total, max(_MIN_K, math.ceil(need * _K_SLACK * self.total / self.mine)) + 10)
         while True:
             rows = self.graph.read("sessions/localize_items", vector=[float(x) for x in vector], k=k,
                                    dataset=self.dataset, exclude=sorted(exclude), r=r)
@@ -384,7 +385,8 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
         else:
             vector = localizer.vectors([g.text])[0]
             loc = localizer.localize(g.text, p.seen, vector)
-            grounding = localizer.grounding(g.text, vector)
+            # the index is approximate: a narrower query can miss what the localisation found
+            grounding = max(localizer.grounding(g.text, vector), loc[0].score if loc else -1.0)
             s.ok += 1
             s.ungrounded += grounding < floor
             s.echo += g.echo
@@ -427,32 +429,46 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
 
 def session_intents_report(graph: Graph, dataset: str, *, floor: float = 0.7, run: str | None = None,
                            examples: int = N_EXAMPLES) -> dict[str, Any]:
-    """What the graph holds: guesses per view, the hallucination rate (best localised item below ``floor``) and
-    examples of grounded and hallucinated guesses."""
+    """What the graph holds: guesses per view, the hallucination rate (best localised item below ``floor``),
+    the ungrounded rate (answer near no catalogue item) and examples of each kind, spread over the users.
+
+    Kinds: ``new_title`` (names a catalogue title the user has not had: it is localised first, similarity 1),
+    ``seen_title`` (names a title of the prefix), ``near`` (no exact title, grounding >= floor), ``ungrounded``
+    (grounding < floor)."""
     check_options(train_prefixes=0, top_r=1, floor=floor, limit=None, shard=None)
     rows = graph.read("sessions/read_inferred", dataset=dataset, run=run)
     guesses: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
         guesses.setdefault((r["user"], r["view"], int(r["prefixEnd"])), []).append(r)
     per_view: dict[str, int] = {}
-    bad, good = [], []
-    ungrounded = 0
-    for (user, view, end), items in guesses.items():
+    kinds: dict[str, list[dict[str, Any]]] = {"new_title": [], "seen_title": [], "near": [], "ungrounded": []}
+    hallucinated = 0
+    for (user, view, end), items in sorted(guesses.items()):
         per_view[view] = per_view.get(view, 0) + 1
         items.sort(key=lambda r: r["rank"])
-        grounding = items[0]["grounding"]
-        ungrounded += grounding is not None and float(grounding) < floor
-        ex = {"user": user, "view": view, "prefixEnd": end, "phase": items[0]["phase"], "answer": items[0]["text"],
-              "grounding": grounding,
-              "localized": [{"title": r["title"], "score": round(float(r["score"]), 3)} for r in items]}
-        (bad if float(items[0]["score"]) < floor else good).append(ex)
+        best = float(items[0]["score"])
+        grounding = max(float(items[0]["grounding"] if items[0]["grounding"] is not None else best), best)
+        hallucinated += best < floor
+        kind = ("new_title" if best >= 1.0 else "seen_title" if grounding >= 1.0 else
+                "near" if grounding >= floor else "ungrounded")
+        kinds[kind].append({"user": user, "view": view, "prefixEnd": end, "phase": items[0]["phase"],
+                            "answer": items[0]["text"], "grounding": round(grounding, 3),
+                            "localized": [{"title": r["title"], "score": round(float(r["score"]), 3)}
+                                          for r in items]})
     n = len(guesses)
+
+    def spread(xs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        step = max(1, len(xs) // max(examples, 1))
+        return xs[::step][:examples]
+
     return {"dataset": dataset, "run": run, "floor": floor, "guesses": n, "users": len({k[0] for k in guesses}),
-            "per_view": per_view, "hallucinated": len(bad),
-            "hallucination_rate": round(len(bad) / n, 4) if n else None, "ungrounded": ungrounded,
-            "ungrounded_rate": round(ungrounded / n, 4) if n else None,
+            "per_view": per_view, "hallucinated": hallucinated,
+            "hallucination_rate": round(hallucinated / n, 4) if n else None,
+            "ungrounded": len(kinds["ungrounded"]),
+            "ungrounded_rate": round(len(kinds["ungrounded"]) / n, 4) if n else None,
+            "kinds": {k: len(v) for k, v in kinds.items()},
             "runs": sorted({r["run"] for r in rows}), "models": sorted({r["model"] for r in rows}),
-            "examples_good": good[:examples], "examples_bad": bad[:examples]}
+            "examples": {k: spread(v) for k, v in kinds.items()}}
 
 
 __all__ = ["Localized", "Localizer", "SessionIntentSummary", "extract_session_intents", "parse_views",

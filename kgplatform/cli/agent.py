@@ -164,10 +164,10 @@ def register(app: typer.Typer) -> None:
         elif report:
             rate = "-" if doc["hallucination_rate"] is None else f"{100 * doc['hallucination_rate']:.1f}%"
             print(f"session intents of {dataset}: {doc['guesses']} guesses of {doc['users']} users {doc['per_view']};"
-                  f" hallucinated (best item < {f}) {rate}")
-            for name in ("examples_good", "examples_bad"):
-                for ex in doc[name]:
-                    print(f"  [{name[9:]}] {ex['user']} {ex['view']}@{ex['prefixEnd']}: {ex['answer']!r} -> "
+                  f" hallucinated (best item < {f}) {rate}; kinds {doc['kinds']}")
+            for name, exs in doc["examples"].items():
+                for ex in exs:
+                    print(f"  [{name}] {ex['user']} {ex['view']}@{ex['prefixEnd']}: {ex['answer']!r} -> "
                           + ", ".join(f"{x['title']} ({x['score']})" for x in ex["localized"][:3]))
         else:
             for line in summary.lines():
