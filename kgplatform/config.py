@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     #: endpoint (0 counts as 1); see kgplatform.agent.llm.ParallelLlama
     llm_parallel: int = 0
     related_k: int = 100
+    #: session intents (kgp extract --round sessions): training prefixes inferred per user (the last M, besides
+    #: the validation and test prefix), items each answer is localised to, and the similarity floor under which
+    #: an answer counts as hallucinated
+    session_train_prefixes: int = 3
+    session_top_r: int = 5
+    session_floor: float = 0.7
     glossary: Path | None = None
 
     # --- training ---

@@ -10,6 +10,7 @@ Model (see README "Graph model")::
     (:User)-[:HAS_PERSONA]->(:Persona {id})
     (:User)-[:HAS_KNOWLEDGE]->(:Knowledge {id, likes, dislikes, contexts, leanings, text, model, run, ...})
     (:User)-[:RECOMMENDED {rank, score, run}]->(:Item)
+    (:Session|User)-[:INFERRED {view, prefixEnd, text, score, rank, weight, model, promptVersion, run}]->(:Item)
     (:Run {id, model, dataset, scoreKind, scoreLambda, ...})-[:INTENT_EMBEDDING {vector}]->(:Intent)
 
 Node ids are dataset-qualified strings ``"<dataset>:<rawId>"`` so several datasets share one graph; the raw id
@@ -47,9 +48,10 @@ HAS_PERSONA = "HAS_PERSONA"
 RECOMMENDED = "RECOMMENDED"
 INTENT_EMBEDDING = "INTENT_EMBEDDING"
 HAS_KNOWLEDGE = "HAS_KNOWLEDGE"
+INFERRED = "INFERRED"
 
 REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED,
-                       INTENT_EMBEDDING, HAS_KNOWLEDGE})
+                       INTENT_EMBEDDING, HAS_KNOWLEDGE, INFERRED})
 
 # Intent edge kinds
 EXACT = "exact"

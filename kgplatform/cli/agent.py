@@ -41,7 +41,8 @@ def register(app: typer.Typer) -> None:
     def extract(
         ctx: typer.Context,
         round_: str = typer.Option("both", "--round", help="1 (exact intents), 2 (related intents via kNN retrieval), "
-                                   "both, or knowledge (fused user knowledge from training behaviours; needs -d)."),
+                                   "both, knowledge (fused user knowledge from training behaviours; needs -d), or "
+                                   "sessions (LLM4SBR session intents of prefixes, localised to items; needs -d)."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset's items/users."),
         limit: Optional[int] = typer.Option(None, help="Only the first N items/users (by id) of each label."),
         items_only: bool = typer.Option(False, "--items-only", help="Skip users."),
@@ -63,13 +64,26 @@ def register(app: typer.Typer) -> None:
             None, help="I/N: only the nodes whose id hashes to shard I of N (0-based), to run N extractions side "
                        "by side (separate processes, machines or endpoints)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay answers from the result cache."),
+        views: str = typer.Option("long,short", "--views", help="--round sessions: long (the user's history), "
+                                  "short (the current session), or both."),
+        train_prefixes: Optional[int] = typer.Option(
+            None, "--train-prefixes", help="--round sessions: training prefixes inferred per user (the last M; "
+                                           "default 3), besides the validation and test prefix."),
+        top_r: Optional[int] = typer.Option(None, "--top-r", help="--round sessions: items each answer is "
+                                                                 "localised to (default 5)."),
+        floor: Optional[float] = typer.Option(None, "--floor", help="--round sessions: similarity under which an "
+                                                                   "answer counts as hallucinated (default 0.7)."),
+        report: bool = typer.Option(False, "--report", help="--round sessions: report what the graph holds "
+                                                           "(hallucination rate, examples) instead of inferring."),
+        run: Optional[str] = typer.Option(None, "--run", help="--round sessions --report: only this run."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """IKGR-style intent extraction: round 1 exact intents, round 2 related intents (resumable)."""
+        """IKGR-style intent extraction: round 1 exact intents, round 2 related intents (resumable); fused user
+        knowledge; LLM4SBR session intents."""
         from ..agent import extract as run_extract
 
-        if round_ not in ("1", "2", "both", "knowledge"):
-            raise ConfigError(f"--round must be 1, 2, both or knowledge, got {round_!r}")
+        if round_ not in ("1", "2", "both", "knowledge", "sessions"):
+            raise ConfigError(f"--round must be 1, 2, both, knowledge or sessions, got {round_!r}")
         if parallel is not None:
             from ..agent.llm import MAX_PARALLEL
 
@@ -86,6 +100,11 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise ConfigError(f"--shard expects I/N, e.g. 0/2, got {shard!r}") from None
             shard_t = (i, n)
+        if round_ == "sessions":
+            _sessions(ctx, dataset, views=views, train_prefixes=train_prefixes, top_r=top_r, floor=floor,
+                      limit=limit, shard=shard_t, model=model, endpoint=endpoint, redo=redo, use_cache=not no_cache,
+                      report=report, run=run, as_json=as_json)
+            return
         if round_ == "knowledge":
             from ..knowledge import extract_knowledge
 
@@ -118,6 +137,41 @@ def register(app: typer.Typer) -> None:
                         print(line)
         if as_json:
             print_json([x.to_dict() for x in out])
+
+    def _sessions(ctx: typer.Context, dataset: Optional[str], *, views: str, train_prefixes: Optional[int],
+                  top_r: Optional[int], floor: Optional[float], limit: Optional[int], shard, model, endpoint,
+                  redo: bool, use_cache: bool, report: bool, run: Optional[str], as_json: bool) -> None:
+        from ..session_intents import check_options, extract_session_intents, parse_views, session_intents_report
+
+        if not dataset:
+            raise ConfigError("--round sessions needs --dataset (-d)")
+        s = settings(ctx)
+        v = parse_views(views)  # bad options fail here, before the graph is opened
+        m = s.session_train_prefixes if train_prefixes is None else train_prefixes
+        r = s.session_top_r if top_r is None else top_r
+        f = s.session_floor if floor is None else floor
+        check_options(train_prefixes=m, top_r=r, floor=f, limit=limit, shard=shard)
+        with open_graph(ctx, migrate=not report) as graph:
+            if report:
+                doc = session_intents_report(graph, dataset, floor=f, run=run)
+            else:
+                summary = extract_session_intents(graph, s, dataset, views=v, train_prefixes=m, top_r=r, floor=f,
+                                                  limit=limit, shard=shard, model=model, endpoint=endpoint,
+                                                  redo=redo, use_cache=use_cache, log=info)
+                doc = summary.to_dict()
+        if as_json:
+            print_json(doc)
+        elif report:
+            rate = "-" if doc["hallucination_rate"] is None else f"{100 * doc['hallucination_rate']:.1f}%"
+            print(f"session intents of {dataset}: {doc['guesses']} guesses of {doc['users']} users {doc['per_view']};"
+                  f" hallucinated (best item < {f}) {rate}; kinds {doc['kinds']}")
+            for name, exs in doc["examples"].items():
+                for ex in exs:
+                    print(f"  [{name}] {ex['user']} {ex['view']}@{ex['prefixEnd']}: {ex['answer']!r} -> "
+                          + ", ".join(f"{x['title']} ({x['score']})" for x in ex["localized"][:3]))
+        else:
+            for line in summary.lines():
+                print(line)
 
     @app.command("intents")
     def intents(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
