@@ -92,6 +92,7 @@ class RecBoleResult:
     log_tail: str = ""
     dataset: str = ""
     epoch_seconds: list[float] = field(default_factory=list)
+    epoch_cpu_seconds: list[float] = field(default_factory=list)  # the worker's CPU time per training epoch
     seconds_total: float | None = None
     wall_seconds: float | None = None
     best_valid_score: float | None = None
@@ -321,6 +322,7 @@ def run_recbole(atomic_dir: Path, dataset: str, model: str, *, mode: Mode | str 
         epochs_run=int(doc.get("epochs_run") or 0), best_epoch=doc.get("best_epoch"), config=doc.get("config", {}),
         recbole_version=doc.get("recbole_version", version), log_tail=tail, dataset=dataset,
         epoch_seconds=list(doc.get("epoch_seconds") or []), seconds_total=doc.get("seconds_total"),
+        epoch_cpu_seconds=list(doc.get("epoch_cpu_seconds") or []),
         wall_seconds=wall, best_valid_score=doc.get("best_valid_score"),
         workdir="" if own_workdir else str(wd))
     for m, part in (doc.get("extra") or {}).items():
