@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.sampler import NodeSamplerInput
 
+from kgplatform.data.neighbor import CSRNeighborSampler
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_float, check_int
+from kgplatform.models.options import check_bool, check_choice, check_fanouts, check_float, check_int, refuse
 
 
 @dataclass
@@ -23,12 +26,21 @@ class LightGCNConfig:
         reg_weight: weight of the L2 term on the batch's ego (layer-0) embeddings.
         require_pow: RecBole's ``EmbLoss`` flag: ``False`` uses the Frobenius norms
             :math:`\\|\\cdot\\|_2` of the three batch matrices, ``True`` their squares halved.
+        loader: how training computes the batch's embeddings. ``full``: propagate the whole graph at every
+            step (memory grows with the graph). ``neighbor``: propagate only over the sampled
+            ``num_layers``-hop neighbourhood of the batch's users and items
+            (:class:`~kgplatform.data.neighbor.CSRNeighborSampler`, PyG's ``NeighborLoader`` sampling;
+            memory grows with the batch); exact with every neighbour taken (``-1``), an unbiased estimate of
+            each layer's aggregation otherwise. Scoring always propagates the full graph.
+        num_neighbors: fan-out per layer with ``loader=neighbor`` (one per layer, ``-1`` = every neighbour).
     """
 
     embedding_dim: int = 64
     num_layers: int = 2
     reg_weight: float = 1e-5
     require_pow: bool = False
+    loader: Literal["full", "neighbor"] = "full"
+    num_neighbors: tuple[int, ...] = (10, 10)
 
     def validate(self) -> LightGCNConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
@@ -36,6 +48,13 @@ class LightGCNConfig:
         check_int(self, "num_layers", 0)  # 0 layers: plain matrix factorisation
         check_float(self, "reg_weight", 0.0)
         check_bool(self, "require_pow")
+        check_choice(self, "loader", ("full", "neighbor"))
+        check_fanouts(self, "num_neighbors")
+        if self.loader == "neighbor" and self.num_layers == 0:
+            raise refuse(self, "loader", "neighbor sampling needs num_layers >= 1 (0 layers: nothing to propagate)")
+        if self.loader == "neighbor" and len(self.num_neighbors) != self.num_layers:
+            raise refuse(self, "num_neighbors", f"needs one fan-out per layer (num_layers={self.num_layers}), "
+                                                f"got {len(self.num_neighbors)}: {','.join(map(str, self.num_neighbors))}")
         return self
 
 
@@ -129,6 +148,7 @@ class LightGCN(Recommender):
         self.item_emb = nn.Embedding(num_items, c.embedding_dim)
         self._adj: Tensor | None = None
         self._cache: tuple[Tensor, Tensor] | None = None
+        self._sampler: CSRNeighborSampler | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -157,6 +177,53 @@ class LightGCN(Recommender):
         acc = acc / (self.config.num_layers + 1)
         return acc[: self.num_users], acc[self.num_users:]
 
+    def neighbor_sampler(self) -> CSRNeighborSampler:
+        """The training graph's neighbour sampler (CPU index tensors, built once); every edge of
+        :func:`bipartite_norm_adj` is sampled by the node it sends messages to (the graph is symmetric)."""
+        if self._sampler is None:
+            self._sampler = CSRNeighborSampler(self.edge_index.flip(0), self.num_users + self.num_items,
+                                               self.config.num_neighbors)
+        return self._sampler
+
+    def _ego(self, node: Tensor) -> Tensor:
+        """Layer-0 vectors of global node ids (users first, items after): only those rows are gathered."""
+        is_user = node < self.num_users
+        order = torch.cat([is_user.nonzero().view(-1), (~is_user).nonzero().view(-1)])
+        rows = torch.cat([self.user_emb(node[is_user]), self.item_emb(node[~is_user] - self.num_users)])
+        return rows.new_empty(rows.shape).index_copy(0, order, rows)
+
+    def propagate_batch(self, users: Tensor, items: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Layer-mean embeddings of the distinct ``users`` and ``items`` only, propagated over their sampled
+        ``num_layers``-hop neighbourhood (``num_neighbors`` per hop) instead of the whole graph.
+
+        Each sampled edge :math:`u \to v` keeps its full-graph weight
+        :math:`1/\sqrt{|\mathcal{N}_u||\mathcal{N}_v|}`, scaled by :math:`|\mathcal{N}_v| / k_v` when
+        :math:`v` drew :math:`k_v` of its :math:`|\mathcal{N}_v|` neighbours, so that every layer's sum is an
+        unbiased estimate of the full one; with every neighbour taken the result equals :meth:`propagate`'s
+        rows (a seed's layer-:math:`k` vector needs exactly its :math:`k`-hop neighbourhood).
+
+        Returns ``(users [B_u, d], items [B_i, d])`` in the given order."""
+        sampler = self.neighbor_sampler()
+        dev = self.user_emb.weight.device
+        seeds = torch.cat([users.cpu(), items.cpu() + self.num_users])
+        out = sampler.sample_from_nodes(NodeSamplerInput(input_id=None, node=seeds))
+        drawn = torch.bincount(out.col, minlength=out.node.numel()).clamp(min=1)
+        scale = sampler.in_degree[out.node].float() / drawn
+        node, row, col = out.node.to(dev), out.row.to(dev), out.col.to(dev)
+        w = (self.edge_weight[out.edge.to(dev)] * scale.to(dev)[col]).unsqueeze(1)
+        x = self._ego(node)
+        acc = x
+        # edges come hop by hop: layer k (of L) only has to be right on nodes within L - k hops of the seeds,
+        # so it needs only the edges of the first L - k + 1 hops (PyG's trim_to_layer); the seeds stay exact
+        upto = torch.cumsum(torch.tensor(out.num_sampled_edges), 0).tolist()
+        L = self.config.num_layers
+        for k in range(L):
+            m = upto[L - 1 - k]
+            x = torch.zeros_like(x).index_add_(0, col[:m], x[row[:m]] * w[:m])
+            acc = acc + x
+        acc = acc / (self.config.num_layers + 1)
+        return acc[: users.numel()], acc[users.numel(): seeds.numel()]
+
     def _embeddings(self) -> tuple[Tensor, Tensor]:
         return self._cache if self._cache is not None else self.propagate()
 
@@ -174,8 +241,14 @@ class LightGCN(Recommender):
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        u_all, i_all = self.propagate()
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        if self.config.loader == "neighbor":
+            uu, u_at = torch.unique(users, return_inverse=True)
+            ii, i_at = torch.unique(torch.cat([pos, neg]), return_inverse=True)
+            eu, ei = self.propagate_batch(uu, ii)
+            u, p, n = eu[u_at], ei[i_at[: pos.numel()]], ei[i_at[pos.numel():]]
+        else:
+            u_all, i_all = self.propagate()
+            u, p, n = u_all[users], i_all[pos], i_all[neg]
         out = {"bpr": -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()}
         if self.config.reg_weight:
             ego = (self.user_emb(users), self.item_emb(pos), self.item_emb(neg))
