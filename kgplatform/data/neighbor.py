@@ -77,21 +77,45 @@ class CSRNeighborSampler(BaseSampler):
     def _draw(self, frontier: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
         """The in-edges drawn for ``frontier`` nodes: all of a node's in-edges when it has at most ``fanout``
         (or ``fanout == -1``), else ``fanout`` of them uniformly without replacement. Returns their CSC
-        positions and the index in ``frontier`` of the node that drew each."""
+        positions and the index in ``frontier`` of the node that drew each. The work and memory are
+        O(``len(frontier) * fanout``), whatever the nodes' degrees."""
         start, deg = self.colptr[frontier], self.in_degree[frontier]
-        total = int(deg.sum())
-        seg = torch.repeat_interleave(torch.arange(frontier.numel()), deg)
-        if total == 0:
-            return seg, seg
+        idx = torch.arange(frontier.numel())
+        if fanout < 0:
+            return self._all(start, deg, idx)
+        parts = [self._all(start[deg <= fanout], deg[deg <= fanout], idx[deg <= fanout])]
+        mid = (deg > fanout) & (deg <= 2 * fanout)
+        if bool(mid.any()):  # a random order of each node's in-edges, the first `fanout` kept (cost <= 2 fanout)
+            pos, who = self._all(start[mid], deg[mid], idx[mid])
+            key = who.double() + torch.rand(who.numel(), generator=self.generator, dtype=torch.float64)
+            order = torch.argsort(key)  # who is sorted: the nodes' blocks stay in place, shuffled inside
+            pos, who = pos[order], who[order]
+            first = torch.searchsorted(who, who, side="left")
+            keep = torch.arange(who.numel()) - first < fanout
+            parts.append((pos[keep], who[keep]))
+        big = deg > 2 * fanout
+        if bool(big.any()):  # rejection: redraw repeated offsets until each row holds `fanout` distinct ones
+            d = deg[big].unsqueeze(1)
+            off = (torch.rand(d.numel(), fanout, generator=self.generator) * d).long().clamp(max=d - 1)
+            while True:
+                srt, order = off.sort(dim=1)
+                dup = torch.zeros_like(off, dtype=torch.bool)
+                dup[:, 1:] = srt[:, 1:] == srt[:, :-1]
+                if not bool(dup.any()):
+                    break
+                again = torch.zeros_like(dup).scatter_(1, order, dup)  # back to the draw order
+                redraw = (torch.rand(off.shape, generator=self.generator) * d).long().clamp(max=d - 1)
+                off = torch.where(again, redraw, off)
+            parts.append(((start[big].unsqueeze(1) + off).view(-1), idx[big].repeat_interleave(fanout)))
+        return torch.cat([p for p, _ in parts]), torch.cat([w for _, w in parts])
+
+    @staticmethod
+    def _all(start: Tensor, deg: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """Every in-edge of the given nodes: CSC positions and the owner index ``idx`` of each."""
+        who = torch.repeat_interleave(idx, deg)
         first = torch.cumsum(deg, 0) - deg
-        rank = torch.arange(total) - first[seg]  # position of the edge among its node's in-edges
-        if fanout < 0 or int(deg.max()) <= fanout:
-            return start[seg] + rank, seg
-        # a uniformly random order inside every node's in-edges: sort by (node, random key), keep the first k
-        key = seg.double() + torch.rand(total, generator=self.generator, dtype=torch.float64)
-        order = torch.argsort(key)  # keeps the nodes' blocks in place (seg is sorted), shuffles inside them
-        keep = rank < fanout
-        return (start[seg] + rank[order])[keep], seg[keep]
+        rank = torch.arange(who.numel()) - torch.repeat_interleave(first, deg)
+        return torch.repeat_interleave(start, deg) + rank, who
 
     def _sample(self, seed: Tensor, seed_time: Tensor | None = None) -> SamplerOutput:
         if seed_time is not None:

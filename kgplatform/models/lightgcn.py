@@ -95,6 +95,32 @@ def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
     return _SymmetricSpMM.apply(adj, x)
 
 
+class _SpMM(torch.autograd.Function):
+    """``A @ x`` for a fixed sparse ``A`` given with its transpose: the gradient is ``A^T @ grad``."""
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        ctx.adj_t = adj_t
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, ctx.adj_t @ grad
+
+
+def sparse_spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+    """``adj @ x`` with ``adj`` a sparse matrix that needs no gradient and ``adj_t`` its transpose."""
+    return _SpMM.apply(adj, adj_t, x)
+
+
+def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
+    """The ``[n, n]`` sparse CSR matrix with ``value`` at ``(row, col)`` (pairs distinct)."""
+    coo = torch.sparse_coo_tensor(torch.stack([row, col]), value.detach(), (n, n)).coalesce()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr()
+
+
 class LightGCN(Recommender):
     r"""LightGCN on the training user–item graph, trained with BPR.
 
@@ -149,6 +175,8 @@ class LightGCN(Recommender):
         self._adj: Tensor | None = None
         self._cache: tuple[Tensor, Tensor] | None = None
         self._sampler: CSRNeighborSampler | None = None
+        #: ``(nodes, edges)`` of the last sampled training subgraph (``loader=neighbor``), for measurements
+        self.last_subgraph: tuple[int, int] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -207,19 +235,22 @@ class LightGCN(Recommender):
         dev = self.user_emb.weight.device
         seeds = torch.cat([users.cpu(), items.cpu() + self.num_users])
         out = sampler.sample_from_nodes(NodeSamplerInput(input_id=None, node=seeds))
+        self.last_subgraph = (out.node.numel(), out.row.numel())
         drawn = torch.bincount(out.col, minlength=out.node.numel()).clamp(min=1)
         scale = sampler.in_degree[out.node].float() / drawn
         node, row, col = out.node.to(dev), out.row.to(dev), out.col.to(dev)
-        w = (self.edge_weight[out.edge.to(dev)] * scale.to(dev)[col]).unsqueeze(1)
+        w = self.edge_weight[out.edge.to(dev)] * scale.to(dev)[col]
         x = self._ego(node)
         acc = x
         # edges come hop by hop: layer k (of L) only has to be right on nodes within L - k hops of the seeds,
         # so it needs only the edges of the first L - k + 1 hops (PyG's trim_to_layer); the seeds stay exact
         upto = torch.cumsum(torch.tensor(out.num_sampled_edges), 0).tolist()
-        L = self.config.num_layers
+        L, n = self.config.num_layers, node.numel()
         for k in range(L):
             m = upto[L - 1 - k]
-            x = torch.zeros_like(x).index_add_(0, col[:m], x[row[:m]] * w[:m])
+            if k == 0 or m != upto[L - k]:  # one sparse matrix per distinct edge prefix (and its transpose)
+                adj, adj_t = _csr(col[:m], row[:m], w[:m], n), _csr(row[:m], col[:m], w[:m], n)
+            x = sparse_spmm(adj, adj_t, x)  # per-node sums: no [edges, d] message tensor
             acc = acc + x
         acc = acc / (self.config.num_layers + 1)
         return acc[: users.numel()], acc[users.numel(): seeds.numel()]
