@@ -539,6 +539,41 @@ def bench_lightgcn_loader(
     return out
 
 
+def bench_loader_memory(data: RecData, *, fanouts: list[int], batch_sizes: list[int], steps: int = 3,
+                        seed: int = 2024) -> dict:
+    """Peak tensor memory of one LightGCN training step (forward + backward), full graph vs neighbour loader,
+    at several batch sizes: the max over ``steps`` batches after a warm-up step, same seed and batches for
+    both, with the nodes each step propagated over."""
+    from kgplatform.data import leave_one_out, training_view
+    from kgplatform.models import build_model
+    from kgplatform.train.samplers import PairSampler
+
+    split = leave_one_out(data)
+    train = training_view(data, split)
+    out: dict[str, Any] = {"model": "lightgcn", "dataset": data.dataset, "fanouts": fanouts, "threads":
+                           torch.get_num_threads(), "load_average_start": os.getloadavg(), "rows": []}
+    for b in batch_sizes:
+        row: dict[str, Any] = {"batch_size": b}
+        for v, opts in (("full", {}), ("neighbor", {"loader": "neighbor", "num_neighbors": list(fanouts)})):
+            torch.manual_seed(seed)
+            net = build_model("lightgcn", data, split, opts)
+            batches = []
+            for batch in PairSampler(train, b, torch.Generator().manual_seed(seed)):
+                batches.append(batch)
+                if len(batches) == steps + 1:
+                    break
+            _peak_step_tensor_mib(net, batches[:1], torch.device("cpu"))
+            mib = _peak_step_tensor_mib(net, batches[1:], torch.device("cpu"))
+            n = net.last_subgraph[0] if v == "neighbor" else net.num_users + net.num_items
+            row[v] = {"peak_step_tensor_mib": mib, "nodes_last_step": n}
+            log(f"[loader-memory] batch {b} {v}: {mib:.1f} MiB, {n} nodes")
+        row["neighbor_over_full"] = row["neighbor"]["peak_step_tensor_mib"] / row["full"]["peak_step_tensor_mib"]
+        out["rows"].append(row)
+    out["graph_nodes"] = data.num_users + data.num_items
+    out["load_average_end"] = os.getloadavg()
+    return out
+
+
 def format_lightgcn_loader(r: dict) -> str:
     g = r["graph"]
     lines = [f"{r['dataset']} LightGCN training, full graph vs neighbour loader ({r['threads']} threads, {r['device']}; "
@@ -645,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None, help="--lightgcn-loader: batch size")
     p.add_argument("--eval-every", type=int, default=None, help="--lightgcn-loader: validation every N epochs")
     p.add_argument("--device", default="cpu", help="--lightgcn-loader: cpu or cuda")
+    p.add_argument("--memory-batches", default="",
+                   help="--lightgcn-loader: only the step tensor memory at these batch sizes, e.g. 128,512,2048")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -655,12 +692,21 @@ def main(argv: list[str] | None = None) -> int:
         train = {"patience": 100, "num_negatives": a.negatives}
         train |= {k: v for k, v in (("lr", a.lr), ("batch_size", a.batch_size), ("eval_every", a.eval_every))
                   if v is not None}
-        out = bench_lightgcn_loader(data, fanouts=[int(x) for x in a.fanouts.split(",")], rounds=a.rounds,
-                                    accuracy_epochs=a.accuracy_epochs, train=train, cache_dir=a.cache_dir,
-                                    device=a.device)
+        if a.memory_batches:
+            out = bench_loader_memory(data, fanouts=[int(x) for x in a.fanouts.split(",")],
+                                      batch_sizes=[int(x) for x in a.memory_batches.split(",")])
+        else:
+            out = bench_lightgcn_loader(data, fanouts=[int(x) for x in a.fanouts.split(",")], rounds=a.rounds,
+                                        accuracy_epochs=a.accuracy_epochs, train=train, cache_dir=a.cache_dir,
+                                        device=a.device)
         out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        if not a.json:
+        if not a.json and not a.memory_batches:
             print(format_lightgcn_loader(out))
+        elif not a.json:
+            for row in out["rows"]:
+                print(f"batch {row['batch_size']:6d}: full {row['full']['peak_step_tensor_mib']:7.1f} MiB, neighbor "
+                      f"{row['neighbor']['peak_step_tensor_mib']:7.1f} MiB ({row['neighbor_over_full']:.2f}x; "
+                      f"{row['neighbor']['nodes_last_step']} of {out['graph_nodes']} nodes)")
         if a.out:
             a.out.parent.mkdir(parents=True, exist_ok=True)
             a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
