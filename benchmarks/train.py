@@ -6,6 +6,8 @@ Run from the repository root (CPU, low priority, on a machine others share)::
     nice python benchmarks/train.py --pop-check          # the POP harness check against RecBole
     nice python benchmarks/train.py --ikgr-speed         # IKGR s/epoch: full-graph reference vs batch/sampled
     nice python benchmarks/train.py --sasrec-speed       # SASRec s/epoch on Beauty: RecBole's, ours, the output-layer floor
+    nice python benchmarks/train.py --lightgcn-loader --datasets amazon-games --threads 1 --accuracy-epochs 10
+                                                         # LightGCN full-graph vs neighbour-loader training
 
 Structured as functions so other parts (export, recommend timings) can be added beside ``bench_model``:
 ``load_dataset``, ``pop_check``, ``bench_model``, ``run``. Progress goes to stderr, results to stdout.
@@ -82,8 +84,11 @@ def log(msg: str) -> None:
 
 def load_dataset(name: str, data_dir: Path = DEFAULT_DATA, *, intents: bool = True) -> RecData:
     """``amazon-beauty`` (with stand-in title-word intents when ``intents``), ``ml-100k`` (+ Freebase KG;
-    stand-in intents: genres exact, DBpedia categories related) or ``ml-100k-tiny``."""
+    stand-in intents: genres exact, DBpedia categories related), ``ml-100k-tiny`` or ``amazon-games``
+    (interactions only)."""
     data_dir = Path(data_dir)
+    if name == "amazon-games":
+        return _load_games(data_dir / "amazon-games" / "Games-6k.test.inter")
     if name == "amazon-beauty":
         d = load_user_sequences(data_dir / "amazon-beauty" / "user_sequence.txt", "amazon-beauty")
         if intents:
@@ -98,6 +103,21 @@ def load_dataset(name: str, data_dir: Path = DEFAULT_DATA, *, intents: bool = Tr
                                    data_dir / "movielens-100k" / "dbpedia" / "enriched.csv")
         return d
     raise SystemExit(f"unknown dataset {name!r}")
+
+
+def _load_games(path: Path) -> RecData:
+    """LLMRank Games-6k: each ``*.test.inter`` row is a user's history then the held-out test item, so history
+    + item is the user's full sequence in time order (the validation item is the history's last one)."""
+    users, seqs, items = [], [], {}
+    with path.open(encoding="utf-8") as fh:
+        next(fh)  # header
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3:
+                continue
+            users.append(parts[0])
+            seqs.append([items.setdefault(i, len(items)) for i in parts[1].split() + [parts[2]]])
+    return RecData.from_sequences("amazon-games", users, list(items), seqs)
 
 
 def _movielens_intents(d: RecData, item_file: Path, enriched: Path | None = None, max_related: int = 6) -> RecData:
@@ -411,6 +431,226 @@ def bench_sasrec_speed(data: RecData, *, rounds: int = 2, recbole: bool = True, 
             rc = out["recbole"]["cpu_seconds_per_epoch"]
             out["ours_over_recbole_cpu"] = out["ours"]["cpu_seconds_per_epoch"] / rc
             out["floor_over_recbole_cpu"] = out["output_layer_floor"]["cpu_seconds_per_epoch"] / rc
+class _PeakRSS:
+    """Peak resident memory over a block, sampled every ``interval`` s by a thread (``/proc/self/statm``), as
+    the increase over the RSS at its start after returning freed heap to the system (``malloc_trim``)."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        import threading
+
+        self.interval, self.peak, self.start = interval, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "_PeakRSS":
+        import ctypes
+        import gc
+
+        gc.collect()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:  # not glibc
+            pass
+        self.start = self.peak = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+    @property
+    def increase_mib(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def _peak_step_tensor_mib(net, batches: list[dict], device: torch.device) -> float:
+    """Peak tensor memory (MiB) of training steps (forward + backward, gradients set to none before each),
+    from the profiler's allocation events: the running sum of allocated minus freed bytes, at its highest,
+    over the memory already held when the step starts (parameters, optimiser state)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    peak = 0
+    for batch in batches:
+        net.zero_grad(set_to_none=True)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            sum(net.loss(batch).values()).backward()
+        events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                        if e.name() == "[memory]")
+        held = 0
+        for _, nbytes in events:
+            held += nbytes
+            peak = max(peak, held)
+    net.zero_grad(set_to_none=True)
+    return peak / 2**20
+
+
+def _loader_epoch(trainer: Trainer, run, opt) -> dict:
+    """One training epoch as :meth:`Trainer.train_loop` runs it, with its peak RSS increase and the size of
+    the graph each step propagated over (the whole graph, or the sampled subgraph)."""
+    net = run.net
+    net.train()
+    n_all, e_all = net.num_users + net.num_items, int(net.edge_index.shape[1])
+    sizes = []
+    if run.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(run.device)
+    with _PeakRSS() as mem:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for batch in trainer._sampler(run):
+            losses = net.loss({k: v.to(run.device) for k, v in batch.items()})
+            opt.zero_grad(set_to_none=True)
+            sum(losses.values()).backward()
+            opt.step()
+            sizes.append(net.last_subgraph if net.config.loader == "neighbor" else (n_all, e_all))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    nodes = [n for n, _ in sizes]
+    edges = [e for _, e in sizes]
+    rec = {"seconds": wall, "cpu_seconds": cpu, "peak_rss_increase_mib": mem.increase_mib,
+           "rss_start_mib": mem.start / 2**20, "steps": len(sizes),
+           "nodes_per_step_mean": sum(nodes) / len(nodes), "nodes_per_step_max": max(nodes),
+           "edges_per_step_mean": sum(edges) / len(edges), "edges_per_step_max": max(edges)}
+    if run.device.type == "cuda":
+        rec["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(run.device) / 2**20
+    return rec
+
+
+def bench_lightgcn_loader(
+    data: RecData,
+    *,
+    fanouts: list[int],
+    rounds: int = 2,
+    accuracy_epochs: int = 0,
+    train: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    device: str = "cpu",
+) -> dict:
+    """LightGCN trained on the whole graph at every step (the reference) vs on each batch's sampled
+    neighbourhood (``loader=neighbor``, fan-outs ``fanouts``), in one process.
+
+    Speed and memory: ``rounds`` interleaved epochs per variant (full, neighbor, full, ...), each variant with
+    its own model and optimiser from the same seed; per epoch the wall/CPU seconds, the peak RSS increase
+    over the epoch's start, the nodes/edges each step propagated over (and CUDA's peak allocation on a GPU).
+    Accuracy (``accuracy_epochs`` > 0): each variant trained afresh by the Trainer for that many epochs (same
+    seed, batches and initial weights; best validation weights kept), then validation full-ranking NDCG@10 per
+    user with a 95 % bootstrap interval, and the paired neighbor − full difference over the same users."""
+    import statistics
+
+    from kgplatform.eval.evaluate import evaluate
+    from kgplatform.eval.stats import bootstrap_interval, paired_difference
+    from kgplatform.train.trainer import make_adam
+
+    variants = {"full": {"loader": "full"}, "neighbor": {"loader": "neighbor", "num_neighbors": list(fanouts)}}
+    base = dict(train or {})
+    out: dict[str, Any] = {"model": "lightgcn", "dataset": data.dataset, "threads": torch.get_num_threads(),
+                           "device": device, "data": data.summary(), "load_average_start": os.getloadavg(),
+                           "variants": {}}
+    runs = {}
+    for v, mopts in variants.items():
+        trainer = Trainer(TrainConfig(device=device, cache_dir=cache_dir, **base), log=log)
+        run = trainer.prepare("lightgcn", data, mopts)
+        runs[v] = (trainer, run, make_adam(run.net, run.config, run.device))
+        out["variants"][v] = {"model_options": mopts, "epochs": []}
+    out["graph"] = {"nodes": runs["full"][1].net.num_users + runs["full"][1].net.num_items,
+                    "edges": int(runs["full"][1].net.edge_index.shape[1]),
+                    "batch_size": runs["full"][1].config.batch_size}
+    for v in variants:  # the same three batches for both, after one warm-up step (graph/sampler built)
+        trainer, run, _ = runs[v]
+        batches = []
+        for batch in trainer._sampler(run):
+            batches.append(batch)
+            if len(batches) == 4:
+                break
+        _peak_step_tensor_mib(run.net, batches[:1], run.device)
+        out["variants"][v]["peak_step_tensor_mib"] = _peak_step_tensor_mib(run.net, batches[1:], run.device)
+        log(f"[lightgcn-loader] {v}: peak tensor memory of a training step "
+            f"{out['variants'][v]['peak_step_tensor_mib']:.1f} MiB")
+    for r in range(rounds):
+        for v in variants:
+            rec = _loader_epoch(*runs[v])
+            out["variants"][v]["epochs"].append(rec)
+            log(f"[lightgcn-loader] round {r + 1} {v}: {rec['seconds']:.1f} s/epoch (CPU {rec['cpu_seconds']:.1f} s), "
+                f"peak RSS +{rec['peak_rss_increase_mib']:.0f} MiB, {rec['nodes_per_step_mean']:.0f} nodes/step, "
+                f"load {os.getloadavg()[0]:.1f}")
+    for v in variants:
+        rec = out["variants"][v]
+        eps = rec["epochs"]
+        for key in ("seconds", "cpu_seconds", "peak_rss_increase_mib", "nodes_per_step_mean", "edges_per_step_mean"):
+            rec[key] = statistics.median(e[key] for e in eps)
+        rec["nodes_per_step_max"] = max(e["nodes_per_step_max"] for e in eps)
+    ref = out["variants"]["full"]
+    nb = out["variants"]["neighbor"]
+    out["ratios_neighbor_over_full"] = {
+        k: nb[k] / ref[k] if ref[k] else None
+        for k in ("seconds", "cpu_seconds", "peak_step_tensor_mib", "peak_rss_increase_mib", "nodes_per_step_mean",
+                  "edges_per_step_mean")}
+    out["load_average_speed_end"] = os.getloadavg()
+    if accuracy_epochs > 0:
+        per_user = {}
+        for v, mopts in variants.items():
+            cfg = TrainConfig(device=device, cache_dir=cache_dir, **(base | {"epochs": accuracy_epochs}))
+            trainer = Trainer(cfg, log=log)
+            run = trainer.prepare("lightgcn", data, mopts)
+            loop = trainer.train_loop(run)
+            run.net.eval()
+            pu = evaluate(run.net, run.split, "valid", protocols=(FULL,), per_user=True,
+                          batch_size=cfg.eval_batch_size, ties=cfg.ties, convention=cfg.convention)
+            per_user[v] = pu[FULL]["NDCG@10"].cpu().numpy()
+            ci = bootstrap_interval(per_user[v])
+            out["variants"][v]["accuracy"] = {
+                "epochs": loop.epochs_run, "best_epoch": loop.best_epoch,
+                "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low, "valid_ndcg10_high": ci.high,
+                "valid_ndcg10_curve": {e.epoch: round(e.valid["NDCG@10"], 4) for e in loop.history if e.valid},
+                "epoch_seconds": [round(e.train_seconds, 2) for e in loop.history],
+                "load_average_end": os.getloadavg(),
+            }
+        d = paired_difference(per_user["neighbor"], per_user["full"], names=("neighbor", "full"))
+        out["valid_ndcg10_difference"] = {"neighbor_minus_full": d.mean, "low": d.low, "high": d.high, "p": d.p_value}
+    return out
+
+
+def bench_loader_memory(data: RecData, *, fanouts: list[int], batch_sizes: list[int], steps: int = 3,
+                        seed: int = 2024) -> dict:
+    """Peak tensor memory of one LightGCN training step (forward + backward), full graph vs neighbour loader,
+    at several batch sizes: the max over ``steps`` batches after a warm-up step, same seed and batches for
+    both, with the nodes each step propagated over."""
+    from kgplatform.data import leave_one_out, training_view
+    from kgplatform.models import build_model
+    from kgplatform.train.samplers import PairSampler
+
+    split = leave_one_out(data)
+    train = training_view(data, split)
+    out: dict[str, Any] = {"model": "lightgcn", "dataset": data.dataset, "fanouts": fanouts, "threads":
+                           torch.get_num_threads(), "load_average_start": os.getloadavg(), "rows": []}
+    for b in batch_sizes:
+        row: dict[str, Any] = {"batch_size": b}
+        for v, opts in (("full", {}), ("neighbor", {"loader": "neighbor", "num_neighbors": list(fanouts)})):
+            torch.manual_seed(seed)
+            net = build_model("lightgcn", data, split, opts)
+            batches = []
+            for batch in PairSampler(train, b, torch.Generator().manual_seed(seed)):
+                batches.append(batch)
+                if len(batches) == steps + 1:
+                    break
+            _peak_step_tensor_mib(net, batches[:1], torch.device("cpu"))
+            mib = _peak_step_tensor_mib(net, batches[1:], torch.device("cpu"))
+            n = net.last_subgraph[0] if v == "neighbor" else net.num_users + net.num_items
+            row[v] = {"peak_step_tensor_mib": mib, "nodes_last_step": n}
+            log(f"[loader-memory] batch {b} {v}: {mib:.1f} MiB, {n} nodes")
+        row["neighbor_over_full"] = row["neighbor"]["peak_step_tensor_mib"] / row["full"]["peak_step_tensor_mib"]
+        out["rows"].append(row)
+    out["graph_nodes"] = data.num_users + data.num_items
     out["load_average_end"] = os.getloadavg()
     return out
 
@@ -431,6 +671,29 @@ def format_sasrec_speed(r: dict) -> str:
                      f"{r['ours_over_recbole']:.3f}x"
                      + (f", CPU {r['ours_over_recbole_cpu']:.3f}x" if "ours_over_recbole_cpu" in r else "")
                      + f"; floor / RecBole wall {r['floor_over_recbole']:.3f}x; target <= 0.1x)")
+def format_lightgcn_loader(r: dict) -> str:
+    g = r["graph"]
+    lines = [f"{r['dataset']} LightGCN training, full graph vs neighbour loader ({r['threads']} threads, {r['device']}; "
+             f"graph {g['nodes']} nodes, {g['edges']} directed edges, batch {g['batch_size']}; median of interleaved "
+             f"epochs; load average {r['load_average_start'][0]:.1f} -> {r['load_average_speed_end'][0]:.1f}):"]
+    for v, rec in r["variants"].items():
+        lines.append(f"  {v:8s} {rec['seconds']:7.2f} s/epoch  CPU {rec['cpu_seconds']:7.2f} s  step tensors "
+                     f"{rec['peak_step_tensor_mib']:6.1f} MiB  peak RSS "
+                     f"+{rec['peak_rss_increase_mib']:6.1f} MiB  nodes/step {rec['nodes_per_step_mean']:8.0f} "
+                     f"(max {rec['nodes_per_step_max']})  edges/step {rec['edges_per_step_mean']:8.0f}  "
+                     f"{rec['model_options']}")
+    q = r["ratios_neighbor_over_full"]
+    lines.append("  neighbor / full: " + ", ".join(f"{k} {v:.2f}x" for k, v in q.items() if v is not None))
+    for v, rec in r["variants"].items():
+        a = rec.get("accuracy")
+        if a:
+            lines.append(f"  {v:8s} valid full NDCG@10 {a['valid_ndcg10']:.4f} [{a['valid_ndcg10_low']:.4f}, "
+                         f"{a['valid_ndcg10_high']:.4f}] after {a['epochs']} epochs (best {a['best_epoch']}; "
+                         f"curve {a['valid_ndcg10_curve']})")
+    if "valid_ndcg10_difference" in r:
+        d = r["valid_ndcg10_difference"]
+        lines.append(f"  neighbor - full NDCG@10 {d['neighbor_minus_full']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+                     f"(paired bootstrap p {d['p']:.3f})")
     return "\n".join(lines)
 
 
@@ -510,11 +773,44 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sasrec-speed", action="store_true",
                    help="SASRec s/epoch on --datasets (default Beauty): ours, the output-layer floor, RecBole's")
     p.add_argument("--no-recbole", action="store_true", help="--sasrec-speed without the RecBole reference")
+    p.add_argument("--lightgcn-loader", action="store_true",
+                   help="LightGCN full-graph vs neighbour-loader training: s/epoch, peak RSS, nodes/step, same process")
+    p.add_argument("--fanouts", default="10,10", help="--lightgcn-loader: neighbours per hop (one per layer)")
+    p.add_argument("--lr", type=float, default=None, help="--lightgcn-loader: learning rate (default the model's)")
+    p.add_argument("--batch-size", type=int, default=None, help="--lightgcn-loader: batch size")
+    p.add_argument("--eval-every", type=int, default=None, help="--lightgcn-loader: validation every N epochs")
+    p.add_argument("--device", default="cpu", help="--lightgcn-loader: cpu or cuda")
+    p.add_argument("--memory-batches", default="",
+                   help="--lightgcn-loader: only the step tensor memory at these batch sizes, e.g. 128,512,2048")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    if a.ikgr_speed:
+    if a.lightgcn_loader:
+        data = load_dataset(a.datasets, a.data_dir, intents=False)
+        train = {"patience": 100, "num_negatives": a.negatives}
+        train |= {k: v for k, v in (("lr", a.lr), ("batch_size", a.batch_size), ("eval_every", a.eval_every))
+                  if v is not None}
+        if a.memory_batches:
+            out = bench_loader_memory(data, fanouts=[int(x) for x in a.fanouts.split(",")],
+                                      batch_sizes=[int(x) for x in a.memory_batches.split(",")])
+        else:
+            out = bench_lightgcn_loader(data, fanouts=[int(x) for x in a.fanouts.split(",")], rounds=a.rounds,
+                                        accuracy_epochs=a.accuracy_epochs, train=train, cache_dir=a.cache_dir,
+                                        device=a.device)
+        out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        if not a.json and not a.memory_batches:
+            print(format_lightgcn_loader(out))
+        elif not a.json:
+            for row in out["rows"]:
+                print(f"batch {row['batch_size']:6d}: full {row['full']['peak_step_tensor_mib']:7.1f} MiB, neighbor "
+                      f"{row['neighbor']['peak_step_tensor_mib']:7.1f} MiB ({row['neighbor_over_full']:.2f}x; "
+                      f"{row['neighbor']['nodes_last_step']} of {out['graph_nodes']} nodes)")
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    elif a.ikgr_speed:
         ds = a.datasets if a.datasets != "amazon-beauty" else "ml-100k"
         data = load_dataset(ds, a.data_dir)
         train = dict(MODEL_SETTINGS.get(ds, {}).get("ikgr", {}).get("train", {}))

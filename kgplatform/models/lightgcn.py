@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.sampler import NodeSamplerInput
 
+from kgplatform.data.neighbor import CSRNeighborSampler
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_choice, check_float, check_int
+from kgplatform.models.options import check_bool, check_choice, check_fanouts, check_float, check_int, refuse
 from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
 
 
@@ -27,6 +30,13 @@ class LightGCNConfig:
         user_features: ``none`` or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
             the layer-0 user vectors through :class:`~kgplatform.nn.user_features.UserFeatureFusion`, so it
             propagates like the learned part.
+        loader: how training computes the batch's embeddings. ``full``: propagate the whole graph at every
+            step (memory grows with the graph). ``neighbor``: propagate only over the sampled
+            ``num_layers``-hop neighbourhood of the batch's users and items
+            (:class:`~kgplatform.data.neighbor.CSRNeighborSampler`, PyG's ``NeighborLoader`` sampling;
+            memory grows with the batch); exact with every neighbour taken (``-1``), an unbiased estimate of
+            each layer's aggregation otherwise. Scoring always propagates the full graph.
+        num_neighbors: fan-out per layer with ``loader=neighbor`` (one per layer, ``-1`` = every neighbour).
     """
 
     embedding_dim: int = 64
@@ -34,6 +44,8 @@ class LightGCNConfig:
     reg_weight: float = 1e-5
     require_pow: bool = False
     user_features: str = "none"
+    loader: Literal["full", "neighbor"] = "full"
+    num_neighbors: tuple[int, ...] = (10, 10)
 
     def validate(self) -> LightGCNConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
@@ -42,6 +54,13 @@ class LightGCNConfig:
         check_float(self, "reg_weight", 0.0)
         check_bool(self, "require_pow")
         check_choice(self, "user_features", USER_FEATURES)
+        check_choice(self, "loader", ("full", "neighbor"))
+        check_fanouts(self, "num_neighbors")
+        if self.loader == "neighbor" and self.num_layers == 0:
+            raise refuse(self, "loader", "neighbor sampling needs num_layers >= 1 (0 layers: nothing to propagate)")
+        if self.loader == "neighbor" and len(self.num_neighbors) != self.num_layers:
+            raise refuse(self, "num_neighbors", f"needs one fan-out per layer (num_layers={self.num_layers}), "
+                                                f"got {len(self.num_neighbors)}: {','.join(map(str, self.num_neighbors))}")
         return self
 
 
@@ -80,6 +99,32 @@ class _SymmetricSpMM(torch.autograd.Function):
 def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
     """``adj @ x`` with ``adj`` a symmetric sparse matrix that needs no gradient."""
     return _SymmetricSpMM.apply(adj, x)
+
+
+class _SpMM(torch.autograd.Function):
+    """``A @ x`` for a fixed sparse ``A`` given with its transpose: the gradient is ``A^T @ grad``."""
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        ctx.adj_t = adj_t
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, ctx.adj_t @ grad
+
+
+def sparse_spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+    """``adj @ x`` with ``adj`` a sparse matrix that needs no gradient and ``adj_t`` its transpose."""
+    return _SpMM.apply(adj, adj_t, x)
+
+
+def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
+    """The ``[n, n]`` sparse CSR matrix with ``value`` at ``(row, col)`` (pairs distinct)."""
+    coo = torch.sparse_coo_tensor(torch.stack([row, col]), value.detach(), (n, n)).coalesce()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr()
 
 
 class LightGCN(Recommender):
@@ -138,6 +183,9 @@ class LightGCN(Recommender):
         self.user_fusion = user_fusion
         self._adj: Tensor | None = None
         self._cache: tuple[Tensor, Tensor] | None = None
+        self._sampler: CSRNeighborSampler | None = None
+        #: ``(nodes, edges)`` of the last sampled training subgraph (``loader=neighbor``), for measurements
+        self.last_subgraph: tuple[int, int] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -167,6 +215,58 @@ class LightGCN(Recommender):
         acc = acc / (self.config.num_layers + 1)
         return acc[: self.num_users], acc[self.num_users:]
 
+    def neighbor_sampler(self) -> CSRNeighborSampler:
+        """The training graph's neighbour sampler (CPU index tensors, built once); every edge of
+        :func:`bipartite_norm_adj` is sampled by the node it sends messages to (the graph is symmetric)."""
+        if self._sampler is None:
+            self._sampler = CSRNeighborSampler(self.edge_index.flip(0), self.num_users + self.num_items,
+                                               self.config.num_neighbors)
+        return self._sampler
+
+    def _ego(self, node: Tensor) -> Tensor:
+        """Layer-0 vectors of global node ids (users first, items after): only those rows are gathered."""
+        is_user = node < self.num_users
+        order = torch.cat([is_user.nonzero().view(-1), (~is_user).nonzero().view(-1)])
+        u = node[is_user]
+        u_rows = self.user_emb(u) if self.user_fusion is None else self.user_emb(u) + self.user_fusion(u)
+        rows = torch.cat([u_rows, self.item_emb(node[~is_user] - self.num_users)])
+        return rows.new_empty(rows.shape).index_copy(0, order, rows)
+
+    def propagate_batch(self, users: Tensor, items: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Layer-mean embeddings of the distinct ``users`` and ``items`` only, propagated over their sampled
+        ``num_layers``-hop neighbourhood (``num_neighbors`` per hop) instead of the whole graph.
+
+        Each sampled edge :math:`u \to v` keeps its full-graph weight
+        :math:`1/\sqrt{|\mathcal{N}_u||\mathcal{N}_v|}`, scaled by :math:`|\mathcal{N}_v| / k_v` when
+        :math:`v` drew :math:`k_v` of its :math:`|\mathcal{N}_v|` neighbours, so that every layer's sum is an
+        unbiased estimate of the full one; with every neighbour taken the result equals :meth:`propagate`'s
+        rows (a seed's layer-:math:`k` vector needs exactly its :math:`k`-hop neighbourhood).
+
+        Returns ``(users [B_u, d], items [B_i, d])`` in the given order."""
+        sampler = self.neighbor_sampler()
+        dev = self.user_emb.weight.device
+        seeds = torch.cat([users.cpu(), items.cpu() + self.num_users])
+        out = sampler.sample_from_nodes(NodeSamplerInput(input_id=None, node=seeds))
+        self.last_subgraph = (out.node.numel(), out.row.numel())
+        drawn = torch.bincount(out.col, minlength=out.node.numel()).clamp(min=1)
+        scale = sampler.in_degree[out.node].float() / drawn
+        node, row, col = out.node.to(dev), out.row.to(dev), out.col.to(dev)
+        w = self.edge_weight[out.edge.to(dev)] * scale.to(dev)[col]
+        x = self._ego(node)
+        acc = x
+        # edges come hop by hop: layer k (of L) only has to be right on nodes within L - k hops of the seeds,
+        # so it needs only the edges of the first L - k + 1 hops (PyG's trim_to_layer); the seeds stay exact
+        upto = torch.cumsum(torch.tensor(out.num_sampled_edges), 0).tolist()
+        L, n = self.config.num_layers, node.numel()
+        for k in range(L):
+            m = upto[L - 1 - k]
+            if k == 0 or m != upto[L - k]:  # one sparse matrix per distinct edge prefix (and its transpose)
+                adj, adj_t = _csr(col[:m], row[:m], w[:m], n), _csr(row[:m], col[:m], w[:m], n)
+            x = sparse_spmm(adj, adj_t, x)  # per-node sums: no [edges, d] message tensor
+            acc = acc + x
+        acc = acc / (self.config.num_layers + 1)
+        return acc[: users.numel()], acc[users.numel(): seeds.numel()]
+
     def _embeddings(self) -> tuple[Tensor, Tensor]:
         return self._cache if self._cache is not None else self.propagate()
 
@@ -184,8 +284,14 @@ class LightGCN(Recommender):
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        u_all, i_all = self.propagate()
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        if self.config.loader == "neighbor":
+            uu, u_at = torch.unique(users, return_inverse=True)
+            ii, i_at = torch.unique(torch.cat([pos, neg]), return_inverse=True)
+            eu, ei = self.propagate_batch(uu, ii)
+            u, p, n = eu[u_at], ei[i_at[: pos.numel()]], ei[i_at[pos.numel():]]
+        else:
+            u_all, i_all = self.propagate()
+            u, p, n = u_all[users], i_all[pos], i_all[neg]
         out = {"bpr": -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()}
         if self.config.reg_weight:
             ego = (self.user_emb(users), self.item_emb(pos), self.item_emb(neg))

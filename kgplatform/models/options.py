@@ -109,6 +109,27 @@ def check_floats(cfg: Any, name: str, lo: float | None = None, hi: float | None 
     return out
 
 
+def check_fanouts(cfg: Any, name: str) -> tuple[int, ...]:
+    """``cfg.name`` must be a non-empty list of neighbour fan-outs, each ``-1`` (every neighbour) or a positive
+    integer; a comma-separated string (``--set num_neighbors=10,10``) or a single integer counts as a list.
+    Stored back as a tuple of ints."""
+    raw = getattr(cfg, name)
+    vals = raw
+    if isinstance(raw, str):
+        try:
+            vals = [int(x) for x in raw.split(",")]
+        except ValueError:
+            vals = None
+    elif as_int(raw) is not None:
+        vals = [as_int(raw)]
+    ints = [as_int(v) for v in vals] if isinstance(vals, (list, tuple)) else None
+    if not ints or any(v is None or not (v == -1 or v >= 1) for v in ints):
+        raise _fail(cfg, name, "a non-empty list of fan-outs, each -1 (all neighbours) or >= 1, e.g. 10,10", raw)
+    out = tuple(ints)  # type: ignore[arg-type]
+    setattr(cfg, name, out)
+    return out
+
+
 def refuse(cfg: Any, name: str, message: str) -> TrainingError:
     """A cross-field rule broken: ``<Model> option <name>: <message>``."""
     model = type(cfg).__name__.removesuffix("Config")
