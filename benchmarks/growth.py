@@ -150,7 +150,7 @@ def plot(sizes: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     x = [s["data_ratio_first"] for s in sizes]
     for label in sizes[0]["steps"]:
         y = [s["steps"][label]["seconds"] for s in sizes]
@@ -158,11 +158,14 @@ def plot(sizes: list[dict], path: Path) -> None:
         ax.plot([x[0], x[-1]], [y[0], y[0] * x[-1] / x[0]], linestyle=":", color=line.get_color(), linewidth=1)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(x, [f"{v:.2f}x" for v in x])
+    ax.minorticks_off()
+    ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs="all"))
     ax.set_xlabel("data multiple (relationships, 1x = smallest sample)")
     ax.set_ylabel("seconds (recommend and floor: per call)")
     ax.set_title("Amazon Games growth: measured (solid) vs linear scaling from 1x (dotted)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -178,7 +181,11 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=300, help="users timed for recommend")
     ap.add_argument("--negatives", type=int, default=99, help="sampled negatives per user (evaluation)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "amazon-games")
+    ap.add_argument("--replot", action="store_true", help="only redraw growth.png from --out's growth.json")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads((args.out / "growth.json").read_text())["sizes"], args.out / "growth.png")
+        return
     if sorted(args.fractions) != args.fractions or not 0 < args.fractions[0] <= args.fractions[-1] <= 1:
         ap.error("--fractions must be increasing, in (0, 1]")
     torch.set_num_threads(1)
