@@ -431,6 +431,10 @@ def bench_sasrec_speed(data: RecData, *, rounds: int = 2, recbole: bool = True, 
             rc = out["recbole"]["cpu_seconds_per_epoch"]
             out["ours_over_recbole_cpu"] = out["ours"]["cpu_seconds_per_epoch"] / rc
             out["floor_over_recbole_cpu"] = out["output_layer_floor"]["cpu_seconds_per_epoch"] / rc
+    out["load_average_end"] = os.getloadavg()
+    return out
+
+
 class _PeakRSS:
     """Peak resident memory over a block, sampled every ``interval`` s by a thread (``/proc/self/statm``), as
     the increase over the RSS at its start after returning freed heap to the system (``malloc_trim``)."""
@@ -671,6 +675,9 @@ def format_sasrec_speed(r: dict) -> str:
                      f"{r['ours_over_recbole']:.3f}x"
                      + (f", CPU {r['ours_over_recbole_cpu']:.3f}x" if "ours_over_recbole_cpu" in r else "")
                      + f"; floor / RecBole wall {r['floor_over_recbole']:.3f}x; target <= 0.1x)")
+    return "\n".join(lines)
+
+
 def format_lightgcn_loader(r: dict) -> str:
     g = r["graph"]
     lines = [f"{r['dataset']} LightGCN training, full graph vs neighbour loader ({r['threads']} threads, {r['device']}; "
@@ -826,8 +833,12 @@ def main(argv: list[str] | None = None) -> int:
         train = dict(MODEL_SETTINGS.get(ds, {}).get("sasrec", {}).get("train", {}))
         out = bench_sasrec_speed(data, rounds=a.rounds, recbole=not a.no_recbole, train=train,
                                  cache_dir=a.cache_dir)
+        out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
         if not a.json:
             print(format_sasrec_speed(out))
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     elif a.pop_check:
         out: Any = pop_check(a.data_dir, a.cache_dir)
         if not a.json:
