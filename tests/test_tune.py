@@ -77,15 +77,15 @@ def test_a_few_lora_steps_lower_the_loss_and_the_adapter_loads(base, tmp_path):
     # the saved adapter, loaded onto a fresh copy of the base, reproduces the tuned scores and changes the base's
     base.model = untouched
     untuned = candidate_scores(base, examples[0])["mean"]
-    before = evaluate_rerank(base, examples)
     load_adapter(base, tmp_path / "adapter")
     after = evaluate_rerank(base, examples)
     loaded = candidate_scores(base, examples[0])["mean"]
     assert torch.allclose(loaded, tuned_in_memory, atol=1e-4)
     assert (loaded - untuned).abs().max() > 0.1
-    # trained to answer TARGET, the tuned re-ranker puts it first for every example (the base did not)
+    # trained to answer TARGET, the tuned re-ranker scores it higher than the base did and puts it first everywhere
+    t = examples[0]["candidates"].index(examples[0]["target"])
+    assert float(loaded[t]) > float(untuned[t]) + 0.2
     assert float(after.metrics["mean"]["HR@1"].mean()) == 1.0
-    assert float(before.metrics["mean"]["HR@1"].mean()) < 1.0
 
 
 def kgp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
