@@ -152,7 +152,8 @@ def cmd_baselines(a) -> None:
     # benchmarks/train.py's ML-100k settings, capped in epochs and wall time (a shared 2-core machine)
     settings = {"sasrec": {"batch_size": 256, "lr": 1e-3, "eval_every": 2, "patience": 5, "epochs": 60},
                 "bpr": {"batch_size": 2048, "lr": 1e-3, "eval_every": 5, "patience": 4, "epochs": 150}}
-    out = {}
+    prev = work / "baselines.pt"
+    out = torch.load(prev, weights_only=False) if prev.is_file() else {}  # adds to / replaces earlier models
     for name in a.models.split(","):
         cfg = TrainConfig(device="cpu", cache_dir=None, seed=2024, candidate_seed=2024,
                           max_seconds=a.max_seconds, **settings.get(name, {}))
