@@ -17,6 +17,7 @@ from . import demo as demo_cli
 from . import ingest as ingest_cli
 from . import personas as personas_cli
 from . import train as train_cli
+from . import tune as tune_cli
 from .common import info, load_settings, open_graph, print_json, settings
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(ingest_cli.app, name="ingest")
 demo_cli.register(app)
 agent_cli.register(app)
 train_cli.register(app)
+tune_cli.register(app)
 personas_cli.register(app)
 browser_cli.register(app)
 

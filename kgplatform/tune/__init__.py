@@ -1,0 +1,9 @@
+"""Instruction tuning (LoRA) of a small local LLM on the exported instruction data, and the tuned model as a
+re-ranker over the stored candidates. Sits after export: ``kgp export --format instructions`` → ``kgp tune`` →
+``kgp rerank-eval``."""
+from .base import Base, load_base
+from .lora import TuneConfig, TuneResult, load_adapter, tune
+from .rerank import RerankEval, candidate_scores, evaluate_rerank, naive_scores, select_rows
+
+__all__ = ["Base", "RerankEval", "TuneConfig", "TuneResult", "candidate_scores", "evaluate_rerank", "load_adapter",
+           "load_base", "naive_scores", "select_rows", "tune"]
