@@ -13,7 +13,7 @@ demo: setup
 	$(VENV)/bin/kgp demo
 
 test: setup setup-recbole
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=15
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=30
 
 bench: setup
 	$(VENV)/bin/python benchmarks/ingest.py
