@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from langchain_core.prompts import ChatPromptTemplate
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StringConstraints
 
-from .cache import ResultCache, cache_key
+from .cache import ResultCache
+from .checked import ask_checked
 from .llm import LLMBackend
 from .schemas import InvalidAnswer, clean_name, intent_key, title_variants
 
@@ -198,32 +199,13 @@ def fuse_knowledge(backend: LLMBackend, behaviors: list[UserBehaviors], *, cache
     for b in behaviors:
         variables = {"behaviors": render(b)}
         k = Knowledge(b.user, model=backend.model_id, prompt_version=version, input_hash=input_hash(b))
-        msgs = template.format_messages(**variables)
-        key = cache_key("knowledge", backend.model_id, version,
-                        json.dumps([[m.type, m.content] for m in msgs], ensure_ascii=False))
-        hit = cache.get(key) if cache is not None else None
-        fields: dict[str, list[str]] | None = None
-        if hit is not None:
-            try:  # a cached answer meets today's checks too
-                fields, k.dropped = check_profile(hit, b)
-                k.cached = True
-            except InvalidAnswer:
-                fields = None
-        error = None
-        attempt = 0
-        while fields is None and attempt <= retries:
-            k.attempts += 1
-            try:
-                raw = backend.ask(template, variables, KnowledgeAnswer, attempt, field="profile")
-                fields, k.dropped = check_profile(raw, b)
-                if cache is not None:
-                    cache.put(key, raw, round=0, model=backend.model_id, prompt_version=version)
-            except (InvalidAnswer, ValidationError) as e:
-                error = f"attempt {attempt + 1}: {' '.join(str(e).split())[:200]}"
-            attempt += 1
-        if fields is None:
-            k.error = error or "no answer"
+        res = ask_checked(backend, template, variables, KnowledgeAnswer, lambda raw, b=b: check_profile(raw, b),
+                          kind="knowledge", version=version, field="profile", retries=retries, cache=cache)
+        k.attempts, k.cached = res.attempts, res.cached
+        if res.value is None:
+            k.error = res.error
         else:
+            fields, k.dropped = res.value
             for name, vals in fields.items():
                 setattr(k, name, vals)
         out.append(k)

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from langchain_core.prompts import ChatPromptTemplate
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, StringConstraints
 
-from .cache import ResultCache, cache_key
+from .cache import ResultCache
+from .checked import ask_checked
 from .llm import LLMBackend
 from .schemas import GENERIC, InvalidAnswer, clean_name, intent_key, title_variants
 
@@ -142,33 +143,13 @@ def guess_intents(backend: LLMBackend, prefixes: list[PrefixView], *, cache: Res
         template, version = session_prompt(p.view)
         variables = {"titles": render(p)}
         g = Guess(p, model=backend.model_id, prompt_version=version, input_hash=input_hash(p))
-        msgs = template.format_messages(**variables)
-        key = cache_key("sessions", backend.model_id, version,
-                        json.dumps([[m.type, m.content] for m in msgs], ensure_ascii=False))
-        hit = cache.get(key) if cache is not None else None
-        name: str | None = None
-        if hit is not None:
-            try:  # a cached answer meets today's checks too
-                name, g.echo = check_guess(hit, p)
-                g.cached = True
-            except InvalidAnswer:
-                name = None
-        error = None
-        attempt = 0
-        while name is None and attempt <= retries:
-            g.attempts += 1
-            try:
-                raw = backend.ask(template, variables, GuessAnswer, attempt, field="item")
-                name, g.echo = check_guess(raw, p)
-                if cache is not None:
-                    cache.put(key, raw, round=0, model=backend.model_id, prompt_version=version)
-            except (InvalidAnswer, ValidationError) as e:
-                error = f"attempt {attempt + 1}: {' '.join(str(e).split())[:200]}"
-            attempt += 1
-        if name is None:
-            g.error = error or "no answer"
+        res = ask_checked(backend, template, variables, GuessAnswer, lambda raw, p=p: check_guess(raw, p),
+                          kind="sessions", version=version, field="item", retries=retries, cache=cache)
+        g.attempts, g.cached = res.attempts, res.cached
+        if res.value is None:
+            g.error = res.error
         else:
-            g.text = name
+            g.text, g.echo = res.value
         out.append(g)
         if on_result is not None:
             on_result(g)
