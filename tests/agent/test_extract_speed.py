@@ -57,18 +57,18 @@ def test_fast_extraction_writes_the_plain_paths_graph(session_graph, tiny_parsed
 
 
 def test_round1_answers_equal_prompt_by_prompt(speed_settings, descriptions):
-    """Four sequences for six prompts: two nodes reuse a sequence within one call."""
-    be = load_backend(speed_settings, parallel=4)
+    """Two sequences for four prompts: nodes reuse a sequence within one call."""
+    be = load_backend(speed_settings, parallel=2)
     plain = load_backend(speed_settings, parallel=0)
     tpl = round1_prompts().templates[schema.ITEM]
-    variables = [{"description": d} for d in descriptions]
+    variables = [{"description": d} for d in descriptions[:4]]
     expected = [_try(plain.ask, tpl, v, IntentList) for v in variables]
     # twice: the second time every sequence starts from the prompt it kept from the first
     for _ in range(2):
         got = be.ask_many(tpl, variables, IntentList)
         assert [_norm(x) for x in got] == [_norm(x) for x in expected]
     assert be.fallbacks == 0
-    assert sum(isinstance(x, list) for x in expected) >= LIMIT // 2
+    assert sum(isinstance(x, list) for x in expected) >= 2
 
 
 def test_round2_answers_equal_at_k100(speed_settings, descriptions):
@@ -81,14 +81,14 @@ def test_round2_answers_equal_at_k100(speed_settings, descriptions):
             for b in ("adventure", "drama", "comedy", "story", "night", "trip", "mystery", "history", "heroes",
                       "friendship")]
     variables, schemas = [], []
-    for i, d in enumerate(descriptions[:4]):
+    for i, d in enumerate(descriptions[:2]):
         names = pool[i:] + pool[:i]  # a different order per node
         variables.append({"description": d, "options": format_options(names)})
         schemas.append(related_schema(names))
     expected = [_try(plain.ask, tpl, v, s) for v, s in zip(variables, schemas)]
     got = be.ask_many(tpl, variables, schemas)
     assert [_norm(x) for x in got] == [_norm(x) for x in expected]
-    assert sum(isinstance(x, list) for x in expected) >= 2
+    assert sum(isinstance(x, list) for x in expected) >= 1
 
 
 def test_lazy_grammar_picks_the_chains_tokens(speed_settings, descriptions):
