@@ -12,6 +12,29 @@ from .llm import LLMBackend
 from .schemas import InvalidAnswer
 
 
+@dataclass(kw_only=True)
+class Answered:
+    """Provenance and outcome of one checked LLM answer (the knowledge and session rounds' results extend it)."""
+
+    model: str | None = None
+    prompt_version: str | None = None
+    input_hash: str = ""
+    error: str | None = None
+    cached: bool = False
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def record(self, res: "CheckedAnswer") -> Any:
+        """Take ``res``'s attempts, cache flag and error; return its checked value (``None`` on failure)."""
+        self.attempts, self.cached = res.attempts, res.cached
+        if res.value is None:
+            self.error = res.error
+        return res.value
+
+
 @dataclass
 class CheckedAnswer:
     """``value``: what ``check`` returned for the first answer that passed (``None`` when none did);

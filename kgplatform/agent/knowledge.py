@@ -23,7 +23,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, Field, StringConstraints
 
 from .cache import ResultCache
-from .checked import ask_checked
+from .checked import Answered, ask_checked
 from .llm import LLMBackend
 from .schemas import InvalidAnswer, clean_name, intent_key, title_variants
 
@@ -75,7 +75,7 @@ class UserBehaviors:
 
 
 @dataclass
-class Knowledge:
+class Knowledge(Answered):
     """A validated profile, or the reason there is none (``error``)."""
 
     user: str
@@ -83,17 +83,7 @@ class Knowledge:
     dislikes: list[str] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)
     leanings: list[str] = field(default_factory=list)
-    model: str | None = None
-    prompt_version: str | None = None
-    input_hash: str = ""
-    error: str | None = None
-    cached: bool = False
-    attempts: int = 0
     dropped: int = 0  # phrases dropped by validation
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
     @property
     def text(self) -> str:
@@ -201,11 +191,9 @@ def fuse_knowledge(backend: LLMBackend, behaviors: list[UserBehaviors], *, cache
         k = Knowledge(b.user, model=backend.model_id, prompt_version=version, input_hash=input_hash(b))
         res = ask_checked(backend, template, variables, KnowledgeAnswer, lambda raw, b=b: check_profile(raw, b),
                           kind="knowledge", version=version, field="profile", retries=retries, cache=cache)
-        k.attempts, k.cached = res.attempts, res.cached
-        if res.value is None:
-            k.error = res.error
-        else:
-            fields, k.dropped = res.value
+        value = k.record(res)
+        if value is not None:
+            fields, k.dropped = value
             for name, vals in fields.items():
                 setattr(k, name, vals)
         out.append(k)

@@ -25,7 +25,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, StringConstraints
 
 from .cache import ResultCache
-from .checked import ask_checked
+from .checked import Answered, ask_checked
 from .llm import LLMBackend
 from .schemas import GENERIC, InvalidAnswer, clean_name, intent_key, title_variants
 
@@ -62,22 +62,12 @@ class PrefixView:
 
 
 @dataclass
-class Guess:
+class Guess(Answered):
     """A validated guess for one prefix view, or the reason there is none (``error``)."""
 
     prefix: PrefixView
     text: str = ""
-    model: str | None = None
-    prompt_version: str | None = None
-    input_hash: str = ""
-    error: str | None = None
-    cached: bool = False
-    attempts: int = 0
     echo: bool = False  # the answer names one of the titles shown
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 _SYSTEM = "You are a recommender system. You read the items a user interacted with and guess what they want next."
@@ -145,11 +135,9 @@ def guess_intents(backend: LLMBackend, prefixes: list[PrefixView], *, cache: Res
         g = Guess(p, model=backend.model_id, prompt_version=version, input_hash=input_hash(p))
         res = ask_checked(backend, template, variables, GuessAnswer, lambda raw, p=p: check_guess(raw, p),
                           kind="sessions", version=version, field="item", retries=retries, cache=cache)
-        g.attempts, g.cached = res.attempts, res.cached
-        if res.value is None:
-            g.error = res.error
-        else:
-            g.text, g.echo = res.value
+        value = g.record(res)
+        if value is not None:
+            g.text, g.echo = value
         out.append(g)
         if on_result is not None:
             on_result(g)
