@@ -261,6 +261,30 @@ def _epoch(trainer: Trainer, run, opt) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def _validation_accuracy(model: str, data: RecData, model_options: dict, cfg: TrainConfig) -> tuple[Any, dict]:
+    """Train ``model`` afresh under ``cfg`` (validation every ``eval_every`` epochs, best weights kept), then
+    validation full-ranking NDCG@10 per user: ``(per-user values, record with the 95 % bootstrap interval over
+    users, the validation curve and the epoch timings)``."""
+    from kgplatform.eval.evaluate import evaluate
+    from kgplatform.eval.stats import bootstrap_interval
+
+    trainer = Trainer(cfg, log=log)
+    run = trainer.prepare(model, data, model_options)
+    loop = trainer.train_loop(run)
+    run.net.eval()
+    per_user = evaluate(run.net, run.split, "valid", protocols=(FULL,), per_user=True, batch_size=cfg.eval_batch_size,
+                        ties=cfg.ties, convention=cfg.convention)[FULL]["NDCG@10"].cpu().numpy()
+    ci = bootstrap_interval(per_user)
+    return per_user, {
+        "epochs": loop.epochs_run, "best_epoch": loop.best_epoch,
+        "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low, "valid_ndcg10_high": ci.high,
+        "valid_ndcg10_curve": {e.epoch: round(e.valid["NDCG@10"], 4) for e in loop.history if e.valid},
+        "epoch_seconds": [round(e.train_seconds, 2) for e in loop.history],
+        "epoch_cpu_seconds": [round(e.cpu_seconds, 2) for e in loop.history],
+        "load_average_end": os.getloadavg(),
+    }
+
+
 def bench_ikgr_speed(
     data: RecData,
     *,
@@ -279,8 +303,6 @@ def bench_ikgr_speed(
     then validation full-ranking NDCG@10 per user with a 95 % bootstrap interval over users."""
     import statistics
 
-    from kgplatform.eval.evaluate import evaluate
-    from kgplatform.eval.stats import bootstrap_interval
     from kgplatform.train.trainer import make_adam
 
     base = dict(train or {})
@@ -316,21 +338,7 @@ def bench_ikgr_speed(
         for v in variants:
             mopts, topts = IKGR_SPEED_VARIANTS[v]
             cfg = TrainConfig(device="cpu", cache_dir=cache_dir, **(base | topts | {"epochs": accuracy_epochs}))
-            trainer = Trainer(cfg, log=log)
-            run = trainer.prepare("ikgr", data, mopts)
-            loop = trainer.train_loop(run)
-            run.net.eval()
-            per_user = evaluate(run.net, run.split, "valid", protocols=(FULL,), per_user=True,
-                                batch_size=cfg.eval_batch_size, ties=cfg.ties, convention=cfg.convention)
-            ci = bootstrap_interval(per_user[FULL]["NDCG@10"].cpu().numpy())
-            out["variants"][v]["accuracy"] = {
-                "epochs": loop.epochs_run, "best_epoch": loop.best_epoch,
-                "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low, "valid_ndcg10_high": ci.high,
-                "valid_ndcg10_curve": {e.epoch: round(e.valid["NDCG@10"], 4) for e in loop.history if e.valid},
-                "epoch_seconds": [round(e.train_seconds, 2) for e in loop.history],
-                "epoch_cpu_seconds": [round(e.cpu_seconds, 2) for e in loop.history],
-                "load_average_end": os.getloadavg(),
-            }
+            _, out["variants"][v]["accuracy"] = _validation_accuracy("ikgr", data, mopts, cfg)
     return out
 
 
@@ -551,8 +559,7 @@ def bench_lightgcn_loader(
     user with a 95 % bootstrap interval, and the paired neighbor − full difference over the same users."""
     import statistics
 
-    from kgplatform.eval.evaluate import evaluate
-    from kgplatform.eval.stats import bootstrap_interval, paired_difference
+    from kgplatform.eval.stats import paired_difference
     from kgplatform.train.trainer import make_adam
 
     variants = {"full": {"loader": "full"}, "neighbor": {"loader": "neighbor", "num_neighbors": list(fanouts)}}
@@ -604,21 +611,7 @@ def bench_lightgcn_loader(
         per_user = {}
         for v, mopts in variants.items():
             cfg = TrainConfig(device=device, cache_dir=cache_dir, **(base | {"epochs": accuracy_epochs}))
-            trainer = Trainer(cfg, log=log)
-            run = trainer.prepare("lightgcn", data, mopts)
-            loop = trainer.train_loop(run)
-            run.net.eval()
-            pu = evaluate(run.net, run.split, "valid", protocols=(FULL,), per_user=True,
-                          batch_size=cfg.eval_batch_size, ties=cfg.ties, convention=cfg.convention)
-            per_user[v] = pu[FULL]["NDCG@10"].cpu().numpy()
-            ci = bootstrap_interval(per_user[v])
-            out["variants"][v]["accuracy"] = {
-                "epochs": loop.epochs_run, "best_epoch": loop.best_epoch,
-                "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low, "valid_ndcg10_high": ci.high,
-                "valid_ndcg10_curve": {e.epoch: round(e.valid["NDCG@10"], 4) for e in loop.history if e.valid},
-                "epoch_seconds": [round(e.train_seconds, 2) for e in loop.history],
-                "load_average_end": os.getloadavg(),
-            }
+            per_user[v], out["variants"][v]["accuracy"] = _validation_accuracy("lightgcn", data, mopts, cfg)
         d = paired_difference(per_user["neighbor"], per_user["full"], names=("neighbor", "full"))
         out["valid_ndcg10_difference"] = {"neighbor_minus_full": d.mean, "low": d.low, "high": d.high, "p": d.p_value}
     return out
