@@ -4,7 +4,7 @@ Recommendations are the ``RECOMMENDED`` edges materialised by the newest run of 
 (:mod:`kgplatform.graph.writeback`); an anonymous session is served by :mod:`kgplatform.session`.
 Explanations are the named read queries in ``cypher/explain/`` (shared intents, the user's intents, KG paths,
 similar users, persona peers, the user's items closest in text embedding, the user's fused knowledge that
-matches the item); each
+matches the item, the LLM4SBR session intents localised to or near the item); each
 returns paths, printed as text and runnable as-is in Neo4j Browser after ``:param user => '…'`` /
 ``:param item => '…'`` / ``:param limit => 3``. Those paths are graph evidence. Where the run's score is a
 function of the vectors it wrote back (IKGR's Eq. 9–11, dot-product models) :func:`score_explanation` also
@@ -45,6 +45,7 @@ EXPLANATIONS = {
     "persona": "explain/persona_peers",
     "similar content": "explain/similar_content",
     "fused knowledge": "explain/knowledge_match",
+    "session intents": "explain/session_intents",
 }
 
 
@@ -195,6 +196,12 @@ def _explanations(kind: str, name: str, rows: list[Any]) -> list[Explanation]:
         elif kind == "fused knowledge":
             text += (f"  — {details['field']}: {details['phrase']!r} matches {', '.join(details['matched'])!r} of "
                      f"the item (LLM-generated from training behaviour, {details['model']})")
+        elif kind == "session intents":
+            tie = ("is the recommended item" if details["similarity"] >= 0.999999
+                   else f"has text cosine {details['similarity']:.2f} with the recommended item")
+            text += (f"  — the LLM's {details['view']}-term guess at prefix {details['prefixEnd']}: "
+                     f"{details['answer']!r}, localised to {details['localized']!r} (rank {details['rank']}), which "
+                     f"{tie} (generated text, {details['model']})")
         out.append(Explanation(kind, name, text, details))
     return out
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 import pytest
+import torch
 
 from kgplatform.agent.llm import load_backend
 from kgplatform.agent.sessions import SHORT_ITEMS, render
@@ -224,3 +225,46 @@ def test_real_gguf_prompts_never_see_the_target(tiny, settings):
         by_prefix.setdefault((uid, owner[0].prefix_end), []).append(prompt)
     assert {e for _, e in by_prefix} == {p.prefix_end for p in plan}
     assert _assert_only_earlier(data, titles, by_prefix) > 0
+
+
+def test_stored_intents_reach_llm4sbr_its_cli_and_explanations(tiny, settings, neo4j_server, tmp_path):
+    """Stage 1 → stage 2 through the graph: the export carries the stored rows, LLM4SBR trains on them (its
+    semantic projection moves), `kgp train llm4sbr` runs, and `explain` shows the localised guess."""
+    from kgplatform.explain import explain
+    from kgplatform.models.llm4sbr import LLM4SBR
+    from kgplatform.train import TrainConfig, Trainer
+
+    from .cli.test_cli import kgp
+
+    with pytest.raises(Exception, match="no session intents"):
+        export_recdata(tiny, DS, kg=False, intents=False, progress=False, session_intents=True)
+    done = extract_session_intents(tiny, settings, DS, limit=4, train_prefixes=2,
+                                   backend=scripted_backend(lambda p, k: GOOD), use_cache=False)
+    assert done.ok == 4 * 4 * 2
+    data, _ = export_recdata(tiny, DS, kg=False, intents=False, progress=False, session_intents=True,
+                             encode_answers=load_encoder(settings).encode)
+    si = data.session_intents
+    assert len(si) == done.ok and si.answer_emb.shape == (len(si), 384)
+    assert torch.allclose(si.answer_emb[0], si.answer_emb[-1])  # every answer was "Star Wars"
+    plain, _ = export_recdata(tiny, DS, kg=False, intents=False, progress=False)
+    assert plain.session_intents is None and plain.checksum() != data.checksum()
+    trainer = Trainer(TrainConfig(device="cpu", epochs=1, eval_every=1, batch_size=256), log=lambda m: None)
+    run = trainer.prepare("llm4sbr", data, {"embedding_dim": 8, "max_seq_len": 10})
+    assert isinstance(run.net, LLM4SBR) and int(run.net.has.any(1).sum()) == 4 * 4
+    before = run.net.semantic["long"].proj.weight.detach().clone()
+    trainer.train_loop(run)
+    assert not torch.equal(before, run.net.semantic["long"].proj.weight)
+
+    r = kgp(neo4j_server, tmp_path, "train", "llm4sbr", "-d", DS, "--epochs", "1", "--backbone", "sasrec",
+            "--set", "embedding_dim=8", "--set", "max_seq_len=10", "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = kgp(neo4j_server, tmp_path, "train", "sasrec", "-d", DS, "--backbone", "srgnn")
+    assert r.returncode != 0 and "Error: --backbone is an llm4sbr option" in r.stderr
+
+    u = int(si.user[0])
+    latest = int(si.prefix_end[si.user == u].max())
+    first = int(si.items[(si.user == u) & (si.prefix_end == latest)][0, 0])  # a guess localised at the latest prefix
+    got = [e for e in explain(tiny, data.user_ids[u], data.item_ids[first]) if e.kind == "session intents"]
+    assert got and got[0].details["similarity"] == 1.0 and got[0].details["answer"] == "Star Wars"
+    assert got[0].details["prefixEnd"] == latest
+    assert "INFERRED" in got[0].text and "generated text" in got[0].text

@@ -119,14 +119,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         ctx: typer.Context,
-        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | srgnn | kgcn | ikgr | persona-sasrec"),
+        model: str = typer.Argument(..., help="pop | bpr | lightgcn | gru4rec | sasrec | srgnn | kgcn | ikgr | "
+                                              "persona-sasrec | llm4sbr"),
         dataset: str = DatasetOpt,
         seeds: str = typer.Option("2024", help="Comma-separated training seeds (mean ± std when several)."),
         epochs: Optional[int] = typer.Option(None, min=1, help="Epochs (default: the model's)."),
         device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (default KGP_DEVICE)."),
         ablation: Optional[str] = typer.Option(
             None, help="Ablation: ikgr no_aug | exact_only | no_int_scoring | no_int_trans; persona-sasrec "
-                       "no_persona | mean_persona | no_llm_init | no_rerank | anonymous."),
+                       "no_persona | mean_persona | no_llm_init | no_rerank | anonymous; llm4sbr no_llm | long_only | "
+                       "short_only | no_localization | no_align."),
         set_: list[str] = typer.Option([], "--set", help="Model option key=value (repeatable), e.g. --set embedding_dim=128."),
         max_seconds: Optional[float] = typer.Option(None, min=1, help="Stop training after this much wall time."),
         convention: str = ConventionOpt,
@@ -135,6 +137,8 @@ def register(app: typer.Typer) -> None:
         user_features: str = typer.Option(
             "none", "--user-features", help="none | knowledge: add the embedded fused user knowledge (kgp extract "
                                             "--round knowledge) to the user representation (bpr, lightgcn, sasrec, ikgr)."),
+        backbone: Optional[str] = typer.Option(
+            None, "--backbone", help="llm4sbr: srgnn (default) | sasrec, the behavioural session model."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a model on a dataset exported from the graph, evaluate it (both protocols), write it back."""
@@ -144,6 +148,10 @@ def register(app: typer.Typer) -> None:
         if user_features not in USER_FEATURES:
             raise ConfigError(f"--user-features must be one of {', '.join(USER_FEATURES)}, got {user_features!r}")
         opts = _parse_sets(set_)
+        if backbone is not None:
+            if model != "llm4sbr":
+                raise ConfigError(f"--backbone is an llm4sbr option, not {model}'s")
+            opts["backbone"] = backbone
         if user_features != "none":
             opts["user_features"] = user_features
         rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=opts)
@@ -167,7 +175,8 @@ def register(app: typer.Typer) -> None:
         ablations: str = typer.Option(
             "", help="Ablations as extra rows, MODEL:NAME (a bare NAME is ikgr's): ikgr:no_aug,exact_only,"
                      "no_int_scoring,no_int_trans; persona-sasrec:no_persona,mean_persona,no_llm_init,no_rerank,"
-                     "anonymous; bpr/lightgcn/sasrec:knowledge (with the fused user knowledge)."),
+                     "anonymous; llm4sbr:no_llm,long_only,short_only,no_localization,no_align; "
+                     "bpr/lightgcn/sasrec:knowledge (with the fused user knowledge)."),
         compare: list[str] = typer.Option(
             [], "--compare", help="A,B: report the paired difference A − B with its interval (repeatable)."),
         convention: str = ConventionOpt,
@@ -411,7 +420,8 @@ def register(app: typer.Typer) -> None:
         print(f"\nIn Neo4j Browser: :param user => '{uid}'  then  :param item => '{iid}'  then  :param limit => {limit}")
         print("and run the queries on the guide's 'Why this item' slides (kgp browser shows how to open it),")
         print("or paste them from cypher/explain/ (shared_intents, user_intents, kg_paths, similar_users,")
-        print("persona_peers, similar_content; score_inputs holds what the score terms are computed from).")
+        print("persona_peers, similar_content, knowledge_match, session_intents; score_inputs holds what the score")
+        print("terms are computed from).")
 
 
 def _cold_start_users(ctx, dataset: str, users: str, k: int, as_json: bool) -> None:
@@ -561,7 +571,7 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
     """Export the dataset once, run :func:`kgplatform.experiment.run_comparison`, print and save."""
     from ..eval.evaluate import check_convention
     from ..experiment import run_comparison
-    from ..experiment.compare import needs_knowledge
+    from ..experiment.compare import needs_knowledge, needs_session_intents
     from ..graph.export import export_recdata
     from ..graph.writeback import write_back as do_write_back
 
@@ -584,7 +594,15 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
     train = {"epochs": epochs, "max_seconds": max_seconds, "device": device or s.device,
              "cache_dir": s.home / "candidates", "convention": convention}
     with open_graph(ctx) as graph:
-        data, rep = export_recdata(graph, dataset, knowledge=needs_knowledge(rows))
+        sessions, answers = needs_session_intents(rows)
+        encode = None
+        if answers:  # the "no localisation" ablation reads the raw answers, encoded like the item texts
+            from ..embed import load_encoder, recorded_encoder
+
+            rec = recorded_encoder(graph)
+            encode = load_encoder(s, rec["name"] if rec else None).encode
+        data, rep = export_recdata(graph, dataset, knowledge=needs_knowledge(rows), session_intents=sessions,
+                                   encode_answers=encode)
         info(f"exported {dataset}: {data.summary()} in {rep.seconds:.1f} s")
 
         def on_row(summary) -> None:

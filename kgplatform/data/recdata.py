@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from kgplatform.errors import TrainingError
+from kgplatform.data.session_intents import SessionIntents
 
 EXACT_KIND = 0
 RELATED_KIND = 1
@@ -96,6 +97,8 @@ class RecData:
     # --- fused user knowledge (kgp extract --round knowledge; from training behaviour only), when exported ---
     user_knowledge_emb: Tensor | None = None  # [num_users, d], zero rows where a user has none
     user_knowledge_mask: Tensor | None = None  # [num_users] bool, True where a user has knowledge
+    # --- LLM4SBR session intents (kgp extract --round sessions; each row from its prefix only), when exported ---
+    session_intents: SessionIntents | None = None
     # --- sessions and provenance ---
     seq_session: Tensor | None = None  # [num_interactions] session ordinal within the user
     # --- behaviour types (INTERACTED.behavior) ---
@@ -353,6 +356,11 @@ class RecData:
                 fail(f"user_knowledge_emb must be [{U}, d], got {tuple(self.user_knowledge_emb.shape)}")
             if self.user_knowledge_mask.shape != (U,) or self.user_knowledge_mask.dtype != torch.bool:
                 fail(f"user_knowledge_mask must be a [{U}] bool tensor")
+        if self.session_intents is not None:
+            try:
+                self.session_intents.validate(U, I)
+            except ValueError as e:
+                fail(str(e))
 
     # --------------------------------------------------------------- checksum
     def checksum(self) -> str:
@@ -364,6 +372,10 @@ class RecData:
             if f.name.startswith("user_knowledge_") and self.user_knowledge_emb is None:
                 continue  # likewise without exported knowledge
             v = getattr(self, f.name)
+            if f.name == "session_intents":
+                if v is not None:  # likewise: absent session intents leave the checksum as it was
+                    h.update(f.name.encode() + v.digest())
+                continue
             h.update(f.name.encode())
             if v is None:
                 h.update(b"\x00none")

@@ -25,6 +25,7 @@ from kgplatform.errors import TrainingError
 from kgplatform.data.candidates import SampledCandidates
 from kgplatform.eval.metrics import DEFAULT_HR_KS, DEFAULT_NDCG_KS, Ties, rank_counts, rank_metrics
 from kgplatform.data.split import Phase, Split
+from kgplatform.models.base import prefix_kwargs
 
 FULL = "full"
 CONVENTIONS = ("kgp", "recbole")
@@ -104,8 +105,9 @@ def rank_counts_for(
                 seq = seq.to(device)
             tgt = split.targets(phase, ub)
             ud = ub.to(device)
+            kw = prefix_kwargs(model, split.history_len(phase, ub).to(device))
             if protocol == FULL:
-                scores = model.full_scores(ud, seq=seq).float()
+                scores = model.full_scores(ud, seq=seq, **kw).float()
                 if mask_history:
                     rows, items = split.history_coo(phase, ub)
                     scores[rows.to(device), items.to(device)] = float("-inf")
@@ -115,7 +117,7 @@ def rank_counts_for(
                     raise TrainingError("the sampled protocol needs candidates (see eval.sample_negatives)")
                 neg = candidates.for_users(phase, ub)
                 cand = torch.cat([tgt.view(-1, 1), neg], 1).to(device)
-                scores = model.score(ud, cand, seq=seq).float()
+                scores = model.score(ud, cand, seq=seq, **kw).float()
                 g, e = rank_counts(scores, torch.zeros(ub.numel(), dtype=torch.long, device=device))
             else:
                 raise TrainingError(f"unknown protocol {protocol!r} (full|sampled<K>)")

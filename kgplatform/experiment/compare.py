@@ -115,6 +115,16 @@ def needs_knowledge(rows: Sequence[Row]) -> bool:
     return any(r.model_options.get("user_features", "none") != "none" for r in rows)
 
 
+def needs_session_intents(rows: Sequence[Row]) -> tuple[bool, bool]:
+    """``(session intents, encoded raw answers)``: whether a row reads the LLM4SBR session intents, and whether one
+    reads the raw answers (``semantic=answer``); the export must then read (and encode) them."""
+    from kgplatform.models import MODELS
+
+    spec = MODELS["llm4sbr"]
+    cfgs = [spec.make_config(r.model_options) for r in rows if r.model == "llm4sbr"]
+    return any(c.use_llm for c in cfgs), any(c.use_llm and c.semantic == "answer" for c in cfgs)
+
+
 def ablation_models() -> list[str]:
     """Registry models whose config declares ``ABLATIONS`` (rows ``model:<ablation>``)."""
     from kgplatform.models import MODELS

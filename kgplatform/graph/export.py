@@ -22,7 +22,7 @@ import json
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -67,6 +67,8 @@ def export_recdata(
     workers: int = 2,
     progress: bool | None = None,
     knowledge: bool = False,
+    session_intents: bool = False,
+    encode_answers: Callable[[Sequence[str]], Any] | None = None,
 ) -> tuple[RecData, ExportReport]:
     """Read one dataset into a :class:`RecData`.
 
@@ -81,6 +83,9 @@ def export_recdata(
         knowledge: read the embedded fused user knowledge (``(:User)-[:HAS_KNOWLEDGE]->(:Knowledge)``, status
             ok, with a text vector) into ``RecData.user_knowledge_emb`` / ``user_knowledge_mask``;
             :class:`TrainingError` when no user of the dataset has any.
+        session_intents: read the LLM4SBR session intents (``kgp extract --round sessions``) into
+            ``RecData.session_intents`` (:func:`with_session_intents`); ``encode_answers`` (texts → vectors) also
+            encodes the raw answers.
         page: users or items per read (one key range).
         workers: key ranges read at once (threads, one read transaction each); 1 reads them one by one.
     """
@@ -169,7 +174,28 @@ def export_recdata(
     )
     if knowledge:
         data = with_user_knowledge(graph, data)
+    if session_intents:
+        data = with_session_intents(graph, data, encode_answers=encode_answers)
     return data, ExportReport(time.perf_counter() - t0, len(item_ids) + len(user_ids), n_edges)
+
+
+def with_session_intents(graph: Graph, data: RecData, *, run: str | None = None,
+                         encode_answers: Callable[[Sequence[str]], Any] | None = None) -> RecData:
+    """``data`` with the stored session intents of its users (:func:`~kgplatform.graph.session_intents.
+    read_session_intents`); :class:`TrainingError` when there are none. Every row was inferred from the items
+    before its prefix's target only, so the rows are inputs of their prefixes (see
+    :mod:`kgplatform.data.session_intents`)."""
+    import dataclasses
+
+    from .session_intents import read_session_intents
+
+    si = read_session_intents(graph, data.dataset, data.user_ids, data.item_ids, run=run, encode=encode_answers)
+    if not len(si):
+        raise TrainingError(f"{data.dataset}: no session intents in the graph",
+                            hint=f"run kgp extract --round sessions -d {data.dataset} first")
+    out = dataclasses.replace(data, session_intents=si)
+    out.validate()
+    return out
 
 
 def with_user_knowledge(graph: Graph, data: RecData) -> RecData:

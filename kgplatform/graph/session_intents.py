@@ -1,63 +1,28 @@
-"""Session intents for the data contract: what ``kgp extract --round sessions`` stored, as index tensors a model
-can read (LLM4SBR's inference representations: per prefix and view, the localised items and their weights).
-
-A row is one (user, prefixEnd, view): ``user`` and ``items`` are indices of the :class:`~kgplatform.data.RecData`
-the caller exported (its ``user_ids`` / ``item_ids``), ``prefix_end`` the position of the target in the user's
-full sequence (the prefix is ``seq[:prefix_end]``), ``view`` an index into :data:`VIEWS`. ``items``/``weights``
-are right-padded with -1 / 0 to ``top_r`` columns. Prefixes with no row have no inference (a model uses a
-learned fallback vector there).
-
-Leakage: a row of a validation or test prefix was inferred from items before its target only (see
-:mod:`kgplatform.session_intents`); a training-side model should read training prefixes only
-(``prefix_end < split.train_len[user]``), which :meth:`SessionIntents.training` selects.
+"""Read what ``kgp extract --round sessions`` stored into the data contract's
+:class:`~kgplatform.data.session_intents.SessionIntents` (LLM4SBR's inference representations: per prefix and view,
+the localised items and their weights, and optionally the encoded raw answer).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
-from torch import Tensor
+
+from ..data.session_intents import VIEWS, SessionIntents
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..db.graph import Graph
 
-VIEWS = ("long", "short")
-
-
-@dataclass(frozen=True)
-class SessionIntents:
-    user: Tensor  # [N] long
-    prefix_end: Tensor  # [N] long
-    view: Tensor  # [N] long, index into VIEWS
-    items: Tensor  # [N, R] long, -1 padded
-    weights: Tensor  # [N, R] float, 0 padded
-    texts: list[str] = field(default_factory=list)  # [N] the answers
-    views: tuple[str, ...] = VIEWS
-
-    def __len__(self) -> int:
-        return int(self.user.numel())
-
-    def row_of(self) -> dict[tuple[int, int, str], int]:
-        """``(user, prefix_end, view)`` → row."""
-        return {(int(u), int(e), self.views[int(v)]): k
-                for k, (u, e, v) in enumerate(zip(self.user, self.prefix_end, self.view))}
-
-    def select(self, mask: Tensor) -> SessionIntents:
-        idx = torch.nonzero(mask).view(-1)
-        return SessionIntents(self.user[idx], self.prefix_end[idx], self.view[idx], self.items[idx],
-                              self.weights[idx], [self.texts[i] for i in idx.tolist()], self.views)
-
-    def training(self, train_len: Tensor) -> SessionIntents:
-        """The rows of training prefixes only (targets that are training interactions)."""
-        return self.select(self.prefix_end < train_len[self.user])
-
 
 def read_session_intents(graph: Graph, dataset: str, user_ids: list[str], item_ids: list[str], *,
-                         run: str | None = None) -> SessionIntents:
+                         run: str | None = None,
+                         encode: Callable[[Sequence[str]], Any] | None = None) -> SessionIntents:
     """The stored session intents of ``dataset`` (of run ``run``, or the current ones), indexed like the
     RecData whose ``user_ids``/``item_ids`` are given; rows sorted by (user, prefix_end, view). Items or users
-    the RecData does not know are left out."""
+    the RecData does not know are left out. With ``encode`` (texts → ``[n, d]`` vectors, e.g. the text encoder
+    the items were embedded with) the raw answers are encoded into ``answer_emb``."""
     users = {uid: k for k, uid in enumerate(user_ids)}
     items = {iid: k for k, iid in enumerate(item_ids)}
     rows: dict[tuple[int, int, int], list[tuple[int, int, float]]] = {}
@@ -77,7 +42,14 @@ def read_session_intents(graph: Graph, dataset: str, user_ids: list[str], item_i
         for j, (_, i, w) in enumerate(sorted(rows[key])):
             it[k, j], wt[k, j] = i, w
     col = lambda n: torch.tensor([key[n] for key in keys], dtype=torch.long)  # noqa: E731
-    return SessionIntents(col(0), col(1), col(2), it, wt, [texts[k] for k in keys])
+    answers = [texts[k] for k in keys]
+    emb = None
+    if encode is not None and keys:
+        unique = sorted(set(answers))
+        vec = np.asarray(encode(unique), dtype=np.float32)
+        at = {t: j for j, t in enumerate(unique)}
+        emb = torch.from_numpy(vec[[at[t] for t in answers]])
+    return SessionIntents(col(0), col(1), col(2), it, wt, answers, answer_emb=emb)
 
 
 __all__ = ["SessionIntents", "VIEWS", "read_session_intents"]

@@ -24,6 +24,7 @@ from kgplatform.models.gru4rec import GRU4Rec, GRU4RecConfig
 from kgplatform.models.ikgr import IKGR, IKGRConfig
 from kgplatform.models.kgcn import KGCN, KGCNConfig
 from kgplatform.models.lightgcn import LightGCN, LightGCNConfig
+from kgplatform.models.llm4sbr import LLM4SBR, LLM4SBRConfig, build_llm4sbr
 from kgplatform.models.persona_rec import PersonaRecConfig, PersonaSeqRec, build_persona_rec
 from kgplatform.models.pop import POP, POPConfig, recbole_batch_counts
 from kgplatform.models.sasrec import SASRec, SASRecConfig
@@ -80,6 +81,10 @@ def _build_gru4rec(train: RecData, cfg: GRU4RecConfig, gen: torch.Generator) -> 
 
 def _build_srgnn(train: RecData, cfg: SRGNNConfig, gen: torch.Generator) -> SRGNN:
     return SRGNN(train.num_users, train.num_items, cfg)
+
+
+def _build_llm4sbr(train: RecData, cfg: LLM4SBRConfig, gen: torch.Generator) -> LLM4SBR:
+    return build_llm4sbr(train, cfg)
 
 
 def _build_persona_sasrec(train: RecData, cfg: PersonaRecConfig, gen: torch.Generator) -> PersonaSeqRec:
@@ -175,6 +180,12 @@ MODELS: dict[str, ModelSpec] = {
         {"epochs": 200, "batch_size": 512, "lr": 1e-3, "eval_every": 1},
         "SR-GNN: gated GNN over each history's session graph, attention readout, cross-entropy over all items",
     ),
+    "llm4sbr": ModelSpec(
+        "llm4sbr", LLM4SBR, LLM4SBRConfig, _build_llm4sbr,
+        {"epochs": 200, "batch_size": 512, "lr": 1e-3, "eval_every": 1},
+        "LLM4SBR: an SR-GNN or SASRec backbone aligned and gated with the LLM's localised long- and short-term "
+        "session intents (kgp extract --round sessions)",
+    ),
     "persona-sasrec": ModelSpec(
         "persona-sasrec", PersonaSeqRec, PersonaRecConfig, _build_persona_sasrec,
         {"epochs": 200, "batch_size": 256, "lr": 1e-3, "eval_every": 1},
@@ -210,5 +221,5 @@ def build_model(
 __all__ = [
     "MODELS", "ModelSpec", "Recommender", "build_model", "get_spec",
     "POP", "POPConfig", "BPRMF", "BPRConfig", "SASRec", "SASRecConfig", "KGCN", "KGCNConfig", "IKGR", "IKGRConfig",
-    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig", "SRGNN", "SRGNNConfig", "PersonaRecConfig", "PersonaSeqRec",
+    "LightGCN", "LightGCNConfig", "GRU4Rec", "GRU4RecConfig", "SRGNN", "SRGNNConfig", "LLM4SBR", "LLM4SBRConfig", "PersonaRecConfig", "PersonaSeqRec",
 ]

@@ -13,6 +13,10 @@ A model takes plain sizes, tensors and a typed config — never a dataset object
 Sequential models (SASRec, GRU4Rec, SR-GNN) set ``needs_sequence = True`` and ``max_seq_len``; the caller
 then passes ``seq``: the last ``max_seq_len`` history items, right-padded with ``-1``
 (:data:`kgplatform.data.split.PAD`).
+A model that also reads what is known about *the prefix itself* (LLM4SBR's session intents, inferred per
+prefix) sets ``needs_prefix_end = True``; the caller then passes ``prefix_end`` ``[B]`` too: the position of the
+target in the user's sequence (the number of history items; for serving after the test item, the sequence's
+length), see :func:`prefix_kwargs`.
 ``prepare_eval()`` is called (under ``no_grad``, in eval mode) before scoring, to cache anything that does
 not depend on the user batch (e.g. propagated graph embeddings); ``train()`` drops that cache.
 """
@@ -31,6 +35,7 @@ class Recommender(nn.Module):
     #: (windows, a target per position), ``"prefixes"`` (a prefix and its target per row) or ``"none"``.
     sampler: ClassVar[str] = "pairs"
     needs_sequence: ClassVar[bool] = False
+    needs_prefix_end: ClassVar[bool] = False
     max_seq_len: int = 0
 
     def __init__(self, num_users: int, num_items: int) -> None:
@@ -88,6 +93,12 @@ class Recommender(nn.Module):
 
     def eval_params(self) -> dict[str, float]:
         return {}
+
+
+def prefix_kwargs(model: nn.Module, prefix_end: Tensor) -> dict[str, Tensor]:
+    """``{"prefix_end": prefix_end}`` for a model that reads it (``needs_prefix_end``), else ``{}``: the extra
+    keyword of ``score`` / ``full_scores`` / ``user_embeddings``."""
+    return {"prefix_end": prefix_end} if getattr(model, "needs_prefix_end", False) else {}
 
 
 def device_of(module: nn.Module) -> torch.device:

@@ -156,3 +156,23 @@ class SASRec(NextItemRecommender):
         for block in self.blocks:
             x = block(x)
         return x
+
+    # ---- the two session views a model built on this backbone reads (LLM4SBR)
+    def session_views(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(local, global)``, ``[B, d]`` each: the output at the last real position :math:`\mathbf{h}_t`
+        (what SASRec scores by: short-term, dominated by the last clicks) and the mean of the outputs over the
+        real positions (long-term)."""
+        h = self.encode(seq)
+        mask = (seq >= 0).to(h.dtype)
+        last = mask.sum(1).clamp(min=1).long() - 1
+        local = h[torch.arange(seq.shape[0], device=seq.device), last]
+        glob = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return local, glob
+
+    def session_fuse(self, local: Tensor, glob: Tensor) -> Tensor:
+        """SASRec's own session vector: the local one (so a model fusing nothing more is SASRec)."""
+        return local
+
+    def output_items(self) -> Tensor:
+        """``[num_items, d]`` the (tied) output item embeddings."""
+        return self.item_emb.weight[: self.num_items]

@@ -142,6 +142,14 @@ class SRGNN(Recommender):
 
     last_hidden = session_embedding  # the name the next-item models use for the scoring vector
 
+    # ---- the two session views a model built on this backbone reads (LLM4SBR)
+    session_views = encode
+    session_fuse = fuse
+
+    def output_items(self) -> Tensor:
+        """``[num_items, d]`` the (tied) output item embeddings."""
+        return self.item_emb.weight
+
     # ---- the contract
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         logits = self.session_embedding(batch["seq"]) @ self.item_emb.weight.t()

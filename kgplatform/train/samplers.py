@@ -7,7 +7,7 @@
   RecBole's prefix augmentation), packed into windows of at most ``max_len`` inputs right-padded with
   ``-1``; ``norm`` is a per-epoch constant to divide summed per-target losses by, so every target weighs
   the same.
-* :class:`PrefixSampler` — ``{"users", "seq", "target", "norm"}`` with one row per target: every (history →
+* :class:`PrefixSampler` — ``{"users", "seq", "target", "prefix_end", "norm"}`` with one row per target: every (history →
   next item) target of every training sequence exactly once per epoch, ``seq`` its last ``min(t, max_len)``
   items right-padded with ``-1``, ``target`` ``[B]`` (RecBole's prefix augmentation, one sample per row), for
   models whose session representation is not causal per position (SR-GNN builds a graph per prefix).
@@ -164,6 +164,8 @@ class PrefixSampler:
         generator: the seeded generator for the shuffles.
 
     Batches: ``users`` ``[B]``; ``seq`` ``[B, W]`` prefixes right-padded with ``-1``; ``target`` ``[B]``;
+    ``prefix_end`` ``[B]`` the target's position in its user's sequence (the prefix is the items before it, of
+    which ``seq`` holds the last ``L``; the same position as in the full data, whose training items come first);
     ``norm`` a 0-dim float tensor.
     """
 
@@ -172,6 +174,7 @@ class PrefixSampler:
         if max_len < 1 or batch_size < 1:
             raise ValueError(f"max_len ({max_len}) and batch_size ({batch_size}) must be >= 1")
         self.end, self.take, self.users = user_prefixes(train, max_len)
+        self.prefix_end = self.end - train.seq_indptr[self.users]
         self.items = train.seq_items
         self.max_len = max_len
         self.batch_size = batch_size
@@ -200,4 +203,4 @@ class PrefixSampler:
             idx = batches[bi]
             end, take = self.end[idx], self.take[idx]
             yield {"users": self.users[idx], "seq": padded_window(self.items, end - take, take),
-                   "target": self.items[end], "norm": norm}
+                   "target": self.items[end], "prefix_end": self.prefix_end[idx], "norm": norm}

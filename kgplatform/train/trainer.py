@@ -32,6 +32,7 @@ from kgplatform.eval.evaluate import FULL, candidate_policy, check_convention, e
 from kgplatform.data.contract import training_view
 from kgplatform.data.split import Split, leave_one_out
 from kgplatform.models import MODELS, Recommender, get_spec
+from kgplatform.models.base import prefix_kwargs
 from kgplatform.data.recdata import RecData
 from kgplatform.train.samplers import PairSampler, PrefixSampler, SequenceSampler
 
@@ -262,7 +263,8 @@ def recommend(
         seq = None
         if model.needs_sequence:
             seq = split.history_sequences(None, users, model.max_seq_len)[0].to(device)
-        scores = model.full_scores(users.to(device), seq=seq).float()
+        kw = prefix_kwargs(model, split.seq_len[users].to(device))  # serving: the prefix after the test item
+        scores = model.full_scores(users.to(device), seq=seq, **kw).float()
         if exclude_seen:
             lens = split.seq_len[users]
             rows = torch.repeat_interleave(torch.arange(users.numel()), lens)
@@ -284,7 +286,7 @@ def _embeddings(model: Recommender, split: Split, batch_size: int) -> tuple[Tens
         chunks = []
         for ub in torch.arange(split.num_users).split(batch_size):
             seq = split.history_sequences(None, ub, model.max_seq_len)[0].to(device) if model.needs_sequence else None
-            u = model.user_embeddings(ub.to(device), seq=seq)
+            u = model.user_embeddings(ub.to(device), seq=seq, **prefix_kwargs(model, split.seq_len[ub].to(device)))
             if u is None:
                 chunks = None
                 break

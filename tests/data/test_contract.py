@@ -127,7 +127,7 @@ def test_every_registry_builder_gets_the_training_view_only():
 
         object.__setattr__(spec, "build", spy)
         try:
-            build_model(name, d, split)
+            build_model(name, d, split, {"use_llm": False} if name == "llm4sbr" else None)  # toy: no LLM rows
         finally:
             object.__setattr__(spec, "build", orig)
     assert seen and set(seen) == {"train"}

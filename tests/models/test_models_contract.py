@@ -26,7 +26,7 @@ TRAIN = {"bpr": (15, 0.05, 64), "sasrec": (15, 0.01, 16), "kgcn": (15, 0.05, 64)
 
 def test_registry_keys():
     assert set(MODELS) == {"pop", "bpr", "lightgcn", "gru4rec", "sasrec", "kgcn", "ikgr", "persona-sasrec",
-                           "srgnn"}
+                           "srgnn", "llm4sbr"}
     with pytest.raises(TrainingError) as e:
         get_spec("nope")
     assert "pop" in e.value.hint
