@@ -405,6 +405,50 @@ class RecData:
             "behaviors": list(self.behavior_names),
         }
 
+    def keep_users(self, users: Sequence[int] | Tensor) -> RecData:
+        """A copy holding only ``users`` (indices, kept in the given order, each once): their sequences with
+        timestamps, sessions and behaviours, their text, intent, knowledge and session-intent rows re-indexed.
+        Items, the KG and item-side fields are unchanged (a user sub-sample of the same catalogue)."""
+        import dataclasses
+
+        if self.is_training_view:
+            raise TrainingError("keep_users: sub-sample the full data, then cut its training view")
+        idx = torch.as_tensor(users, dtype=torch.long).view(-1)
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.num_users):
+            raise TrainingError("keep_users: user index out of range")
+        if torch.unique(idx).numel() != idx.numel():
+            raise TrainingError("keep_users: a user is listed twice")
+        new_of = torch.full((self.num_users,), -1, dtype=torch.long)
+        new_of[idx] = torch.arange(idx.numel())
+        lens = self.seq_lengths[idx]
+        indptr = torch.zeros(idx.numel() + 1, dtype=torch.long)
+        indptr[1:] = torch.cumsum(lens, 0)
+        rows = torch.repeat_interleave(torch.arange(idx.numel()), lens)
+        flat = self.seq_indptr[idx][rows] + torch.arange(int(lens.sum())) - indptr[:-1][rows]
+
+        def take(x):
+            return None if x is None else x[flat].clone()
+
+        ui, uik = self.user_intents, self.user_intent_kind
+        if ui is not None:
+            keep = new_of[ui[:, 0]] >= 0
+            ui = torch.stack([new_of[ui[keep, 0]], ui[keep, 1]], 1)
+            uik = uik[keep]
+        si = self.session_intents
+        if si is not None:
+            si = si.select(new_of[si.user] >= 0)
+            si = dataclasses.replace(si, user=new_of[si.user])
+        out = dataclasses.replace(
+            self, user_ids=[self.user_ids[i] for i in idx.tolist()], seq_indptr=indptr, seq_items=take(self.seq_items),
+            seq_ts=take(self.seq_ts), seq_session=take(self.seq_session), seq_behavior=take(self.seq_behavior),
+            user_text_emb=None if self.user_text_emb is None else self.user_text_emb[idx],
+            user_intents=ui, user_intent_kind=uik,
+            user_knowledge_emb=None if self.user_knowledge_emb is None else self.user_knowledge_emb[idx],
+            user_knowledge_mask=None if self.user_knowledge_mask is None else self.user_knowledge_mask[idx],
+            session_intents=si)
+        out.validate()
+        return out
+
     def restrict_intents(self, kinds: Sequence[int]) -> RecData:
         """A copy keeping only intent edges of the given kinds (e.g. ``[EXACT_KIND]``)."""
         import dataclasses

@@ -165,3 +165,24 @@ def test_options_ablations_and_missing_inputs():
     assert isinstance(build_model("llm4sbr", training_view(data), config={"semantic": "answer"}), LLM4SBR)
     # the checksum covers the inferences; without them it is the data's as before
     assert data.checksum() != RecData(**{**data.__dict__, "session_intents": None}).checksum()
+
+
+def test_keep_users_is_a_user_subsample_with_its_inferences():
+    data = _data(num_users=10, ends=[3, 7])
+    keep = [7, 2, 5]
+    sub = data.keep_users(keep)
+    assert sub.user_ids == ["u7", "u2", "u5"] and sub.item_ids == data.item_ids
+    for new, old in enumerate(keep):
+        a, b = data.seq_indptr[old], data.seq_indptr[old + 1]
+        c, d = sub.seq_indptr[new], sub.seq_indptr[new + 1]
+        assert torch.equal(sub.seq_items[c:d], data.seq_items[a:b])
+    si, full = sub.session_intents, data.session_intents
+    assert len(si) == 3 * 2 * 2
+    for k in range(len(si)):
+        old = keep[int(si.user[k])]
+        match = (full.user == old) & (full.prefix_end == si.prefix_end[k]) & (full.view == si.view[k])
+        assert torch.equal(full.items[match][0], si.items[k])
+    with pytest.raises(TrainingError):
+        data.keep_users([1, 1])
+    with pytest.raises(TrainingError):
+        training_view(data).keep_users([1])
