@@ -160,16 +160,25 @@ def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple
 
 
 def differences(summaries: Sequence[SeedSummary], pairs: Sequence[tuple[str, str, str]], phase: str = "test",
-                metrics: Sequence[str] = DIFF_METRICS) -> list[dict]:
+                metrics: Sequence[str] = DIFF_METRICS, *, users: np.ndarray | None = None,
+                label: str | None = None) -> list[dict]:
+    """Paired differences A − B per (protocol, metric); ``users`` (a ``[users]`` bool mask over
+    ``split.users(phase)``) restricts them to those users, ``label`` names that selection in each record."""
     by = {s.model_name: s for s in summaries}
     out = []
+
+    def sel(x):
+        return x if users is None else np.asarray(x)[..., users]
+
     for a, b, why in pairs:
         for proto in by[a].stats[phase]:
             if proto not in by[b].stats[phase]:
                 continue
             for m in metrics:
-                d = paired_difference(by[a].per_user(phase, proto, m), by[b].per_user(phase, proto, m), names=(a, b))
+                d = paired_difference(sel(by[a].per_user(phase, proto, m)), sel(by[b].per_user(phase, proto, m)),
+                                      names=(a, b))
                 out.append({"a": a, "b": b, "why": why, "phase": phase, "protocol": proto, "metric": m,
+                            **({"users": label} if label else {}),
                             **d.to_dict(), "excludes_zero": d.excludes_zero, "verdict": d.verdict()})
     return out
 

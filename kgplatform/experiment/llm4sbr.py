@@ -14,15 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from kgplatform.data import RecData, leave_one_out
 from kgplatform.data.session_intents import prefix_keys
 from kgplatform.errors import ConfigError, TrainingError
-from kgplatform.eval.stats import paired_difference
-from kgplatform.experiment.compare import DIFF_METRICS, Row, comparison_pairs, run_comparison
+from kgplatform.experiment.compare import Row, comparison_pairs, differences, run_comparison
 
 
 #: the paired differences reported on the users with an inferred test prefix: ours and the paper's (its P@20 is the
@@ -70,26 +68,6 @@ def covered_users(data: RecData) -> Tensor:
     return split.users("test")[covered(data, "test")]
 
 
-def restricted_differences(summaries, pairs: Sequence[tuple[str, str, str]], mask: np.ndarray, *,
-                           phase: str = "test", metrics: Sequence[str] = DIFF_METRICS) -> list[dict]:
-    """Paired differences (as :func:`~kgplatform.experiment.compare.differences`) over the users where ``mask``
-    (``[users]`` of ``split.users(phase)``) is true."""
-    by = {s.model_name: s for s in summaries}
-    out = []
-    for a, b, why in pairs:
-        for proto in by[a].stats[phase]:
-            if proto not in by[b].stats[phase]:
-                continue
-            for m in metrics:
-                xa = np.asarray(by[a].per_user(phase, proto, m))[..., mask]
-                xb = np.asarray(by[b].per_user(phase, proto, m))[..., mask]
-                d = paired_difference(xa, xb, names=(a, b))
-                out.append({"a": a, "b": b, "why": why, "phase": phase, "protocol": proto, "metric": m,
-                            "users": "inferred test prefix", **d.to_dict(), "excludes_zero": d.excludes_zero,
-                            "verdict": d.verdict()})
-    return out
-
-
 def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[int], train: dict[str, Any],
                        out_dir: Path, users: str = "covered", compare: Sequence[tuple[str, str]] = (),
                        with_recbole: Sequence[str] = (), recbole_epochs: dict[str, int] | None = None,
@@ -115,9 +93,10 @@ def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[in
     doc["coverage_whole_dataset"] = coverage_all
     if users == "all":
         mask = covered(data, "test").numpy()
-        doc["differences_inferred_users"] = restricted_differences(
-            result.summaries, comparison_pairs(result.summaries, compare), mask, metrics=PAPER_METRICS)
+        doc["differences_inferred_users"] = differences(
+            result.summaries, comparison_pairs(result.summaries, compare), metrics=PAPER_METRICS, users=mask,
+            label="inferred test prefix")
     return doc
 
 
-__all__ = ["covered", "covered_users", "inference_coverage", "llm4sbr_experiment", "restricted_differences"]
+__all__ = ["PAPER_METRICS", "covered", "covered_users", "inference_coverage", "llm4sbr_experiment"]

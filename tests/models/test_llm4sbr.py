@@ -186,3 +186,26 @@ def test_keep_users_is_a_user_subsample_with_its_inferences():
         data.keep_users([1, 1])
     with pytest.raises(TrainingError):
         training_view(data).keep_users([1])
+
+
+def test_the_experiment_reports_coverage_and_differences_on_the_inferred_users(tmp_path):
+    from kgplatform.experiment.llm4sbr import covered_users, inference_coverage, llm4sbr_experiment
+
+    data = _data(num_users=40)
+    # only users 0..9 keep their inferences: 10 users with an inferred test prefix
+    si = data.session_intents
+    data = RecData(**{**data.__dict__, "session_intents": si.select(si.user < 10)})
+    cov = inference_coverage(data)
+    assert (cov["test_users_inferred"], cov["valid_users_inferred"], cov["users_with_any"]) == (10, 10, 10)
+    assert cov["training_prefixes"] == 40 * 5 and cov["training_prefixes_inferred"] == 10 * 5
+    assert covered_users(data).tolist() == list(range(10))
+    rows = plan_rows(["llm4sbr"], ["llm4sbr:no_llm"], model_options={"embedding_dim": 8, "max_seq_len": 8})
+    train = {"epochs": 2, "device": "cpu", "num_negatives": 15, "batch_size": 64}
+    doc = llm4sbr_experiment(data, rows, seeds=[0], train=train, out_dir=tmp_path, users="all",
+                             compare=[("llm4sbr", "llm4sbr:no_llm")], log=lambda m: None)
+    inferred = doc["differences_inferred_users"]
+    assert inferred and all(d["n"] == 10 and d["users"] == "inferred test prefix" for d in inferred)
+    assert {d["metric"] for d in inferred} == {"NDCG@10", "HR@10", "HR@20", "MRR@20"}
+    assert all(d["n"] == 40 for d in doc["differences"])
+    sub = llm4sbr_experiment(data, rows[:1], seeds=[0], train=train, out_dir=tmp_path / "c", log=lambda m: None)
+    assert sub["coverage"]["users"] == 10 and sub["coverage_whole_dataset"]["users"] == 40
