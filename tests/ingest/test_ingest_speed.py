@@ -34,15 +34,19 @@ def reference_write(graph, data) -> None:
                         "sessions": len(data.sessions), "entities": len(data.entities), "facts": len(data.facts)})
 
 
-@pytest.fixture
-def reference_fingerprint(graph, tiny_parsed):
-    reference_write(graph, tiny_parsed)
-    fp = fingerprint(graph)
-    from kgplatform.stats import wipe
+@pytest.fixture(scope="module")
+def reference_fingerprint(session_graph, tiny_parsed):
+    """The previous writer's graph, written once for the module (a frozen Fingerprint, shared read-only); the
+    database is left empty, as the per-test ``graph`` fixture leaves it."""
     from kgplatform.db.migrations import migrate
+    from kgplatform.stats import wipe
 
-    wipe(graph)
-    migrate(graph)
+    wipe(session_graph)
+    migrate(session_graph)
+    reference_write(session_graph, tiny_parsed)
+    fp = fingerprint(session_graph)
+    wipe(session_graph)
+    migrate(session_graph)
     return fp
 
 
