@@ -20,11 +20,15 @@ from unittest import mock
 
 
 def kgp_in_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """Run ``kgp ARGS`` in this process with exactly ``env`` as the environment (restored afterwards)."""
+    """Run ``kgp ARGS`` in this process with exactly ``env`` as the environment (restored afterwards, as is
+    torch's thread count)."""
     from kgplatform.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
+    import torch  # the suite imports it anyway; here so that its thread count can be put back
+
+    threads = torch.get_num_threads()
     with mock.patch.dict(os.environ, env, clear=True), mock.patch.object(sys, "argv", ["kgp", *args]), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -36,4 +40,7 @@ def kgp_in_process(env: dict[str, str], *args: str) -> subprocess.CompletedProce
         except Exception:  # noqa: BLE001 - what an uncaught exception does to a real process
             traceback.print_exc()
             code = 1
+        finally:  # a command may lower torch's threads for its own subprocesses: not for the tests after it
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
     return subprocess.CompletedProcess(["kgp", *args], code, out.getvalue(), err.getvalue())
