@@ -149,4 +149,5 @@ def test_ingest_killed_twice_then_rerun_matches_a_clean_run(graph, neo4j_server,
     assert fingerprint(graph) != clean, at_second
     kgp_run(env, *_ingest_cmd())                           # ... and the next re-run completes the graph
     assert fingerprint(graph).differences(clean) == [], (at_first, at_second)
-    # (that re-running a complete ingest changes nothing: tests/ingest/test_ingest.py::test_reingest_changes_nothing)
+    # (that re-running a complete ingest changes nothing, fingerprint and all: tests/ingest/test_ingest_speed.py
+    # ::test_first_ingest_creates_and_rerun_merges_to_the_same_graph)
