@@ -180,7 +180,9 @@ def test_two_train_write_backs_at_once(tiny_graph, neo4j_server, tmp_path, model
         try:
             deadline = time.monotonic() + 600
             while _open_write_backs(graph) < 2:  # both write-backs have begun and wait behind the blocker
-                assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+                # (only an ended process's stderr can be read here: the other one may wait behind the blocker)
+                ended = [p for p in procs if p.poll() is not None]
+                assert not ended, [(p.returncode, p.stderr.read()[-2000:]) for p in ended]
                 assert time.monotonic() < deadline, "the two write-backs never overlapped"
                 time.sleep(0.05)
         finally:
