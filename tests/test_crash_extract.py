@@ -1,7 +1,9 @@
 """Crash safety of `kgp extract`, with the real bundled GGUF (SmolLM2-135M through llama.cpp): round 1 SIGKILLed
-after some items' intents were committed, re-run; round 2 SIGKILLed the same way, re-run; each re-run ends with
-the graph of an uninterrupted run (intents, exact/related edges with their provenance and scores, the items'
-status and keys, text vectors, one extraction Run per completed round).
+after some items' intents were committed; a `--round both` re-run resumes round 1 and is SIGKILLed the same way in
+round 2; a round-2 re-run completes it. The end state is the graph of an uninterrupted run (intents,
+exact/related edges with their provenance and scores, the items' status and keys, text vectors, one extraction
+Run per completed round). (`--round both` runs round 1 and then round 2 in one process, so one process both
+resumes the killed round 1 and gives round 2 its kill.)
 
 The reference is produced afterwards on the same ingested graph, reset to its post-ingest fingerprint, by one
 uninterrupted `--round both` in the same KGP_HOME (round 2 reads what round 1 wrote, so a difference left by either
@@ -51,13 +53,14 @@ def test_extract_rounds_killed_then_rerun_match_uninterrupted_runs(tiny_graph, n
 
     kill_when(env, R1, _partly(graph, "extractStatus"), "round 1 had committed some items")
     assert 0 < _done(graph, "extractStatus") < LIMIT and count(graph, "MATCH (r:Run) RETURN count(r)") == 0
-    kgp_run(env, *R1)
-    after_r1 = fingerprint(graph)
-    kill_when(env, R2, _partly(graph, "relatedStatus"), "round 2 had committed some items")
-    assert 0 < _done(graph, "relatedStatus") < LIMIT
+    # the re-run resumes round 1 (to its end: round 2 starts after it) and is killed in round 2
+    kill_when(env, BOTH, _partly(graph, "relatedStatus"), "round 2 had committed some items")
+    assert 0 < _done(graph, "relatedStatus") < LIMIT and _done(graph, "extractStatus") == LIMIT
+    exact = count(graph, "MATCH (:Item)-[e:SATISFIES {kind: 'exact'}]->(:Intent) RETURN count(e)")
+    assert count(graph, "MATCH (r:Run) RETURN count(r)") == 1  # the completed round 1; nothing of round 2
     kgp_run(env, *R2)
     after_r2 = fingerprint(graph)
-    assert after_r1.nodes["Intent"] > 0 and after_r2.relationships["SATISFIES"] > after_r1.relationships["SATISFIES"]
+    assert after_r2.nodes["Intent"] > 0 and 0 < exact < after_r2.relationships["SATISFIES"]  # round 2 linked some
     assert after_r2.nodes["Run"] == 2  # one per completed round; the killed runs recorded none
 
     _reset_to_ingested(graph)

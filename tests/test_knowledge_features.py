@@ -22,7 +22,7 @@ from kgplatform.nn.user_features import UserFeatureFusion
 from kgplatform.train import TrainConfig, Trainer
 
 from .agent.fakes import scripted_backend
-from .cli.test_cli import kgp
+from .cli.test_cli import kgp_here as kgp  # in-process: tests/cli/inprocess.py
 from .test_crash import one_error
 from .test_knowledge import GOOD
 

@@ -2,7 +2,7 @@
 real Neo4j, on the first four items and users of the tiny MovieLens fixture.
 
 One clean two-round run is shared by the module (the LLM dominates the time); the last test rebuilds the
-graph and checks that a run killed half-way and resumed ends with the same graph.
+graph and checks that a round 1 killed half-way and resumed ends with the clean run's round-1 graph.
 """
 from __future__ import annotations
 
@@ -134,5 +134,9 @@ def test_interrupted_run_resumed_matches_clean_run(clean, session_graph, tiny_pa
     resumed = extract(g, fresh_settings, round=1, limit=LIMIT, backend=real, progress=False)
     assert resumed.skipped + resumed.skipped_failed == 2  # two nodes were written before the kill
     assert resumed.cached <= 1  # the third was answered (and cached, if valid) but never written
-    extract(g, fresh_settings, round=2, limit=LIMIT, backend=real, progress=False)
-    assert snapshot(g) == clean["snapshot"]
+    # the resumed round 1 wrote the clean run's round 1: its intents, exact edges, statuses and keys (round 2
+    # reads only these, and adds no intents; a round 2 killed and resumed: tests/test_crash_extract.py)
+    got, want = snapshot(g), clean["snapshot"]
+    assert got["intents"] == want["intents"]
+    assert got["edges"] == {e for e in want["edges"] if e[2] == "exact"}
+    assert got["status"] == {(n, a, "") for n, a, _ in want["status"]}

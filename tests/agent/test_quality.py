@@ -9,7 +9,7 @@ from kgplatform.agent.quality import ItemIntents, has_code, intent_quality, is_e
 from kgplatform.agent.schemas import InvalidAnswer, normalize_phrases
 from kgplatform.errors import NotFound
 
-from ..cli.test_cli import kgp
+from ..cli.test_cli import kgp_here as kgp  # in-process: tests/cli/inprocess.py
 from ..conftest import TINY_NAME
 
 # (intent, title, is an echo?, holds a code?) — labelled by hand

@@ -1,4 +1,9 @@
-"""The kgp CLI end to end (subprocess), against the session's real Neo4j."""
+"""The kgp CLI end to end, against the session's real Neo4j.
+
+The console script's own behaviour (one JSON document on stdout, one ``Error:`` line and the exit code for bad
+input or a database that is down) is tested through real subprocesses (:func:`kgp`). The multi-command flows
+(train → recommend → explain → export; evaluate and its options) run the same entry point inside the test
+process (:func:`kgp_here`, tests/cli/inprocess.py), which saves an interpreter and its torch imports per call."""
 from __future__ import annotations
 
 import json
@@ -9,16 +14,28 @@ import sys
 import pytest
 
 from ..conftest import DBPEDIA, TINY
+from .inprocess import kgp_in_process
 
 
-def kgp(neo4j_server, tmp_path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+def cli_env(neo4j_server, tmp_path, env_extra: dict | None = None) -> dict[str, str]:
+    """The environment of one `kgp` call: this Neo4j, a KGP_HOME under tmp_path, nothing of the user's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "KGP_"))}
     env.update(NEO4J_URI=neo4j_server.uri, KGP_HOME=str(tmp_path / "home"))
     if neo4j_server.password:
         env.update(NEO4J_USER=neo4j_server.user or "neo4j", NEO4J_PASSWORD=neo4j_server.password)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "kgplatform.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return env
+
+
+def kgp(neo4j_server, tmp_path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`kgp ARGS` as a real subprocess (the console script: its process, its imports, its exit code)."""
+    return subprocess.run([sys.executable, "-m", "kgplatform.cli.main", *args],
+                          env=cli_env(neo4j_server, tmp_path, env_extra), capture_output=True, text=True, timeout=600)
+
+
+def kgp_here(neo4j_server, tmp_path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`kgp ARGS` through the same entry point inside this process (see tests/cli/inprocess.py)."""
+    return kgp_in_process(cli_env(neo4j_server, tmp_path, env_extra), *args)
 
 
 def test_ingest_and_stats_json(graph, neo4j_server, tmp_path):
@@ -66,37 +83,38 @@ def test_missing_path_one_line_error(neo4j_server, tmp_path):
 
 
 def test_train_recommend_explain_runs(graph, neo4j_server, tmp_path):
-    r = kgp(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
-            "--name", "cli-tiny")
+    r = kgp_here(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
+                 "--name", "cli-tiny")
     assert r.returncode == 0, r.stderr
-    r = kgp(neo4j_server, tmp_path, "train", "pop", "-d", "cli-tiny", "--json")
+    r = kgp_here(neo4j_server, tmp_path, "train", "pop", "-d", "cli-tiny", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     stats = doc["models"][0]["stats"]["test"]
     assert set(stats) == {"full", "sampled99"}  # both protocols, always labelled
-    r = kgp(neo4j_server, tmp_path, "runs", "--json")
+    r = kgp_here(neo4j_server, tmp_path, "runs", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)[0]["model"] == "pop"
-    r = kgp(neo4j_server, tmp_path, "recommend", "1", "-d", "cli-tiny", "--k", "3", "--explain", "--json")
+    r = kgp_here(neo4j_server, tmp_path, "recommend", "1", "-d", "cli-tiny", "--k", "3", "--explain", "--json")
     assert r.returncode == 0, r.stderr
     recs = json.loads(r.stdout)
     assert len(recs["items"]) == 3
-    r = kgp(neo4j_server, tmp_path, "explain", "1", recs["items"][0]["item"], "-d", "cli-tiny")
+    r = kgp_here(neo4j_server, tmp_path, "explain", "1", recs["items"][0]["item"], "-d", "cli-tiny")
     assert r.returncode == 0, r.stderr
     assert "(User cli-tiny:1)" in r.stdout or "no explanation found" in r.stdout
-    r = kgp(neo4j_server, tmp_path, "recommend", "nobody", "-d", "cli-tiny")
+    r = kgp_here(neo4j_server, tmp_path, "recommend", "nobody", "-d", "cli-tiny")
     assert r.returncode == 10 and r.stderr.startswith("Error: unknown user")
-    r = kgp(neo4j_server, tmp_path, "export", "-d", "cli-tiny", "--format", "recbole", "--out", str(tmp_path / "rb"))
+    r = kgp_here(neo4j_server, tmp_path, "export", "-d", "cli-tiny", "--format", "recbole",
+                 "--out", str(tmp_path / "rb"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rb" / "cli-tiny" / "cli-tiny.inter").exists()
 
 
 def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_path):
-    r = kgp(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
-            "--name", "cli-tiny-eval")
+    r = kgp_here(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
+                 "--name", "cli-tiny-eval")
     assert r.returncode == 0, r.stderr
-    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,bpr,ikgr", "--seeds", "1,2",
-            "--train", "bpr.epochs=2", "--train", "ikgr.epochs=1", "--set", "bpr.embedding_dim=16",
-            "--ablations", "no_aug", "--json")
+    r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,bpr,ikgr",
+                 "--seeds", "1,2", "--train", "bpr.epochs=2", "--train", "ikgr.epochs=1",
+                 "--set", "bpr.embedding_dim=16", "--ablations", "no_aug", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     rows = {m["model"]: m for m in doc["models"]}
@@ -115,8 +133,8 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
     # the results file carries the command that produced it
     saved = json.load(open(doc["files"]["json"]))
     assert "evaluate" in saved["command"] and saved["convention"] == "kgp"
-    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,sasrec", "--seeds", "1",
-            "--train", "sasrec.epochs=1", "--convention", "recbole", "--compare", "sasrec,pop", "--json")
+    r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,sasrec", "--seeds", "1",
+                 "--train", "sasrec.epochs=1", "--convention", "recbole", "--compare", "sasrec,pop", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["convention"] == "recbole" and doc["models"][1]["convention"] == "recbole"
@@ -128,15 +146,16 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
         (["--with-recbole", "pop"], "Error: "),
         (["--with-recbole", "ikgr"], "Error: --with-recbole: no RecBole counterpart for ikgr"),
     ):
-        r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", *bad,
-                env_extra={"KGP_RECBOLE_VENV": str(tmp_path / "no-such-venv")})
+        r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", *bad,
+                     env_extra={"KGP_RECBOLE_VENV": str(tmp_path / "no-such-venv")})
         assert r.returncode != 0 and r.stderr.startswith(first), (bad, r.stderr)
         assert "Traceback" not in r.stderr and len([x for x in r.stderr.splitlines() if x.startswith("Error:")]) == 1
-    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "pop.epoch=3")
+    r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "pop.epoch=3")
     assert r.returncode != 0 and r.stderr.startswith("Error: --train pop: unknown training option(s) epoch")
-    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--train", "sasrek.epochs=3")
+    r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop",
+                 "--train", "sasrek.epochs=3")
     assert r.returncode != 0 and r.stderr.startswith("Error: --train names sasrek, which is not being evaluated")
-    r = kgp(neo4j_server, tmp_path, "runs", "--extract", "--json")
+    r = kgp_here(neo4j_server, tmp_path, "runs", "--extract", "--json")
     assert r.returncode == 0 and all(x.get("kind") == "extract" for x in json.loads(r.stdout))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ..conftest import TINY_NAME
-from .test_cli import kgp
+from .test_cli import kgp_here as kgp  # in-process: tests/cli/inprocess.py
 
 DOWN = {"NEO4J_URI": "bolt://127.0.0.1:1"}  # nothing listens there: a refused option never needs the database
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from ..conftest import TINY_NAME
-from .test_cli import kgp
+from .test_cli import kgp_here as kgp  # in-process: tests/cli/inprocess.py
 
 DOWN = "bolt://127.0.0.1:1"  # nothing listens there
 TRAINING_ERROR = 12

@@ -1,6 +1,9 @@
-"""Personas end to end through the console script (real Neo4j, real sentence-transformers, real PyG): learn and
+"""Personas end to end through the CLI's entry point (real Neo4j, real sentence-transformers, real PyG): learn and
 write personas, train the persona-aware recommender and write it back, serve an anonymous session, explain with
-the persona path, and refuse bad sessions and options with one Error line."""
+the persona path, and refuse bad sessions and options with one Error line. The commands run inside the test
+process (tests/cli/inprocess.py: the same ``main()``, its error mapping and exit codes, without a new interpreter
+and its torch/sentence-transformers imports per call); what the console script adds as a process is tested in
+tests/cli/test_cli.py."""
 from __future__ import annotations
 
 import json
@@ -8,7 +11,7 @@ import json
 import pytest
 
 from ..conftest import DBPEDIA, TINY
-from .test_cli import kgp
+from .test_cli import kgp_here
 
 DS = "pt-tiny"
 SMALL = ["--set", "hidden_size=16", "--set", "inner_size=32", "--set", "hdgi_hidden=8", "--set", "hdgi_epochs=20",
@@ -24,7 +27,7 @@ def one_error(r) -> str:
 @pytest.mark.slow
 def test_personas_train_session_and_explain(graph, neo4j_server, tmp_path):
     def run(*args, **kw):
-        return kgp(neo4j_server, tmp_path, *args, env_extra={"KGP_LLM_MODEL": str(tmp_path / "none.gguf")}, **kw)
+        return kgp_here(neo4j_server, tmp_path, *args, env_extra={"KGP_LLM_MODEL": str(tmp_path / "none.gguf")}, **kw)
 
     assert run("ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA), "--name", DS).returncode == 0
     # before embeddings: a clear error, nothing written

@@ -15,7 +15,7 @@ from kgplatform.graph.export import export_recdata
 from kgplatform.graph.writeback import write_back
 from kgplatform.train import TrainConfig, Trainer
 
-from ..cli.test_cli import kgp
+from ..cli.test_cli import kgp_here as kgp  # in-process: tests/cli/inprocess.py
 from ..conftest import TINY_NAME
 
 COLD = f"{TINY_NAME}:cold-1"
@@ -60,7 +60,7 @@ def ikgr_run(tiny_graph, settings, tmp_path):
     _intents(tiny_graph)
     embed_graph(tiny_graph, settings, TINY_NAME, progress=False)
     data, _ = export_recdata(tiny_graph, TINY_NAME, progress=False)
-    cfg = TrainConfig(epochs=2, eval_every=1, device="cpu", cache_dir=tmp_path / "cands", run_dir=tmp_path / "run")
+    cfg = TrainConfig(epochs=1, eval_every=1, device="cpu", cache_dir=tmp_path / "cands", run_dir=tmp_path / "run")
     result = Trainer(cfg, log=lambda m: None).fit("ikgr", data, {"lam": 0.3, "tune_lambda": False,
                                                                   "embedding_dim": 16})
     write_back(tiny_graph, result, data, k=10)

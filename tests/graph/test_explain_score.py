@@ -10,7 +10,7 @@ from kgplatform.graph.export import export_recdata
 from kgplatform.graph.writeback import write_back
 from kgplatform.train import TrainConfig, Trainer
 
-from ..cli.test_cli import kgp
+from ..cli.test_cli import kgp_here as kgp  # in-process: tests/cli/inprocess.py
 from ..conftest import TINY_NAME
 from .test_export_columnar import _add_intents_and_vectors
 

@@ -34,15 +34,19 @@ def reference_write(graph, data) -> None:
                         "sessions": len(data.sessions), "entities": len(data.entities), "facts": len(data.facts)})
 
 
-@pytest.fixture
-def reference_fingerprint(graph, tiny_parsed):
-    reference_write(graph, tiny_parsed)
-    fp = fingerprint(graph)
-    from kgplatform.stats import wipe
+@pytest.fixture(scope="module")
+def reference_fingerprint(session_graph, tiny_parsed):
+    """The previous writer's graph, written once for the module (a frozen Fingerprint, shared read-only); the
+    database is left empty, as the per-test ``graph`` fixture leaves it."""
     from kgplatform.db.migrations import migrate
+    from kgplatform.stats import wipe
 
-    wipe(graph)
-    migrate(graph)
+    wipe(session_graph)
+    migrate(session_graph)
+    reference_write(session_graph, tiny_parsed)
+    fp = fingerprint(session_graph)
+    wipe(session_graph)
+    migrate(session_graph)
     return fp
 
 
@@ -68,16 +72,11 @@ def test_first_ingest_creates_and_rerun_merges_to_the_same_graph(graph, tiny_par
     assert fingerprint(graph).differences(clean) == []
 
 
-def test_a_run_killed_half_way_reruns_to_the_clean_graph(graph, tiny_parsed):
+def test_a_run_killed_half_way_reruns_to_the_clean_graph(graph, tiny_parsed, reference_fingerprint):
     """What a killed run leaves (nodes, some interactions, some sessions and facts via the batch queries) is
-    completed by the next run: the MERGE path for every kind that has something, one edge per row."""
-    write_dataset(graph, tiny_parsed, progress=False)
-    clean = fingerprint(graph)
-    from kgplatform.db.migrations import migrate
-    from kgplatform.stats import wipe
-
-    wipe(graph)
-    migrate(graph)
+    completed by the next run: the MERGE path for every kind that has something, one edge per row. The clean
+    graph is the module's reference (which a clean run writes: test_writes_the_reference_graph)."""
+    clean = reference_fingerprint
     graph.write_rows("ingest/create_users", tiny_parsed.users[:50])
     graph.write_rows("ingest/merge_users", tiny_parsed.users)
     graph.write_rows("ingest/create_items", tiny_parsed.items)
