@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--recbole-epochs", action="append", default=[], help="MODEL=N")
     ap.add_argument("--cache-rerun-users", type=int, default=0, help="also time a cache-hit re-run of N users")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--work", default=None, help="folder for the runs and the partial results.json written after "
+                                                 "each row (default: a temporary one)")
     a = ap.parse_args()
 
     def kv(items):
@@ -105,10 +107,11 @@ def main() -> None:
     command = "python benchmarks/llm4sbr.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="llm4sbr-") as tmp:
+        work = Path(a.work) if a.work else Path(tmp)
         names = [r.name for r in rows]
         compare = [(r, "llm4sbr:no_llm") for r in names if r != "llm4sbr:no_llm" and "llm4sbr:no_llm" in names]
         doc = llm4sbr_experiment(data, rows, seeds=[int(s) for s in a.seeds.split(",")], train=train,
-                                 out_dir=Path(tmp), users=a.users, compare=compare,
+                                 out_dir=work, users=a.users, compare=compare,
                                  with_recbole=[m for m in a.with_recbole.split(",") if m],
                                  recbole_epochs=rb_epochs, command=command, log=log)
     doc["seconds"] = time.perf_counter() - t0

@@ -12,6 +12,8 @@ checksum, the seed and the number of negatives: ``neg<K>-<checksum[:16]>-seed<se
 """
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -156,7 +158,9 @@ def sample_negatives(
     cands = SampledCandidates(checksum, seed, num_negatives, users, negs, exclude, replacement)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # a temporary name of this writer's own: two processes drawing the same file at once (two trainings
+        # started together) must not write into, or rename away, each other's temporary file
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         torch.save(
             {"checksum": checksum, "seed": seed, "num_negatives": num_negatives, "users": users, "negatives": negs},
             tmp,

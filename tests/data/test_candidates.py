@@ -52,3 +52,22 @@ def test_file_of_other_data_is_refused(setup, tmp_path):
     torch.save(blob, f)
     with pytest.raises(TrainingError):
         sample_negatives(s, ck, num_negatives=5, seed=1, cache_dir=tmp_path)
+
+
+def test_two_writers_of_one_file_at_once_both_finish(setup, tmp_path, monkeypatch):
+    """Two trainings started together draw the same candidate file: while one is saving, the other saves and
+    renames its own; the first must still finish (a shared temporary name made it fail with FileNotFoundError)."""
+    _, split, ck = setup
+    real_save = torch.save
+    nested, started = [], []
+
+    def save(obj, f, *a, **kw):
+        real_save(obj, f, *a, **kw)
+        if not started:  # the other writer runs to the end between this save and its rename
+            started.append(True)
+            nested.append(sample_negatives(split, ck, num_negatives=5, seed=1, cache_dir=tmp_path))
+
+    monkeypatch.setattr(torch, "save", save)
+    first = sample_negatives(split, ck, num_negatives=5, seed=1, cache_dir=tmp_path)
+    assert torch.equal(first.negatives["test"], nested[0].negatives["test"])
+    assert [p.name for p in tmp_path.iterdir()] == [f"neg5-{ck[:16]}-seed1.pt"]  # no temporary file left behind
