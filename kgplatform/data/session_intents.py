@@ -96,4 +96,9 @@ def prefix_keys(users: Tensor, prefix_end: Tensor) -> Tensor:
     return (users.long() << _SHIFT) | prefix_end.long()
 
 
-__all__ = ["SessionIntents", "VIEWS", "prefix_keys"]
+def split_prefix_keys(keys: Tensor) -> tuple[Tensor, Tensor]:
+    """``(users, prefix_end)`` of keys made by :func:`prefix_keys`."""
+    return keys >> _SHIFT, keys & ((1 << _SHIFT) - 1)
+
+
+__all__ = ["SessionIntents", "VIEWS", "prefix_keys", "split_prefix_keys"]

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from kgplatform.data import RecData, leave_one_out
-from kgplatform.data.session_intents import prefix_keys
+from kgplatform.data.session_intents import prefix_keys, split_prefix_keys
+from kgplatform.data.split import Split
 from kgplatform.errors import ConfigError, TrainingError
 from kgplatform.experiment.compare import Row, comparison_pairs, differences, run_comparison
 
@@ -36,9 +37,10 @@ def _inferred_keys(data: RecData) -> Tensor:
     return torch.unique(si.keys())
 
 
-def covered(data: RecData, phase: str) -> Tensor:
-    """``[n]`` bool over ``leave_one_out(data).users(phase)``: whether that phase's prefix has an inference."""
-    split = leave_one_out(data)
+def covered(data: RecData, phase: str, split: Split | None = None) -> Tensor:
+    """``[n]`` bool over ``split.users(phase)`` (``split`` = ``leave_one_out(data)`` unless given): whether that
+    phase's prefix has an inference."""
+    split = split or leave_one_out(data)
     users = split.users(phase)
     return torch.isin(prefix_keys(users, split.history_len(phase, users)), _inferred_keys(data))
 
@@ -48,15 +50,14 @@ def inference_coverage(data: RecData) -> dict[str, Any]:
     split = leave_one_out(data)
     keys = _inferred_keys(data)
     train_len = split.train_len
-    user_of = keys >> 32
-    end_of = keys & 0xFFFFFFFF
+    user_of, end_of = split_prefix_keys(keys)
     train_prefixes = int((train_len - 1).clamp(min=0).sum())
     inferred_train = int((end_of < train_len[user_of]).sum())
     out = {"training_prefixes": train_prefixes, "training_prefixes_inferred": inferred_train,
            "training_fraction": inferred_train / max(train_prefixes, 1),
            "users": data.num_users, "users_with_any": int(torch.unique(user_of).numel())}
     for phase in ("valid", "test"):
-        m = covered(data, phase)
+        m = covered(data, phase, split)
         out[f"{phase}_users"] = int(m.numel())
         out[f"{phase}_users_inferred"] = int(m.sum())
     return out
@@ -65,7 +66,7 @@ def inference_coverage(data: RecData) -> dict[str, Any]:
 def covered_users(data: RecData) -> Tensor:
     """Indices of the users whose test prefix has an inference."""
     split = leave_one_out(data)
-    return split.users("test")[covered(data, "test")]
+    return split.users("test")[covered(data, "test", split)]
 
 
 def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[int], train: dict[str, Any],

@@ -255,12 +255,6 @@ class LLM4SBR(Recommender):
     def item_embeddings(self) -> Tensor:
         return self.backbone.output_items()
 
-    def coverage(self, users: Tensor, prefix_end: Tensor) -> Tensor:
-        """``[B]`` bool: whether the prefix has an inference for at least one used view."""
-        if not self.use_llm:
-            return torch.zeros(users.shape[0], dtype=torch.bool)
-        return self.lookup(users, prefix_end)[1].any(1)
-
 
 def _need(seq: Tensor | None) -> Tensor:
     if seq is None:
