@@ -49,6 +49,7 @@ class IntentGraph:
     present_rels: Tensor
     edge_index: Tensor  # [2, 2M] convolution graph, both directions
     edge_type: Tensor  # [2M] relation, reverse = r + R
+    edge_weight: Tensor | None = None  # [2M] relative aggregation weight of each edge (None: all 1)
 
     @property
     def user_off(self) -> int:
@@ -116,6 +117,8 @@ def build_intent_graph(
     max_item_intents: int = 16,
     min_intent_items: int = 1,
     conv_interactions: bool = True,
+    user_recency: float = 0.0,
+    use_kg: bool = True,
 ) -> IntentGraph:
     """Build the intent-augmented graph from a training view (arguments as in ``IKGRConfig``)."""
     require_training(train, "build_intent_graph")
@@ -164,7 +167,7 @@ def build_intent_graph(
         user_sets = padded_sets(ui[:, 0], ui[:, 1], torch.ones(ui.shape[0]), U, max_user_intents if T else 0)
 
     heads, rels, tails = [], [], []
-    if train.has_kg:
+    if train.has_kg and use_kg:
         heads.append(train.kg_heads + ent_off)
         rels.append(train.kg_rels)
         tails.append(train.kg_tails + ent_off)
@@ -198,5 +201,15 @@ def build_intent_graph(
     s, d_, t = torch.cat(src), torch.cat(dst), torch.cat(typ)
     edge_index = torch.stack([torch.cat([s, d_]), torch.cat([d_, s])])
     edge_type = torch.cat([t, t + R])
+    edge_weight = None
+    if user_recency > 0 and conv_interactions and train_users.numel():
+        edge_weight = torch.ones(edge_type.numel())
+        n = train.seq_lengths[train_users].float()
+        age = n - 1 - (torch.arange(train_users.numel()) - train.seq_indptr[:-1][train_users]).float()
+        decay = torch.pow(0.5, age / user_recency)
+        total = torch.zeros(U).index_add_(0, train_users, decay)
+        # the item -> user direction of the consumes edges: the user's own in-edges
+        at = s.numel() + (s.numel() - train_users.numel()) + torch.arange(train_users.numel())
+        edge_weight[at] = decay * n / total[train_users]
     return IntentGraph(U, I, E, T, R_kg, item_sets, user_sets, tri_h, tri_r, tri_t, lo, size, present,
-                       edge_index, edge_type)
+                       edge_index, edge_type, edge_weight)

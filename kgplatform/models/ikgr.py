@@ -96,6 +96,12 @@ class IKGRConfig:
     propagation: Literal["batch", "sampled", "full"] = "batch"
     neighbour_samples: int = 32
     user_features: str = "none"
+    item_bias: bool = False
+    user_recency: float = 0.0
+    user_embedding: bool = True
+    pair_intents_without_positive: bool = False
+    use_kg: bool = True
+    self_weight: float = 1.0
 
     ABLATIONS = ("full", "no_aug", "exact_only", "no_int_scoring", "no_int_trans")
 
@@ -112,13 +118,14 @@ class IKGRConfig:
         check_choice(self, "propagation", ("batch", "sampled", "full"))
         check_choice(self, "user_features", USER_FEATURES)
         for name in ("conv_interactions", "use_intents", "related_intents", "intent_scoring", "intent_translation",
-                     "inherit_user_intents", "tune_lambda"):
+                     "inherit_user_intents", "tune_lambda", "item_bias",
+                     "user_embedding", "pair_intents_without_positive", "use_kg"):
             check_bool(self, name)
         check_float(self, "lam", 0.0, 1.0)
         check_floats(self, "lambda_grid", 0.0, 1.0)
         for name in ("tau", "rec_temperature"):
             check_float(self, name, 0.0, lo_open=True)
-        for name in ("kg_weight", "margin", "epsilon", "norm_weight"):
+        for name in ("kg_weight", "margin", "epsilon", "norm_weight", "user_recency", "self_weight"):
             check_float(self, name, 0.0)
         check_float(self, "corrupt_relation", 0.0, 1.0)
         return self
@@ -185,7 +192,7 @@ class IKGR(Recommender):
             train, use_intents=c.use_intents, related_intents=c.related_intents,
             inherit_user_intents=c.inherit_user_intents, max_user_intents=c.max_user_intents,
             max_item_intents=c.max_item_intents, min_intent_items=c.min_intent_items,
-            conv_interactions=c.conv_interactions,
+            conv_interactions=c.conv_interactions, user_recency=c.user_recency, use_kg=c.use_kg,
         )
         return cls(graph, item_text=train.item_text_emb, user_text=train.user_text_emb,
                    intent_text=train.intent_text_emb if graph.num_intents else None, config=c,
@@ -227,6 +234,7 @@ class IKGR(Recommender):
                 self.text_proj[name] = nn.Linear(feats.shape[1], dim, bias=False)
                 self._text_slices[name] = (off, n)
         self.user_fusion = user_fusion
+        self.item_bias = nn.Parameter(torch.zeros(I)) if c.item_bias else None
         self.lam = c.lam
         self._cache: Tensor | None = None
         self._int_cache: Tensor | None = None
@@ -241,12 +249,18 @@ class IKGR(Recommender):
             nn.init.xavier_uniform_(lin.weight)
         if self.user_fusion is not None:
             self.user_fusion.reset_parameters()
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias)
 
     # ------------------------------------------------------------ embeddings
     def input_features(self) -> Tensor:
         """:math:`\\mathbf{h}^{(0)}`: learned node vectors, plus projected text where available (and the users'
         fused-knowledge term with ``user_features``)."""
         x = self.transh.node_emb.weight
+        if not self.config.user_embedding:  # users are what they consumed (and their text), no free vector
+            keep = torch.ones(x.shape[0], 1, device=x.device)
+            keep[self.user_off : self.user_off + self.num_users] = 0
+            x = x * keep
         for name, (off, n) in self._text_slices.items():
             x = x.index_add(0, torch.arange(off, off + n, device=x.device),
                             self.text_proj[name](getattr(self, f"{name}_text")))
@@ -259,7 +273,8 @@ class IKGR(Recommender):
         dev = self.edge_index.device
         if self._graph is None or self._graph.device != dev:
             self._graph = KGConv.prepare(self.edge_index, self.edge_type, self.transh.num_nodes,
-                                         2 * self.num_rel_total, self.config.aggr)
+                                         2 * self.num_rel_total, self.config.aggr,
+                                         getattr(self, "edge_weight", None), self.config.self_weight)
         return self._graph
 
     def propagate(self, index: Tensor | None = None, sample: int | None = None) -> Tensor:
@@ -302,12 +317,15 @@ class IKGR(Recommender):
         mask = sets >= 0
         return self._intent_emb(e)[sets.clamp(min=0)], mask
 
-    def consumes_translation(self, e: Tensor, users: Tensor, items: Tensor) -> Tensor:
-        """:math:`\\mathbf{d}_{ui}` (Eq. 8), or the free :math:`\\mathbf{d}_r` where intents are off/missing."""
+    def consumes_translation(self, e: Tensor, users: Tensor, items: Tensor, positives: Tensor | None = None) -> Tensor:
+        """:math:`\\mathbf{d}_{ui}` (Eq. 8), or the free :math:`\\mathbf{d}_r` where intents are off/missing.
+        ``positives``: with ``pair_intents_without_positive``, the user's set leaves out these items' intents."""
         free = self.transh.rel_emb.weight[self.rel_base + CONSUMES].expand(users.numel(), -1)
         if not (self.config.intent_translation and self.num_intents):
             return free
         ue, um = self._set_emb(e, self.user_sets[users])
+        if positives is not None and self.config.pair_intents_without_positive:
+            um = um & ~_in_sets(self.user_sets[users], self.item_sets[positives])
         ie, im = self._set_emb(e, self.item_sets[items])
         d, has = self.translation(ue, um, ie, im)
         return torch.where(has[:, None], d, free)
@@ -369,15 +387,22 @@ class IKGR(Recommender):
             return torch.arange(self.num_items, device=pos.device)
         return None
 
-    def _rec_loss(self, eu: Tensor, ep: Tensor, en: Tensor, cand_emb: Tensor | None, target: Tensor | None) -> Tensor:
+    def _rec_loss(self, eu: Tensor, ep: Tensor, en: Tensor, cand_emb: Tensor | None, target: Tensor | None,
+                  pos: Tensor, neg: Tensor, cand: Tensor | None) -> Tensor:
         c = self.config
         nu = F.normalize(eu, dim=-1)
+        b = self.item_bias
         if cand_emb is not None:
             logits = nu @ F.normalize(cand_emb, dim=-1).t() / c.rec_temperature
+            if b is not None:
+                logits = logits + b[cand]
             return F.cross_entropy(logits, target)
         sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
         sn = (nu * F.normalize(en, dim=-1)).sum(-1)
-        return -F.logsigmoid((sp - sn) / c.rec_temperature).mean()
+        diff = (sp - sn) / c.rec_temperature
+        if b is not None:
+            diff = diff + b[pos] - b[neg]
+        return -F.logsigmoid(diff).mean()
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Named losses of one step (``rec``, ``kg``, ``norm``); see ``propagation`` in :class:`IKGRConfig`."""
@@ -417,14 +442,17 @@ class IKGR(Recommender):
         out: dict[str, Tensor] = {}
         if c.rec_loss != "none":
             out["rec"] = self._rec_loss(eu, ep, en, None if cand is None else at(cand + self.ent_off),
-                                        None if cand is None else torch.searchsorted(cand, pos))
+                                        None if cand is None else torch.searchsorted(cand, pos), pos, neg, cand)
         if c.kg_weight:
             th = self.transh
             r_c = torch.full((2 * B,), self.rel_base + CONSUMES, dtype=users.dtype, device=dev)
             if translate:
                 lu = torch.searchsorted(ints, u_sets.clamp(min=0)).repeat(2, 1)
                 li = torch.searchsorted(ints, i_sets.clamp(min=0))
-                d, has = self.translation.from_table(at(ints + self.int_off), lu, (u_sets >= 0).repeat(2, 1),
+                um = u_sets >= 0
+                if c.pair_intents_without_positive:  # the pair's own positive must not supply the match
+                    um = um & ~_in_sets(u_sets, i_sets[:B])
+                d, has = self.translation.from_table(at(ints + self.int_off), lu, um.repeat(2, 1),
                                                      li, i_sets >= 0)
                 free = th.rel_emb.weight[self.rel_base + CONSUMES]
                 d = torch.where(has[:, None], d, free.expand_as(d))
@@ -455,12 +483,12 @@ class IKGR(Recommender):
         if c.rec_loss != "none":
             cand = self._candidates(pos, neg)
             out["rec"] = self._rec_loss(eu, ep, en, None if cand is None else e[cand + self.ent_off],
-                                        None if cand is None else torch.searchsorted(cand, pos))
+                                        None if cand is None else torch.searchsorted(cand, pos), pos, neg, cand)
         if c.kg_weight:
             th = self.transh
             r_c = torch.full_like(users, self.rel_base + CONSUMES)
-            pos_e = th.energy(eu, r_c, ep, self.consumes_translation(e, users, pos))
-            neg_e = th.energy(eu, r_c, en, self.consumes_translation(e, users, neg))
+            pos_e = th.energy(eu, r_c, ep, self.consumes_translation(e, users, pos, pos))
+            neg_e = th.energy(eu, r_c, en, self.consumes_translation(e, users, neg, pos))
             kg = th.margin_loss(pos_e, neg_e)
             parts = [eu, ep]
             kg_triples = self._sample_kg(users.device)
@@ -482,6 +510,8 @@ class IKGR(Recommender):
 
     def full_scores(self, users: Tensor, seq: Tensor | None = None) -> Tensor:
         s = self._cos_all(users)
+        if self.item_bias is not None:
+            s = s + self.config.rec_temperature * self.item_bias
         if self._uses_intent_score() and self.lam:
             s = (1 - self.lam) * s + self.lam * self.intent_scores(users)
         return s
@@ -491,6 +521,8 @@ class IKGR(Recommender):
         u = F.normalize(e[users + self.user_off], dim=-1)
         it = F.normalize(e[items + self.ent_off], dim=-1)
         s = torch.einsum("bd,bcd->bc", u, it)
+        if self.item_bias is not None:
+            s = s + self.config.rec_temperature * self.item_bias[items]
         if self._uses_intent_score() and self.lam:
             s = (1 - self.lam) * s + self.lam * self.intent_scores(users).gather(1, items)
         return s
@@ -505,12 +537,14 @@ class IKGR(Recommender):
     def intent_embeddings(self) -> Tensor:
         return self._intent_emb(self._embeddings())
 
-    def score_decomposition(self) -> dict:
-        r"""Eq. 9–11 from written-back vectors: ``lam`` (the λ the run ranks with; 0 where intent scoring is
-        off), ``intent_vectors`` ``[T, d]`` (the propagated :math:`\mathbf{e}_a`; ``None`` without intents),
+    def score_decomposition(self) -> dict | None:
+        r"""Eq. 9–11 from written-back vectors (``None`` with ``item_bias``, a term outside them): ``lam`` (the λ
+        the run ranks with; 0 where intent scoring is off), ``intent_vectors`` ``[T, d]`` (the propagated :math:`\mathbf{e}_a`; ``None`` without intents),
         ``user_sets`` ``[U, m]`` / ``item_sets`` ``[I, n]`` (:math:`\mathcal{I}_u`, :math:`\mathcal{I}_i` as
         intent indices, -1 padded). :func:`score_terms` recomputes the score from these and the stored user and
         item vectors, term by term."""
+        if self.item_bias is not None:  # a per-item term outside Eq. 9-11: no decomposition is claimed
+            return None
         return {"kind": "ikgr", "lam": float(self.eval_params()["lam"]),
                 "intent_vectors": self.intent_embeddings().detach() if self.num_intents else None,
                 "user_sets": self.user_sets, "item_sets": self.item_sets}
@@ -555,6 +589,11 @@ class IKGR(Recommender):
 
     def eval_params(self) -> dict[str, float]:
         return {"lam": self.lam if self._uses_intent_score() else 0.0}
+
+
+def _in_sets(sets: Tensor, other: Tensor) -> Tensor:
+    """``[B, m]``: whether each (non-padding) entry of ``sets`` ``[B, m]`` is in the same row of ``other``."""
+    return ((sets[:, :, None] == other[:, None, :]) & (other[:, None, :] >= 0)).any(-1) & (sets >= 0)
 
 
 def _trim(sets: Tensor) -> Tensor:

@@ -29,8 +29,9 @@ class PreparedGraph:
     column (``by_col``), so the transpose of any row cut is a masked selection, not a sort.
     """
 
-    def __init__(self, A: Tensor, C: Tensor, A_self: Tensor) -> None:
+    def __init__(self, A: Tensor, C: Tensor, A_self: Tensor, self_weight: float = 1.0) -> None:
         self.A, self.C = A, C
+        self.self_weight = float(self_weight)
         n = A.shape[0]
         self.num_nodes = n
         self.a_crow, self.a_col, self.a_val = A.crow_indices(), A.col_indices(), A.values()
@@ -87,7 +88,7 @@ class PreparedGraph:
         is_self = slot == 0
         col = torch.where(is_self, index[row], self.a_col[entry] if self.a_col.numel() else index[row])
         scale = torch.where(full, torch.ones_like(d, dtype=self.a_val.dtype), d.to(self.a_val.dtype) / sample)
-        val = torch.where(is_self, torch.ones_like(scale), (self.a_val[entry] if self.a_val.numel() else scale) * scale)
+        val = torch.where(is_self, torch.full_like(scale, self.self_weight), (self.a_val[entry] if self.a_val.numel() else scale) * scale)
         return RowCut(self, index, crow, col, val, *C, exact=False)
 
 
@@ -205,7 +206,8 @@ class KGConv(MessagePassing):
 
     @staticmethod
     def prepare(
-        edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_relations: int, aggr: str = "mean"
+        edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_relations: int, aggr: str = "mean",
+        edge_weight: Tensor | None = None, self_weight: float = 1.0,
     ) -> PreparedGraph:
         """Precompute sparse operators for a fixed graph (:class:`PreparedGraph`): ``A`` :math:`(N, N)` and
         ``C`` :math:`(N, R)` (CSR) such that the aggregation is ``A @ x + C @ rel_emb``. With ``mean`` the rows
@@ -214,10 +216,10 @@ class KGConv(MessagePassing):
         import warnings
 
         src, dst = edge_index
-        ones = torch.ones(src.numel(), device=src.device)
+        ones = torch.ones(src.numel(), device=src.device) if edge_weight is None else edge_weight.float()
         if aggr == "mean":
-            deg = torch.zeros(num_nodes, device=src.device).index_add_(0, dst, ones).clamp(min=1)
-            w = 1.0 / deg[dst]
+            deg = torch.zeros(num_nodes, device=src.device).index_add_(0, dst, ones).clamp(min=1e-12)
+            w = ones / deg[dst]
         else:
             w = ones
         with warnings.catch_warnings():
@@ -226,9 +228,10 @@ class KGConv(MessagePassing):
             C = torch.sparse_coo_tensor(torch.stack([dst, edge_type]), w, (num_nodes, num_relations)).coalesce()
             eye = torch.arange(num_nodes, device=src.device)
             A_self = torch.sparse_coo_tensor(torch.cat([A.indices(), torch.stack([eye, eye])], 1),
-                                             torch.cat([A.values(), torch.ones(num_nodes, device=src.device)]),
+                                             torch.cat([A.values(),
+                                                        torch.full((num_nodes,), float(self_weight), device=src.device)]),
                                              (num_nodes, num_nodes)).coalesce()
-            return PreparedGraph(A.to_sparse_csr(), C.to_sparse_csr(), A_self.to_sparse_csr())
+            return PreparedGraph(A.to_sparse_csr(), C.to_sparse_csr(), A_self.to_sparse_csr(), self_weight)
 
     def forward(
         self,
@@ -249,14 +252,16 @@ class KGConv(MessagePassing):
         if index is not None and isinstance(prepared, PreparedGraph):
             cut = prepared.rows(index, sample)  # x_v + A x over the rows index: (A + I)[index] @ x
             return self._act(self.lin(_RowsMatmul.apply(x, cut) + cut.C @ self.rel_emb.weight))
+        sw = 1.0
         if prepared is not None:
             A, C = prepared
             agg = A @ x + C @ self.rel_emb.weight
+            sw = getattr(prepared, "self_weight", 1.0)
         else:
             agg = self.propagate(edge_index, x=x, edge_type=edge_type, size=(x.size(0), x.size(0)))
         if index is not None:
             x, agg = x[index], agg[index]
-        return self._act(self.lin(x + agg))
+        return self._act(self.lin((x if sw == 1.0 else sw * x) + agg))
 
     def message(self, x_j: Tensor, edge_type: Tensor) -> Tensor:
         return x_j + self.rel_emb(edge_type)

@@ -75,6 +75,8 @@ VARIANTS = {
     "bpr_sum": {"rec_loss": "bpr", "aggr": "sum", "act": "relu"},
     "full_softmax_2_layers": {"rec_loss": "full_softmax", "num_layers": 2},
     "no_conv_interactions": {"conv_interactions": False, "weighting": "linear"},
+    "bias_pair_self": {"item_bias": True, "pair_intents_without_positive": True, "self_weight": 0.5},
+    "recency_no_kg_no_user_vector": {"user_recency": 3.0, "use_kg": False, "user_embedding": False},
 }
 
 

@@ -1,0 +1,122 @@
+"""IKGR's weak-point options (``benchmarks/ikgr_variants.py``): known answers for each, on the toy data."""
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kgplatform.data import leave_one_out, training_view
+from kgplatform.data.devdata import toy_data
+from kgplatform.data.intent_graph import CONSUMES, build_intent_graph
+from kgplatform.models import build_model
+from kgplatform.models.ikgr import IKGRConfig
+from kgplatform.nn import KGConv
+
+CFG = IKGRConfig(embedding_dim=8, kg_batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_data(num_users=30, num_items=20, seq_len=6, seed=2, text_dim=12)
+
+
+def build(toy, cfg, seed=0):
+    torch.manual_seed(seed)
+    return build_model("ikgr", toy, leave_one_out(toy), cfg)
+
+
+def test_user_recency_weighs_a_users_latest_items_most(toy):
+    """Half-life h: the user's consumes in-edges carry weights 0.5^(age/h), scaled to sum to the user's count (the
+    mean's total share is unchanged); every other edge keeps weight 1; off, there are no weights."""
+    train = training_view(toy, leave_one_out(toy))
+    assert build_intent_graph(train).edge_weight is None
+    g = build_intent_graph(train, user_recency=2.0)
+    w, (src, dst), typ = g.edge_weight, g.edge_index, g.edge_type
+    R = g.num_relations
+    into_user = (dst < g.num_users) & (typ == g.num_kg_relations + CONSUMES + R)
+    assert torch.all(w[~into_user] == 1)
+    u = 3
+    seq = train.sequence(u)
+    mine = torch.nonzero(into_user & (dst == u)).squeeze(1)
+    items = src[mine] - g.ent_off
+    assert items.tolist() == seq.tolist()  # in the user's order, oldest first
+    n = seq.numel()
+    expect = torch.pow(0.5, (n - 1 - torch.arange(n)).float() / 2.0)
+    assert torch.allclose(w[mine], expect * n / expect.sum())
+    assert float(w[mine].sum()) == pytest.approx(n)
+
+
+def test_self_weight_scales_the_node_term():
+    """Eq. 3 with ``self_weight`` s: W(s·h_v + mean(h_u + e_r)) + b, the same through the prepared operators, their
+    row cut and the plain message passing path."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    ei = torch.tensor([[1, 2, 3], [0, 0, 1]])
+    et = torch.tensor([0, 1, 0])
+    conv = KGConv(3, 2, 2, act="none")
+    s = 0.25
+    prepared = KGConv.prepare(ei, et, 4, 2, "mean", self_weight=s)
+    out = conv(x, prepared=prepared)
+    agg0 = ((x[1] + conv.rel_emb.weight[0]) + (x[2] + conv.rel_emb.weight[1])) / 2
+    assert torch.allclose(out[0], conv.lin(s * x[0] + agg0), atol=1e-6)
+    assert torch.allclose(out[2], conv.lin(s * x[2]), atol=1e-6)  # no in-edges: the node term alone
+    cut = conv(x, prepared=prepared, index=torch.tensor([0, 2]))
+    assert torch.allclose(cut, out[[0, 2]], atol=1e-6)
+
+
+def test_pair_without_positive_drops_the_positives_intents_from_the_users_set(toy):
+    """The shortcut: a user's inherited set holds the training positive's own intents. With
+    ``pair_intents_without_positive`` Eq. 8 for a pair (u, i) never matches an intent the positive supplied: a user
+    whose only intents are the positive's gets the free translation, and so does that pair's negative."""
+    m = build(toy, dataclasses.replace(CFG, pair_intents_without_positive=True)).eval()
+    plain = build(toy, CFG).eval()
+    sets, isets = m.user_sets, m.item_sets
+    train = training_view(toy, leave_one_out(toy))
+    found = None
+    for u in range(m.num_users):
+        for i in train.sequence(u).tolist():
+            us = set(t for t in sets[u].tolist() if t >= 0)
+            if us and us <= set(t for t in isets[i].tolist() if t >= 0):
+                found = (u, i)
+                break
+        if found:
+            break
+    assert found, "the toy data has a user whose intents all come from one item"
+    u, i = (torch.tensor([v]) for v in found)
+    free = m.transh.rel_emb.weight[m.rel_base + CONSUMES]
+    with torch.no_grad():
+        e = m.propagate()
+        assert torch.allclose(m.consumes_translation(e, u, i, i)[0], free)
+        assert not torch.allclose(plain.consumes_translation(plain.propagate(), u, i, i)[0], free)
+
+
+def test_item_bias_adds_a_learned_popularity_term_and_claims_no_decomposition(toy):
+    """score = cos(e_u, e_i) + τ·b_i (τ the loss's temperature; b starts at 0, so an untrained model ranks as
+    without it); no Eq. 9-11 decomposition is written back for such a run."""
+    m = build(toy, dataclasses.replace(CFG, item_bias=True, tune_lambda=False, lam=0.0)).eval()
+    ref = build(toy, dataclasses.replace(CFG, tune_lambda=False, lam=0.0)).eval()
+    users = torch.arange(5)
+    with torch.no_grad():
+        m.prepare_eval(), ref.prepare_eval()
+        assert torch.allclose(m.full_scores(users), ref.full_scores(users))
+        m.item_bias.copy_(torch.linspace(-1, 1, m.num_items))
+        got = m.full_scores(users)
+        e = m.propagate()
+        cos = F.normalize(e[users + m.user_off], dim=-1) @ F.normalize(m.item_embeddings(), dim=-1).t()
+        assert torch.allclose(got, cos + m.config.rec_temperature * m.item_bias, atol=1e-6)
+        items = torch.tensor([[0, 5, 19]] * 5)
+        assert torch.allclose(m.score(users, items), got.gather(1, items), atol=1e-6)
+    assert m.score_decomposition() is None and ref.score_decomposition() is not None
+
+
+def test_no_external_kg_and_no_user_vector(toy):
+    """``use_kg=False`` leaves the dataset's KG triples out of the graph (intent edges stay); ``user_embedding=False``
+    zeroes the users' learned input vectors (users are their items, intents and text)."""
+    train = training_view(toy, leave_one_out(toy))
+    with_kg, no_kg = build_intent_graph(train), build_intent_graph(train, use_kg=False)
+    assert train.has_kg and no_kg.tri_h.numel() == with_kg.tri_h.numel() - train.kg_heads.numel()
+    m = build(toy, dataclasses.replace(CFG, user_embedding=False))
+    with torch.no_grad():
+        x = m.input_features()
+        proj = m.text_proj["user"](m.user_text) if "user" in m.text_proj else torch.zeros(m.num_users, 8)
+    assert torch.allclose(x[m.user_off : m.user_off + m.num_users], proj, atol=1e-6)
