@@ -66,7 +66,8 @@ def _rows(which: str) -> list[Row]:
     if which in ("baselines", "all"):
         rows += [Row(m, m) for m in BASELINES]
     if not rows:
-        rows = [r for r in variant_rows("ikgr", {}, VARIANTS, VARIANT_TRAIN) if r.name in which.split(",")]
+        want = which.split(",")
+        rows = [r for r in variant_rows("ikgr", {}, VARIANTS, VARIANT_TRAIN) if r.variant in want or r.name in want]
     return rows
 
 
@@ -86,15 +87,24 @@ def run(a: argparse.Namespace) -> None:
              "patience": a.patience} | ({"epochs": a.epochs} if a.epochs else {})
     command = "python benchmarks/ikgr_variants.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     t0 = time.perf_counter()
+    done: list = []
+
+    def save(recbole=None, partial=True) -> None:  # after every row, so a failure later keeps what finished
+        torch.save({"summaries": done, "recbole": recbole or [], "partial": partial,
+                    "command": command, "seconds": time.perf_counter() - t0, "data": data.summary(),
+                    "num_intents": data.num_intents, "load_average": list(os.getloadavg()),
+                    "convention": a.convention}, a.save)
+
+    def on_row(summary) -> None:
+        done.append(light_summary(summary))
+        save()
+
     with tempfile.TemporaryDirectory(prefix="ikgr-variants-") as tmp:
         res = run_comparison(data, _rows(a.rows), seeds=[int(s) for s in a.seeds.split(",")], train=train,
                              out_dir=Path(tmp), with_recbole=[m for m in a.with_recbole.split(",") if m],
-                             command=command, log=log)
-    torch.save({"summaries": [light_summary(s) for s in res.summaries], "recbole": res.recbole,
-                "command": command, "seconds": time.perf_counter() - t0, "data": data.summary(),
-                "num_intents": data.num_intents, "load_average": list(os.getloadavg()),
-                "convention": a.convention}, a.save)
-    log(f"saved {len(res.summaries)} rows to {a.save}")
+                             command=command, log=log, on_row=on_row)
+    save(res.recbole, partial=False)
+    log(f"saved {len(done)} rows to {a.save}")
 
 
 def merge(a: argparse.Namespace) -> None:
@@ -113,7 +123,7 @@ def merge(a: argparse.Namespace) -> None:
            "convention": parts[0]["convention"], "protocol": "full ranking over all items",
            "interval_method": "95 % bootstrap over users, seeds pooled", "data": parts[0]["data"],
            "num_intents": parts[0]["num_intents"], "variants": VARIANTS, "variant_train": VARIANT_TRAIN,
-           "seconds": [p["seconds"] for p in parts], "load_average": [p["load_average"] for p in parts],
+           "seconds": [p["seconds"] for p in parts], "partial": [p.get("partial", False) for p in parts], "load_average": [p["load_average"] for p in parts],
            "recbole": [r for p in parts for r in (p["recbole"] or [])], **report}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -58,8 +58,9 @@ def load_state(graph: Graph, dataset: str, run: str | None = None) -> tuple[str,
     run, ckpt = run_checkpoint(graph, dataset, MODEL, run)
     state = torch.load(ckpt, map_location="cpu", weights_only=False).get("inductive")
     if state is None:
-        raise NotFound(f"run {run} saved no inductive state (more than one convolution layer, or trained by an "
-                       "older kgplatform)", hint=f"train again: kgp train {MODEL} -d {dataset}")
+        raise NotFound(f"run {run} saved no inductive state (more than one convolution layer, item_bias or "
+                       "user_recency set, or trained by an older kgplatform)",
+                       hint=f"train again: kgp train {MODEL} -d {dataset}")
     return run, state
 
 

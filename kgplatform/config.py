@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     #: ``auto`` = env URI → testcontainers (if a Docker engine answers) → local launcher.
     connection: Literal["auto", "env", "testcontainers", "local"] = "auto"
     query_timeout_s: float = 600.0
+    #: how long the driver retries a transaction that failed transiently (server gone, leader switch) before the
+    #: error reaches the user (the driver's max_transaction_retry_time; its default is 30 s)
+    db_retry_s: float = Field(default=30.0, ge=0.0)
 
     # --- local Neo4j launcher ---
     home: Path = Field(default_factory=lambda: Path.home() / ".kgplatform")

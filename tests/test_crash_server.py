@@ -45,7 +45,8 @@ def test_server_killed_during_ingest_then_restarted_and_rerun_matches_a_clean_ru
     try:
         own = ConnectionInfo(info.uri, None, None, source="local")
         graph = Graph.open(own)
-        env = kgp_env(own, tmp_path / "home", KGP_BATCH_SIZE="50")
+        # the driver would retry the lost transaction for 30 s before giving up: 2 s shows the same error
+        env = kgp_env(own, tmp_path / "home", KGP_BATCH_SIZE="50", KGP_DB_RETRY_S="2")
         proc = subprocess.Popen(kgp_cmd(*ingest), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         try:

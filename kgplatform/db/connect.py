@@ -153,7 +153,7 @@ def connect(settings: Settings, *, start_local: bool = True, log: Callable[[str]
     """Resolve and open a :class:`Graph` (verifies connectivity and credentials)."""
     info, cleanup = resolve(settings, start_local=start_local, log=log)
     try:
-        return Graph.open(info, timeout_s=settings.query_timeout_s, on_close=cleanup)
+        return Graph.open(info, timeout_s=settings.query_timeout_s, on_close=cleanup, retry_s=settings.db_retry_s)
     except BaseException:
         if cleanup:
             cleanup()

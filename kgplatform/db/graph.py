@@ -73,12 +73,14 @@ class Graph:
 
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
-    def open(cls, info: ConnectionInfo, registry: QueryRegistry | None = None, **kw: Any) -> "Graph":
+    def open(cls, info: ConnectionInfo, registry: QueryRegistry | None = None, *, retry_s: float = 30.0,
+             **kw: Any) -> "Graph":
+        """Connect (``retry_s``: the driver's retry budget for transient transaction failures)."""
         auth = (info.user or "neo4j", info.password or "") if info.password is not None else None
         with translate_errors(info.uri):
             try:
                 driver = GraphDatabase.driver(info.uri, auth=auth, connection_timeout=10,
-                                              notifications_min_severity="OFF")
+                                              notifications_min_severity="OFF", max_transaction_retry_time=retry_s)
             except ValueError as e:
                 raise DatabaseUnavailable(f"bad Neo4j URI {info.uri!r}: {e}") from e
             try:

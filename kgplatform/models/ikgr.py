@@ -554,9 +554,10 @@ class IKGR(Recommender):
         KG convolution, the text projections, and every training node's input features
         :math:`\mathbf{h}^{(0)}` (rows: users, then entities with items first, then intents), with the
         relation layout of the convolution graph. ``None`` with more than one convolution layer (a new node's
-        vector would then need its neighbours' intermediate states, not kept)."""
-        if len(self.convs) != 1:
-            return None
+        vector would then need its neighbours' intermediate states, not kept), and with ``item_bias`` or
+        ``user_recency`` (terms the inductive path does not reproduce)."""
+        if len(self.convs) != 1 or self.item_bias is not None or self.config.user_recency > 0:
+            return None  # the inductive vectors and eq. 9-11 scores have neither an item bias nor recency weights
         conv = self.convs[0]
         with torch.no_grad():
             x0 = self.input_features().detach().float().cpu()
@@ -570,6 +571,7 @@ class IKGR(Recommender):
             "user_off": self.user_off, "ent_off": self.ent_off, "int_off": self.int_off,
             "num_users": self.num_users, "num_items": self.num_items, "num_entities": self.num_entities,
             "num_intents": self.num_intents, "x0": x0,
+            "self_weight": float(self.config.self_weight),
             "use_intents": bool(self.config.use_intents), "related_intents": bool(self.config.related_intents),
             "conv_interactions": bool(self.config.conv_interactions),
             "max_item_intents": int(self.config.max_item_intents), "lam": float(self.eval_params()["lam"]),
@@ -665,6 +667,7 @@ def embed_new_node(state: dict, neighbours: Sequence[tuple[int, Tensor]], *, tex
         h = state["text_proj"][kind] @ text.float()
     else:
         h = torch.zeros(W.shape[1])
+    h = h * float(state.get("self_weight", 1.0))
     if neighbours:
         msgs = torch.stack([hu.float() + rel[r] for r, hu in neighbours])
         h = h + (msgs.mean(0) if state["aggr"] == "mean" else msgs.sum(0))

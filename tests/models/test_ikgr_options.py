@@ -120,3 +120,20 @@ def test_no_external_kg_and_no_user_vector(toy):
         x = m.input_features()
         proj = m.text_proj["user"](m.user_text) if "user" in m.text_proj else torch.zeros(m.num_users, 8)
     assert torch.allclose(x[m.user_off : m.user_off + m.num_users], proj, atol=1e-6)
+
+
+def test_self_weight_reaches_the_inductive_vectors_and_unreproducible_terms_give_none(toy):
+    """Cold start's eq. 3 for a training node equals the model's with ``self_weight``; runs whose scores carry an
+    item bias or recency weights save no inductive state (cold start would rank on different terms)."""
+    from kgplatform.models.ikgr import embed_new_node
+
+    m = build(toy, dataclasses.replace(CFG, self_weight=0.3)).eval()
+    state = m.inductive_state()
+    with torch.no_grad():
+        e = m.propagate()
+    x0, src, dst, typ = state["x0"], m.edge_index[0], m.edge_index[1], m.edge_type
+    v = m.ent_off + 7
+    nb = [(int(t), x0[int(u)]) for u, t in zip(src[dst == v].tolist(), typ[dst == v].tolist())]
+    assert torch.allclose(embed_new_node(state, nb, h_self=x0[v]), e[v], atol=1e-5)
+    assert build(toy, dataclasses.replace(CFG, item_bias=True)).inductive_state() is None
+    assert build(toy, dataclasses.replace(CFG, user_recency=5.0)).inductive_state() is None
