@@ -15,6 +15,8 @@ each saving its summaries with ``--save``; ``--merge`` combines them into the re
         --with-recbole bpr,lightgcn,kgcn --save /tmp/base.pt
     python benchmarks/ikgr_variants.py --merge /tmp/ikgr.pt /tmp/base.pt --out results/movielens-100k/ikgr-variants.json
 
+Once a variant is chosen, ``--rows NAME+no_aug`` trains it without intents (its own intents ablation), merged too.
+
 Needs the local database with the dataset (and its round-1 intents: ``kgp extract --round 1 -d DATASET``).
 """
 from __future__ import annotations
@@ -66,8 +68,12 @@ def _rows(which: str) -> list[Row]:
     if which in ("baselines", "all"):
         rows += [Row(m, m) for m in BASELINES]
     if not rows:
-        want = which.split(",")
-        rows = [r for r in variant_rows("ikgr", {}, VARIANTS, VARIANT_TRAIN) if r.variant in want or r.name in want]
+        want = [w.removeprefix("ikgr:") for w in which.split(",")]
+        # "NAME+no_aug": a variant without intents, the chosen row's own ablation (run once it is chosen)
+        extra = {f"{w}": VARIANTS[w.removesuffix("+no_aug")] | VARIANTS["no_aug"] for w in want
+                 if w.endswith("+no_aug") and w.removesuffix("+no_aug") in VARIANTS}
+        train = VARIANT_TRAIN | {w: VARIANT_TRAIN.get(w.removesuffix("+no_aug"), {}) for w in extra}
+        rows = [r for r in variant_rows("ikgr", {}, VARIANTS | extra, train) if r.variant in want]
     return rows
 
 
@@ -111,13 +117,14 @@ def merge(a: argparse.Namespace) -> None:
     parts = [torch.load(p, weights_only=False) for p in a.merge]
     summaries = [s for p in parts for s in p["summaries"]]
     names = [s.model_name for s in summaries]
-    candidates = [n for n in names if n.startswith("ikgr:") and n != "ikgr:no_aug"]
+    candidates = [n for n in names if n.startswith("ikgr:") and not n.endswith("no_aug")]
+    ablations = {"ikgr:base": "ikgr:no_aug"} | {c: f"{c}+no_aug" for c in candidates if f"{c}+no_aug" in names}
     report = variant_report(summaries, base="ikgr:base", candidates=candidates,
-                            baselines=[b for b in BASELINES if b in names], ablations={"ikgr:base": "ikgr:no_aug"})
+                            baselines=[b for b in BASELINES if b in names], ablations=ablations)
     intents_vs_no_aug = [d for d in report["valid_differences_vs_base"] if d["a"] == "ikgr:no_aug"]
     from kgplatform.experiment.compare import differences
-    report["intents"] = differences(summaries, [("ikgr:base", "ikgr:no_aug", "intents vs none")], phase="test",
-                                    metrics=("NDCG@10", "HR@10")) + intents_vs_no_aug
+    report["intents"] = differences(summaries, [(a, b, "intents vs none") for a, b in ablations.items()],
+                                    phase="test", metrics=("NDCG@10", "HR@10")) + intents_vs_no_aug
     doc = {"commands": [p["command"] for p in parts] + ["python benchmarks/ikgr_variants.py "
                                                           + " ".join(shlex.quote(x) for x in sys.argv[1:])],
            "convention": parts[0]["convention"], "protocol": "full ranking over all items",

@@ -65,6 +65,23 @@ class IKGRConfig:
         user_features: ``none`` or ``knowledge`` (not the paper's): the embedded fused user knowledge added to
             the users' input vectors :math:`\mathbf{h}^{(0)}_u` through
             :class:`~kgplatform.nn.user_features.UserFeatureFusion`, before the KG convolution.
+
+    The weak points the IKGR issue lists, each a switch measured by ``benchmarks/ikgr_variants.py`` (not the paper's;
+    defaults keep the model as it was):
+
+    Args:
+        item_bias: a learned per-item bias :math:`b_i` added to the loss's logits (:math:`\cos/\tau_r + b_i`) and
+            to the score (:math:`\tau_r b_i`, scaled as the embedding term): the popularity signal that cosine
+            scoring discards. Such a run claims no Eq. 9–11 decomposition and saves no inductive state.
+        user_recency: half-life, in interactions, of a user's consumed items in the user's aggregation (the newest
+            weighs most; the consumes edges keep their total share of the mean); 0 = uniform (the paper).
+        user_embedding: the users' learned input vectors; off, a user is the aggregation of their items, intents
+            and text only.
+        pair_intents_without_positive: Eq. 8 for a training pair leaves out of the user's intent set the intents
+            the pair's positive supplies (the inherited set holds them, a shortcut test pairs do not have).
+        use_kg: convolve over the dataset's external KG triples (off: interactions and intents only).
+        self_weight: weight :math:`s` of the node's own vector in Eq. 3, :math:`\mathbf{W}(s\,\mathbf{h}_v +
+            \operatorname{AGG}) + \mathbf{b}`; 1 = the paper's.
     """
 
     embedding_dim: int = 64
