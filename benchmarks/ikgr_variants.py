@@ -52,6 +52,8 @@ VARIANTS = {
     "self_0.5": {"self_weight": 0.5},
     "recency_20": {"user_recency": 20.0},
     "weight_decay": {},
+    # stage 2: the three switches that pointed up on validation in stage 1, together
+    "no_external_kg+tau_0.2+self_0.5": {"use_kg": False, "rec_temperature": 0.2, "self_weight": 0.5},
 }
 VARIANT_TRAIN = {"weight_decay": {"weight_decay": 1e-5}}
 BASELINES = ("bpr", "lightgcn", "kgcn")
