@@ -6,23 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from kgplatform.data import leave_one_out, training_view
-from kgplatform.data.devdata import toy_data
 from kgplatform.data.intent_graph import CONSUMES, build_intent_graph
-from kgplatform.models import build_model
-from kgplatform.models.ikgr import IKGRConfig
 from kgplatform.nn import KGConv
 
-CFG = IKGRConfig(embedding_dim=8, kg_batch_size=32)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return toy_data(num_users=30, num_items=20, seq_len=6, seed=2, text_dim=12)
-
-
-def build(toy, cfg, seed=0):
-    torch.manual_seed(seed)
-    return build_model("ikgr", toy, leave_one_out(toy), cfg)
+from test_models_ikgr import CFG, build, toy  # noqa: F401  (the toy fixture; tests/models is on the path)
 
 
 def test_user_recency_weighs_a_users_latest_items_most(toy):
