@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
 import torch  # noqa: E402
 
 from kgplatform.config import Settings  # noqa: E402
-from kgplatform.experiment.compare import Row, run_comparison  # noqa: E402
+from kgplatform.experiment.compare import Row, differences, run_comparison  # noqa: E402
 from kgplatform.experiment.variants import light_summary, variant_report, variant_rows  # noqa: E402
 
 #: one change each from the base configuration (IKGRConfig defaults)
@@ -123,10 +123,8 @@ def merge(a: argparse.Namespace) -> None:
     ablations = {"ikgr:base": "ikgr:no_aug"} | {c: f"{c}+no_aug" for c in candidates if f"{c}+no_aug" in names}
     report = variant_report(summaries, base="ikgr:base", candidates=candidates,
                             baselines=[b for b in BASELINES if b in names], ablations=ablations)
-    intents_vs_no_aug = [d for d in report["valid_differences_vs_base"] if d["a"] == "ikgr:no_aug"]
-    from kgplatform.experiment.compare import differences
     report["intents"] = differences(summaries, [(a, b, "intents vs none") for a, b in ablations.items()],
-                                    phase="test", metrics=("NDCG@10", "HR@10")) + intents_vs_no_aug
+                                    phase="test", metrics=("NDCG@10", "HR@10"))
     doc = {"commands": [p["command"] for p in parts] + ["python benchmarks/ikgr_variants.py "
                                                           + " ".join(shlex.quote(x) for x in sys.argv[1:])],
            "convention": parts[0]["convention"], "protocol": "full ranking over all items",

@@ -69,7 +69,6 @@ class IKGRConfig:
     The weak points the IKGR issue lists, each a switch measured by ``benchmarks/ikgr_variants.py`` (not the paper's;
     defaults keep the model as it was):
 
-    Args:
         item_bias: a learned per-item bias :math:`b_i` added to the loss's logits (:math:`\cos/\tau_r + b_i`) and
             to the score (:math:`\tau_r b_i`, scaled as the embedding term): the popularity signal that cosine
             scoring discards. Such a run claims no Eq. 9–11 decomposition and saves no inductive state.
@@ -404,16 +403,18 @@ class IKGR(Recommender):
             return torch.arange(self.num_items, device=pos.device)
         return None
 
-    def _rec_loss(self, eu: Tensor, ep: Tensor, en: Tensor, cand_emb: Tensor | None, target: Tensor | None,
-                  pos: Tensor, neg: Tensor, cand: Tensor | None) -> Tensor:
+    def _rec_loss(self, eu: Tensor, ep: Tensor, en: Tensor, pos: Tensor, neg: Tensor,
+                  cand: Tensor | None = None, cand_emb: Tensor | None = None) -> Tensor:
+        """The interaction loss: softmax over the candidate items ``cand`` (sorted ids, vectors ``cand_emb``), or
+        BPR over the (pos, neg) pairs without candidates."""
         c = self.config
         nu = F.normalize(eu, dim=-1)
         b = self.item_bias
-        if cand_emb is not None:
+        if cand is not None:
             logits = nu @ F.normalize(cand_emb, dim=-1).t() / c.rec_temperature
             if b is not None:
                 logits = logits + b[cand]
-            return F.cross_entropy(logits, target)
+            return F.cross_entropy(logits, torch.searchsorted(cand, pos))
         sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
         sn = (nu * F.normalize(en, dim=-1)).sum(-1)
         diff = (sp - sn) / c.rec_temperature
@@ -458,8 +459,7 @@ class IKGR(Recommender):
         eu, ep, en = at(users + self.user_off), at(pos + self.ent_off), at(neg + self.ent_off)
         out: dict[str, Tensor] = {}
         if c.rec_loss != "none":
-            out["rec"] = self._rec_loss(eu, ep, en, None if cand is None else at(cand + self.ent_off),
-                                        None if cand is None else torch.searchsorted(cand, pos), pos, neg, cand)
+            out["rec"] = self._rec_loss(eu, ep, en, pos, neg, cand, None if cand is None else at(cand + self.ent_off))
         if c.kg_weight:
             th = self.transh
             r_c = torch.full((2 * B,), self.rel_base + CONSUMES, dtype=users.dtype, device=dev)
@@ -499,8 +499,7 @@ class IKGR(Recommender):
         out: dict[str, Tensor] = {}
         if c.rec_loss != "none":
             cand = self._candidates(pos, neg)
-            out["rec"] = self._rec_loss(eu, ep, en, None if cand is None else e[cand + self.ent_off],
-                                        None if cand is None else torch.searchsorted(cand, pos), pos, neg, cand)
+            out["rec"] = self._rec_loss(eu, ep, en, pos, neg, cand, None if cand is None else e[cand + self.ent_off])
         if c.kg_weight:
             th = self.transh
             r_c = torch.full_like(users, self.rel_base + CONSUMES)
