@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 from _common import ROOT, bench_graph, data_dir, peak_rss_mb
-from _subsample import subsample_games
+from _subsample import INTER_FILE, subsample_games
 from ingest import Meter, load, reset, server_pid
 from serve import pct, timed
 
@@ -114,6 +114,59 @@ def measure_size(graph: Graph, folder: Path, name: str, args: argparse.Namespace
             "steps": steps, "peak_rss_mb": peak_rss_mb()}
 
 
+def model_spec(spec: str) -> tuple[str, dict]:
+    """``NAME[:key=value,...]`` → (model name, model options), e.g. ``bpr:sparse_grad=true`` or
+    ``lightgcn:loader=neighbor,num_neighbors=5,5`` (a part without ``=`` continues the previous value, so
+    ``num_neighbors`` is ``"5,5"``); values parsed as int, float, boolean or text."""
+    name, _, rest = spec.partition(":")
+    pairs: list[list[str]] = []
+    for part in filter(None, rest.split(",")):
+        if "=" in part or not pairs:
+            pairs.append([x.strip() for x in part.split("=", 1)] + [""] * ("=" not in part))
+        else:
+            pairs[-1][1] += "," + part.strip()
+    opts: dict = {}
+    for k, v in pairs:
+        value = {"true": True, "false": False}.get(v.lower(), v)
+        for cast in (int, float):
+            if isinstance(value, str):
+                try:
+                    value = cast(value)
+                except ValueError:
+                    pass
+        opts[k] = value
+    return name, opts
+
+
+def measure_epochs(folder: Path, args: argparse.Namespace) -> dict:
+    """``--epochs-only``: a training epoch per model spec on one sample, no database (the sample's files read
+    straight into ``RecData``, as ``benchmarks/train.py`` reads Games); also the validation full-ranking NDCG@10
+    after ``--epochs`` epochs, so that model options that change the optimisation (``sparse_grad``, the
+    neighbour loader) are compared at the same number of epochs."""
+    from train import _load_games
+
+    rec = _load_games(folder / INTER_FILE)
+    steps: dict[str, dict] = {}
+    for spec in args.models:
+        name, opts = model_spec(spec)
+        cfg = TrainConfig(device="cpu", epochs=args.epochs, eval_every=args.epochs, num_negatives=args.negatives,
+                          tune=False, patience=100)
+        trainer = Trainer(cfg, log=lambda msg: None)
+        run = trainer.prepare(name, rec, opts)
+        loop = trainer.train_loop(run)
+        wall = statistics.median(e.train_seconds for e in loop.history)
+        n = int(run.split.train_len.sum())
+        valid = [e.valid for e in loop.history if e.valid]
+        steps[f"epoch {spec}"] = {
+            "seconds": wall, "server_cpu": None,
+            "client_cpu": statistics.median(e.cpu_seconds for e in loop.history), "count": n,
+            "unit": "interactions/s", "rate": n / wall, "epoch_seconds": [e.train_seconds for e in loop.history],
+            "valid_ndcg10": valid[-1]["NDCG@10"] if valid else None, "load": os.getloadavg()}
+    summary = {"users": rec.num_users, "items": rec.num_items, "interactions": int(rec.seq_items.numel())}
+    return {"summary": summary, "relationships": summary["interactions"], "train_interactions": n, "steps": steps,
+            "peak_rss_mb": peak_rss_mb()}
+
+
 def warm_up(graph: Graph, src: Path, tmp: Path, args: argparse.Namespace) -> None:
     folder = tmp / "warm-up"
     subsample_games(src, folder, 0.01)
@@ -165,14 +218,17 @@ def print_size(s: dict) -> None:
           f"{s['summary']['items']:,} items, {s['summary']['interactions']:,} interactions, "
           f"{s['relationships']:,} relationships (data x{s['data_ratio_first']:.2f} of 1x, "
           f"x{s['data_ratio_previous']:.2f} of the previous)")
-    print(f"  {'step':<18}{'seconds':>10}{'rate':>26}{'vs 1x':>8}{'vs prev':>9}{'CPU s':>9}{'vs 1x':>8}"
+    print(f"  {'step':<34}{'seconds':>10}{'rate':>26}{'vs 1x':>8}{'vs prev':>9}{'CPU s':>9}{'vs 1x':>8}"
           f"{'vs prev':>9}  load (per pass)")
     for label, st in s["steps"].items():
         rate = f"{st['rate']:,.0f} {st['unit']}" if st["rate"] is not None else f"{st['count']} calls"
         cpu = (f"{st['cpu']:>9.2f}{st['cpu_ratio_first']:>7.2f}x{st['cpu_ratio_previous']:>8.2f}x"
                if st["cpu"] is not None else f"{'-':>9}{'-':>8}{'-':>9}")
         loads = ", ".join("/".join(f"{x:.1f}" for x in p["load"]) for p in st["passes"])
-        print(f"  {label:<18}{st['seconds']:>10.4f}{rate:>26}{st['ratio_first']:>7.2f}x{st['ratio_previous']:>8.2f}x"
+        valid = [p["valid_ndcg10"] for p in st["passes"] if p.get("valid_ndcg10") is not None]
+        if valid:
+            loads += f"  valid NDCG@10 {statistics.median(valid):.4f}"
+        print(f"  {label:<34}{st['seconds']:>10.4f}{rate:>26}{st['ratio_first']:>7.2f}x{st['ratio_previous']:>8.2f}x"
               f"{cpu}  {loads}")
 
 
@@ -216,9 +272,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="passes over the sizes, alternately smallest and largest first; the median is the figure")
     ap.add_argument("--replot", action="store_true", help="only redraw growth.png from --out's growth.json")
+    ap.add_argument("--epochs-only", action="store_true",
+                    help="only the training epochs, no database (model specs NAME[:key=value,...], e.g. "
+                         "bpr:sparse_grad=true lightgcn:loader=neighbor); writes growth-epochs.json/.png")
     args = ap.parse_args()
+    stem = "growth-epochs" if args.epochs_only else "growth"
     if args.replot:
-        plot(json.loads((args.out / "growth.json").read_text())["sizes"], args.out / "growth.png")
+        plot(json.loads((args.out / f"{stem}.json").read_text())["sizes"], args.out / f"{stem}.png")
         return
     if sorted(args.fractions) != args.fractions or not 0 < args.fractions[0] <= args.fractions[-1] <= 1:
         ap.error("--fractions must be increasing, in (0, 1]")
@@ -241,9 +301,14 @@ def main() -> None:
         for r in range(args.repeat):  # smallest first, then largest first, ...: load drift hits all sizes
             for f in (args.fractions if r % 2 == 0 else args.fractions[::-1]):
                 t = time.perf_counter()
-                with bench_graph() as graph:
-                    warm_up(graph, src, Path(tmp), args)
-                    res = measure_size(graph, Path(tmp) / f"f{f:g}", f"games-{f:g}", args)
+                if args.epochs_only:
+                    if r == 0 and f == args.fractions[0]:  # warm-up: allocator, kernels, imports
+                        measure_epochs(Path(tmp) / f"f{f:g}", argparse.Namespace(**{**vars(args), "epochs": 1}))
+                    res = measure_epochs(Path(tmp) / f"f{f:g}", args)
+                else:
+                    with bench_graph() as graph:
+                        warm_up(graph, src, Path(tmp), args)
+                        res = measure_size(graph, Path(tmp) / f"f{f:g}", f"games-{f:g}", args)
                 res["wall"] = time.perf_counter() - t
                 passes[f].append(res)
                 print(f"pass {r + 1}, {f:g}: done in {res['wall']:.0f} s, load {load()}", file=sys.stderr,
@@ -261,11 +326,11 @@ def main() -> None:
             c = f" (CPU {st['cpu_ratio_previous']:.2f}x)" if st["cpu"] is not None else ""
             cells.append(f"{st['ratio_previous']:.2f}x{c} for data x{s['data_ratio_previous']:.2f}, "
                          f"{'met' if st['ratio_previous'] <= TARGET else 'NOT met'}")
-        print(f"  {label:<18}" + ";  ".join(cells))
+        print(f"  {label:<34}" + ";  ".join(cells))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "growth.json").write_text(json.dumps(out, indent=2) + "\n")
-    plot(out["sizes"], args.out / "growth.png")
-    print(f"wrote {args.out / 'growth.json'} and {args.out / 'growth.png'}; peak RSS {peak_rss_mb():.0f} MB")
+    (args.out / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
+    plot(out["sizes"], args.out / f"{stem}.png")
+    print(f"wrote {args.out / f'{stem}.json'} and {args.out / f'{stem}.png'}; peak RSS {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

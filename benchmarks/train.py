@@ -15,6 +15,7 @@ Structured as functions so other parts (export, recommend timings) can be added 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -247,6 +248,30 @@ IKGR_SPEED_VARIANTS = {
 }
 
 
+def ikgr_speed_variant(spec: str) -> tuple[dict, dict]:
+    """``NAME[:key=value,...]``: a named :data:`IKGR_SPEED_VARIANTS` entry with options changed, e.g.
+    ``batch:batch_size=4096,lr=0.01`` or ``batch:use_kg=false``: keys that are ``IKGRConfig`` fields go to the
+    model, the others to ``TrainConfig``; values parsed as int, float, boolean or text."""
+    from kgplatform.models.ikgr import IKGRConfig
+
+    name, _, rest = spec.partition(":")
+    if name not in IKGR_SPEED_VARIANTS:
+        raise SystemExit(f"unknown IKGR speed variant {name!r} (one of {', '.join(IKGR_SPEED_VARIANTS)})")
+    mopts, topts = (dict(d) for d in IKGR_SPEED_VARIANTS[name])
+    model_keys = {f.name for f in dataclasses.fields(IKGRConfig)}
+    for kv in filter(None, rest.split(",")):
+        k, _, v = (x.strip() for x in kv.partition("="))
+        value: Any = {"true": True, "false": False}.get(v.lower(), v)
+        for cast in (int, float):
+            if isinstance(value, str):
+                try:
+                    value = cast(value)
+                except ValueError:
+                    pass
+        (mopts if k in model_keys else topts)[k] = value
+    return mopts, topts
+
+
 def _epoch(trainer: Trainer, run, opt) -> tuple[float, float]:
     """One training epoch of ``run`` as :meth:`Trainer.train_loop` runs it (sampler, named losses, Adam);
     ``(wall, CPU)`` seconds."""
@@ -280,6 +305,7 @@ def _validation_accuracy(model: str, data: RecData, model_options: dict, cfg: Tr
         "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low, "valid_ndcg10_high": ci.high,
         "valid_ndcg10_curve": {e.epoch: round(e.valid["NDCG@10"], 4) for e in loop.history if e.valid},
         "epoch_seconds": [round(e.train_seconds, 2) for e in loop.history],
+        "train_seconds_to_best": round(sum(e.train_seconds for e in loop.history if e.epoch <= loop.best_epoch), 2),
         "epoch_cpu_seconds": [round(e.cpu_seconds, 2) for e in loop.history],
         "load_average_end": os.getloadavg(),
     }
@@ -291,6 +317,7 @@ def bench_ikgr_speed(
     variants: list[str],
     rounds: int = 2,
     accuracy_epochs: int = 0,
+    accuracy_skip: tuple[str, ...] = (),
     train: dict[str, Any] | None = None,
     cache_dir: Path | None = None,
 ) -> dict:
@@ -310,11 +337,12 @@ def bench_ikgr_speed(
                            "load_average_start": os.getloadavg(), "variants": {}}
     runs = {}
     for v in variants:
-        mopts, topts = IKGR_SPEED_VARIANTS[v]
+        mopts, topts = ikgr_speed_variant(v)
         trainer = Trainer(TrainConfig(device="cpu", cache_dir=cache_dir, **(base | topts)), log=log)
         run = trainer.prepare("ikgr", data, mopts)
         runs[v] = (trainer, run, make_adam(run.net, run.config, run.device))
-        out["variants"][v] = {"model_options": mopts, "train_options": topts, "epoch_seconds": [],
+        out["variants"][v] = {"model_options": mopts, "train_options": topts, "batch_size": run.config.batch_size,
+                              "lr": run.config.lr, "epoch_seconds": [],
                               "epoch_cpu_seconds": []}
     for r in range(rounds):
         for v in variants:
@@ -335,11 +363,16 @@ def bench_ikgr_speed(
             rec["cpu_speedup"] = ref["cpu_seconds_per_epoch"] / rec["cpu_seconds_per_epoch"]
     out["load_average_speed_end"] = os.getloadavg()
     if accuracy_epochs > 0:
-        for v in variants:
-            mopts, topts = IKGR_SPEED_VARIANTS[v]
+        for v in (v for v in variants if v not in accuracy_skip):
+            mopts, topts = ikgr_speed_variant(v)
             cfg = TrainConfig(device="cpu", cache_dir=cache_dir, **(base | topts | {"epochs": accuracy_epochs}))
             _, out["variants"][v]["accuracy"] = _validation_accuracy("ikgr", data, mopts, cfg)
     return out
+
+
+def _variant_list(text: str) -> list[str]:
+    """``--ikgr-variants``: split on ``;`` when any variant carries options, else on ``,``."""
+    return [v.strip() for v in (text.split(";") if ":" in text else text.split(",")) if v.strip()]
 
 
 def format_ikgr_speed(r: dict) -> str:
@@ -348,14 +381,15 @@ def format_ikgr_speed(r: dict) -> str:
     for v, rec in r["variants"].items():
         ratio = (f"  {rec['speedup']:.2f}x faster than full (CPU {rec['cpu_speedup']:.2f}x)" if "speedup" in rec
                  and v != "full" else "  (reference)" if v == "full" else "")
-        lines.append(f"  {v:8s} {rec['seconds_per_epoch']:7.2f} s/epoch  CPU {rec['cpu_seconds_per_epoch']:7.2f} s"
+        lines.append(f"  {v:8s} batch {rec['batch_size']} {rec['seconds_per_epoch']:7.2f} s/epoch  CPU {rec['cpu_seconds_per_epoch']:7.2f} s"
                      f"{ratio}   epochs {rec['epoch_seconds']}")
     for v, rec in r["variants"].items():
         a = rec.get("accuracy")
         if a:
             lines.append(f"  {v:8s} valid full NDCG@10 {a['valid_ndcg10']:.4f} [{a['valid_ndcg10_low']:.4f}, "
                          f"{a['valid_ndcg10_high']:.4f}] after {a['epochs']} epochs (best {a['best_epoch']}; "
-                         f"curve {a['valid_ndcg10_curve']}; s/epoch {a['epoch_seconds']})")
+                         f"curve {a['valid_ndcg10_curve']}; training seconds to the best epoch "
+                         f"{a.get('train_seconds_to_best')}; s/epoch {a['epoch_seconds']})")
     return "\n".join(lines)
 
 
@@ -766,8 +800,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pop-check", action="store_true")
     p.add_argument("--ikgr-speed", action="store_true",
                    help="IKGR s/epoch of the full-graph reference and the faster variants, same process")
-    p.add_argument("--ikgr-variants", default="full,batch,sampled")
+    p.add_argument("--ikgr-variants", default="full,batch,sampled",
+                   help="NAME or NAME:key=value,... (training options changed, e.g. batch:batch_size=4096,lr=0.01); "
+                        "NAME one of full, batch, sampled; separated by ';' when any has options, else by ','")
+    p.add_argument("--accuracy-skip", default="",
+                   help="--ikgr-speed: variants (';'-separated) timed but not trained for accuracy, e.g. full, "
+                        "whose losses and gradients equal batch's")
     p.add_argument("--rounds", type=int, default=2, help="--ikgr-speed: interleaved timed epochs per variant")
+    p.add_argument("--patience", type=int, default=100,
+                   help="--ikgr-speed accuracy runs: early-stopping patience in evaluations (100 = run every epoch)")
     p.add_argument("--accuracy-epochs", type=int, default=0,
                    help="--ikgr-speed: also train each variant this many epochs; validation NDCG@10 with intervals")
     p.add_argument("--sasrec-speed", action="store_true",
@@ -814,12 +855,17 @@ def main(argv: list[str] | None = None) -> int:
         ds = a.datasets if a.datasets != "amazon-beauty" else "ml-100k"
         data = load_dataset(ds, a.data_dir)
         train = dict(MODEL_SETTINGS.get(ds, {}).get("ikgr", {}).get("train", {}))
-        out = bench_ikgr_speed(data, variants=a.ikgr_variants.split(","), rounds=a.rounds,
+        out = bench_ikgr_speed(data, variants=_variant_list(a.ikgr_variants), rounds=a.rounds,
                                accuracy_epochs=a.accuracy_epochs,
-                               train=train | {"patience": 100, "num_negatives": a.negatives},
+                               accuracy_skip=tuple(v.strip() for v in a.accuracy_skip.split(";") if v.strip()),
+                               train=train | {"patience": a.patience, "num_negatives": a.negatives},
                                cache_dir=a.cache_dir)
+        out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
         if not a.json:
             print(format_ikgr_speed(out))
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     elif a.sasrec_speed:
         ds = a.datasets.split(",")[0]
         data = load_dataset(ds, a.data_dir, intents=False)

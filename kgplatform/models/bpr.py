@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_choice, check_float, check_int
+from kgplatform.models.options import check_bool, check_choice, check_float, check_int
 from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
 
 
@@ -19,17 +19,22 @@ class BPRConfig:
         reg_weight: L2 weight on the embeddings of the batch (0 = rely on the optimiser's weight decay).
         user_features: ``none`` or ``knowledge`` (the embedded fused user knowledge added to the user vector
             through :class:`~kgplatform.nn.user_features.UserFeatureFusion`).
+        sparse_grad: sparse gradients for the user and item tables, stepped by ``SparseAdam`` (lazy Adam: only
+            the rows a batch touched move), so a step costs O(batch) instead of O(users + items); off by
+            default (dense Adam, as RecBole). Not combinable with weight decay.
     """
 
     embedding_dim: int = 64
     reg_weight: float = 0.0
     user_features: str = "none"
+    sparse_grad: bool = False
 
     def validate(self) -> BPRConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
         check_int(self, "embedding_dim", 1)
         check_float(self, "reg_weight", 0.0)
         check_choice(self, "user_features", USER_FEATURES)
+        check_bool(self, "sparse_grad")
         return self
 
 
@@ -62,8 +67,8 @@ class BPRMF(Recommender):
         super().__init__(num_users, num_items)
         self.config = config or BPRConfig()
         d = self.config.embedding_dim
-        self.user_emb = nn.Embedding(num_users, d)
-        self.item_emb = nn.Embedding(num_items, d)
+        self.user_emb = nn.Embedding(num_users, d, sparse=self.config.sparse_grad)
+        self.item_emb = nn.Embedding(num_items, d, sparse=self.config.sparse_grad)
         self.user_fusion = user_fusion
         self.reset_parameters()
 

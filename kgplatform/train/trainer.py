@@ -121,12 +121,49 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def make_adam(net: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    """The training optimiser: Adam, fused where ``cfg.fused_adam`` and the device supports it."""
-    params = [p for p in net.parameters() if p.requires_grad]
+class Optimizers:
+    """Several optimisers stepped as one (``zero_grad`` / ``step``): Adam over the dense parameters and
+    ``SparseAdam`` over the sparse-gradient embedding tables (:func:`make_adam`)."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        self.optimizers = list(optimizers)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+
+def sparse_parameters(net: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The weights of ``net``'s embedding tables built with ``sparse=True`` (their gradient is sparse)."""
+    return [m.weight for m in net.modules()
+            if isinstance(m, torch.nn.Embedding) and m.sparse and m.weight.requires_grad]
+
+
+def make_adam(net: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer | Optimizers:
+    """The training optimiser: Adam, fused where ``cfg.fused_adam`` and the device supports it.
+
+    A model whose embedding tables have sparse gradients (``nn.Embedding(sparse=True)``, e.g. BPR-MF's
+    ``sparse_grad``) gets ``SparseAdam`` for those tables — lazy Adam: a step updates the moments and values of
+    the rows the batch touched only, so its cost follows the batch, not the table — and Adam for the rest.
+    Weight decay and gradient clipping need dense gradients and are refused with sparse tables."""
+    sparse = sparse_parameters(net)
+    ids = {id(p) for p in sparse}
+    params = [p for p in net.parameters() if p.requires_grad and id(p) not in ids]
     fused = bool(cfg.fused_adam and device.type in ("cpu", "cuda") and params
                  and all(p.dtype.is_floating_point and not p.is_sparse for p in params))
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+    if not sparse:
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+    if cfg.weight_decay or cfg.grad_clip:
+        raise TrainingError("sparse embedding gradients do not combine with weight_decay or grad_clip",
+                            hint="set them to 0 (use the model's reg_weight for L2) or turn the sparse option off")
+    opts: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(sparse, lr=cfg.lr)]
+    if params:
+        opts.append(torch.optim.Adam(params, lr=cfg.lr, fused=fused or None))
+    return Optimizers(*opts)
 
 
 def seed_everything(seed: int) -> torch.Generator:

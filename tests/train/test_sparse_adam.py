@@ -1,0 +1,62 @@
+"""Sparse embedding gradients (BPR-MF ``sparse_grad``): SparseAdam over the tables, cost following the batch."""
+import pytest
+import torch
+
+from kgplatform.data.devdata import toy_data
+from kgplatform.errors import TrainingError
+from kgplatform.models.bpr import BPRConfig, BPRMF
+from kgplatform.train import TrainConfig, Trainer
+from kgplatform.train.trainer import Optimizers, make_adam, sparse_parameters
+
+CFG = TrainConfig(device="cpu", lr=0.05, fused_adam=False)
+
+
+def pair(sparse: bool) -> BPRMF:
+    torch.manual_seed(0)
+    return BPRMF(12, 9, BPRConfig(embedding_dim=4, sparse_grad=sparse))
+
+
+def step(net, opt, users, pos, neg):
+    loss = sum(net.loss({"users": torch.tensor(users), "pos": torch.tensor(pos), "neg": torch.tensor(neg)}).values())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def test_tables_get_sparse_adam_and_rows_not_in_the_batch_stay():
+    dense, sparse = pair(False), pair(True)
+    assert torch.equal(dense.user_emb.weight, sparse.user_emb.weight)
+    od, os_ = make_adam(dense, CFG, torch.device("cpu")), make_adam(sparse, CFG, torch.device("cpu"))
+    assert isinstance(od, torch.optim.Adam) and isinstance(os_, Optimizers)
+    assert {id(p) for p in sparse_parameters(sparse)} == {id(sparse.user_emb.weight), id(sparse.item_emb.weight)}
+    assert isinstance(os_.optimizers[0], torch.optim.SparseAdam)
+    before = sparse.user_emb.weight.detach().clone()
+    # step 1: Adam's first step is g / (|g| + eps) on every row; rows without gradient do not move in either
+    step(dense, od, [0, 1], [2, 3], [4, 5])
+    step(sparse, os_, [0, 1], [2, 3], [4, 5])
+    assert sparse.user_emb.weight.grad is None or sparse.user_emb.weight.grad.is_sparse
+    assert torch.allclose(dense.user_emb.weight, sparse.user_emb.weight, atol=1e-5)
+    assert torch.allclose(dense.item_emb.weight, sparse.item_emb.weight, atol=1e-5)
+    assert torch.equal(sparse.user_emb.weight[2:], before[2:])
+    # step 2 on other users: dense Adam's momentum still moves users 0 and 1; lazy Adam leaves them
+    after1 = sparse.user_emb.weight.detach().clone()
+    step(dense, od, [6, 7], [2, 3], [4, 5])
+    step(sparse, os_, [6, 7], [2, 3], [4, 5])
+    assert torch.equal(sparse.user_emb.weight[:2], after1[:2])
+    assert not torch.allclose(dense.user_emb.weight[:2], after1[:2])
+    assert not torch.equal(sparse.user_emb.weight[6:8], after1[6:8])
+
+
+def test_weight_decay_and_clipping_are_refused_with_sparse_tables():
+    for bad in ({"weight_decay": 1e-4}, {"grad_clip": 1.0}):
+        with pytest.raises(TrainingError, match="sparse"):
+            make_adam(pair(True), TrainConfig(device="cpu", **bad), torch.device("cpu"))
+
+
+def test_trainer_fits_sparse_bpr_and_learns():
+    toy = toy_data(num_users=40, num_items=30, seq_len=7, seed=4)
+    base = dict(device="cpu", num_negatives=10, epochs=6, batch_size=32, lr=0.05, eval_every=6)
+    res = Trainer(TrainConfig(**base), log=lambda m: None).fit("bpr", toy, {"embedding_dim": 8, "sparse_grad": True})
+    assert res.model_config["sparse_grad"] is True
+    losses = [e.losses["bpr"] for e in res.log]
+    assert losses[-1] < losses[0]
