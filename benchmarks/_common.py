@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import sys
@@ -51,3 +52,24 @@ def bench_graph(heap: str = "2g", pagecache: str = "1g") -> Iterator[Graph]:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``NAME[:key=value,...]`` → ``(NAME, {key: value})``, values read as JSON where they parse (numbers,
+    ``true``/``false``) and as text otherwise, as ``kgp train --set`` does. A part without ``=`` continues the
+    previous value, so ``lightgcn:loader=neighbor,num_neighbors=5,5`` gives ``num_neighbors = "5,5"``."""
+    name, _, rest = spec.partition(":")
+    pairs: list[list[str]] = []
+    for part in filter(None, rest.split(",")):
+        if "=" in part or not pairs:
+            key, _, value = part.partition("=")
+            pairs.append([key.strip(), value.strip()])
+        else:
+            pairs[-1][1] += "," + part.strip()
+    opts: dict = {}
+    for key, raw in pairs:
+        try:
+            opts[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            opts[key] = raw
+    return name.strip(), opts

@@ -4,6 +4,12 @@ Usage::
 
     nice -n 5 .venv/bin/python benchmarks/growth.py [--fractions 0.25 0.5 1] [--models bpr lightgcn]
         [--users 300] [--repeat 2] [--out results/amazon-games]
+    nice -n 5 .venv/bin/python benchmarks/growth.py --epochs-only --models bpr bpr:sparse_grad=true \
+        'lightgcn:loader=neighbor,num_neighbors=5,5,sparse_grad=true,batch_size=256' [--stem NAME]
+
+``--epochs-only`` times just the training epochs, without a database (the samples read straight into
+``RecData``), for model specs ``NAME[:key=value,...]`` (model options, or ``TrainConfig`` fields such as
+``batch_size``), and records each one's validation NDCG@10 after ``--epochs`` epochs beside its time.
 
 **Data.** Sizes 1×, 2×, 4× are user sub-samples of Amazon Video Games (``Games-6k``, 50,546 users): a user is
 kept at fraction ``f`` when the first 8 bytes of ``sha1(user_id)``, read as a number in [0, 1), are below ``f``
@@ -37,6 +43,7 @@ step, with the linear-scaling line through each step's 1× point) in ``--out``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -49,7 +56,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import ROOT, bench_graph, data_dir, peak_rss_mb
+from _common import ROOT, bench_graph, data_dir, parse_spec, peak_rss_mb
 from _subsample import INTER_FILE, subsample_games
 from ingest import Meter, load, reset, server_pid
 from serve import pct, timed
@@ -59,6 +66,7 @@ from kgplatform.explain import recommend
 from kgplatform.graph.export import export_recdata
 from kgplatform.graph.writeback import write_back
 from kgplatform.ingest import load_dataset, write_dataset
+from kgplatform.models import get_spec
 from kgplatform.train import TrainConfig, Trainer
 
 TARGET = 2.1  # issue 13: 2x data in at most 2.1x the time
@@ -114,30 +122,6 @@ def measure_size(graph: Graph, folder: Path, name: str, args: argparse.Namespace
             "steps": steps, "peak_rss_mb": peak_rss_mb()}
 
 
-def model_spec(spec: str) -> tuple[str, dict]:
-    """``NAME[:key=value,...]`` → (model name, model options), e.g. ``bpr:sparse_grad=true`` or
-    ``lightgcn:loader=neighbor,num_neighbors=5,5`` (a part without ``=`` continues the previous value, so
-    ``num_neighbors`` is ``"5,5"``); values parsed as int, float, boolean or text."""
-    name, _, rest = spec.partition(":")
-    pairs: list[list[str]] = []
-    for part in filter(None, rest.split(",")):
-        if "=" in part or not pairs:
-            pairs.append([x.strip() for x in part.split("=", 1)] + [""] * ("=" not in part))
-        else:
-            pairs[-1][1] += "," + part.strip()
-    opts: dict = {}
-    for k, v in pairs:
-        value = {"true": True, "false": False}.get(v.lower(), v)
-        for cast in (int, float):
-            if isinstance(value, str):
-                try:
-                    value = cast(value)
-                except ValueError:
-                    pass
-        opts[k] = value
-    return name, opts
-
-
 def measure_epochs(folder: Path, args: argparse.Namespace) -> dict:
     """``--epochs-only``: a training epoch per model spec on one sample, no database (the sample's files read
     straight into ``RecData``, as ``benchmarks/train.py`` reads Games); also the validation full-ranking NDCG@10
@@ -148,9 +132,11 @@ def measure_epochs(folder: Path, args: argparse.Namespace) -> dict:
     rec = _load_games(folder / INTER_FILE)
     steps: dict[str, dict] = {}
     for spec in args.models:
-        name, opts = model_spec(spec)
+        name, opts = parse_spec(spec)
+        model_keys = {f.name for f in dataclasses.fields(get_spec(name).config_cls)}
+        train_opts = {k: opts.pop(k) for k in list(opts) if k not in model_keys}  # e.g. batch_size, lr
         cfg = TrainConfig(device="cpu", epochs=args.epochs, eval_every=args.epochs, num_negatives=args.negatives,
-                          tune=False, patience=100)
+                          tune=False, patience=100, **train_opts)
         trainer = Trainer(cfg, log=lambda msg: None)
         run = trainer.prepare(name, rec, opts)
         loop = trainer.train_loop(run)
@@ -272,11 +258,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="passes over the sizes, alternately smallest and largest first; the median is the figure")
     ap.add_argument("--replot", action="store_true", help="only redraw growth.png from --out's growth.json")
+    ap.add_argument("--stem", default=None, help="file name of the JSON and PNG written (default growth or "
+                                                    "growth-epochs)")
     ap.add_argument("--epochs-only", action="store_true",
                     help="only the training epochs, no database (model specs NAME[:key=value,...], e.g. "
                          "bpr:sparse_grad=true lightgcn:loader=neighbor); writes growth-epochs.json/.png")
     args = ap.parse_args()
-    stem = "growth-epochs" if args.epochs_only else "growth"
+    stem = args.stem or ("growth-epochs" if args.epochs_only else "growth")
     if args.replot:
         plot(json.loads((args.out / f"{stem}.json").read_text())["sizes"], args.out / f"{stem}.png")
         return

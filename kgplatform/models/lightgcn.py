@@ -37,6 +37,9 @@ class LightGCNConfig:
             memory grows with the batch); exact with every neighbour taken (``-1``), an unbiased estimate of
             each layer's aggregation otherwise. Scoring always propagates the full graph.
         num_neighbors: fan-out per layer with ``loader=neighbor`` (one per layer, ``-1`` = every neighbour).
+        sparse_grad: with ``loader=neighbor``, sparse gradients for the user and item tables stepped by
+            ``SparseAdam`` (lazy Adam: only the rows of the step's subgraph move), so that a step's cost follows
+            the sampled subgraph instead of the whole table; off by default (dense Adam, as RecBole).
     """
 
     embedding_dim: int = 64
@@ -46,6 +49,7 @@ class LightGCNConfig:
     user_features: str = "none"
     loader: Literal["full", "neighbor"] = "full"
     num_neighbors: tuple[int, ...] = (10, 10)
+    sparse_grad: bool = False
 
     def validate(self) -> LightGCNConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
@@ -56,6 +60,10 @@ class LightGCNConfig:
         check_choice(self, "user_features", USER_FEATURES)
         check_choice(self, "loader", ("full", "neighbor"))
         check_fanouts(self, "num_neighbors")
+        check_bool(self, "sparse_grad")
+        if self.sparse_grad and self.loader != "neighbor":
+            raise refuse(self, "sparse_grad", "needs loader=neighbor (full propagation reads whole tables, so "
+                                              "their gradients are dense)")
         if self.loader == "neighbor" and self.num_layers == 0:
             raise refuse(self, "loader", "neighbor sampling needs num_layers >= 1 (0 layers: nothing to propagate)")
         if self.loader == "neighbor" and len(self.num_neighbors) != self.num_layers:
@@ -178,8 +186,8 @@ class LightGCN(Recommender):
         # plain buffers (moved by .to(), kept out of the state dict); the sparse matrix is built from them
         self.register_buffer("edge_index", edge_index, persistent=False)
         self.register_buffer("edge_weight", edge_weight, persistent=False)
-        self.user_emb = nn.Embedding(num_users, c.embedding_dim)
-        self.item_emb = nn.Embedding(num_items, c.embedding_dim)
+        self.user_emb = nn.Embedding(num_users, c.embedding_dim, sparse=c.sparse_grad)
+        self.item_emb = nn.Embedding(num_items, c.embedding_dim, sparse=c.sparse_grad)
         self.user_fusion = user_fusion
         self._adj: Tensor | None = None
         self._cache: tuple[Tensor, Tensor] | None = None

@@ -60,3 +60,35 @@ def test_trainer_fits_sparse_bpr_and_learns():
     assert res.model_config["sparse_grad"] is True
     losses = [e.losses["bpr"] for e in res.log]
     assert losses[-1] < losses[0]
+
+
+def test_lightgcn_neighbor_sparse_grads_equal_the_dense_ones():
+    from kgplatform.data import leave_one_out
+    from kgplatform.models import build_model
+
+    toy = toy_data(num_users=20, num_items=15, seq_len=6, seed=3)
+    split = leave_one_out(toy)
+    nets = []
+    for sparse in (False, True):
+        torch.manual_seed(1)
+        nets.append(build_model("lightgcn", toy, split, {"embedding_dim": 8, "loader": "neighbor",
+                                                         "num_neighbors": "-1,-1", "sparse_grad": sparse}))
+    batch = {"users": torch.tensor([0, 3, 3, 7]), "pos": torch.tensor([1, 2, 5, 9]), "neg": torch.tensor([4, 4, 0, 11])}
+    for net in nets:
+        sum(net.loss(batch).values()).backward()
+    dense, sparse = nets
+    assert sparse.user_emb.weight.grad.is_sparse and not dense.user_emb.weight.grad.is_sparse
+    assert torch.allclose(sparse.user_emb.weight.grad.to_dense(), dense.user_emb.weight.grad, atol=1e-6)
+    assert torch.allclose(sparse.item_emb.weight.grad.to_dense(), dense.item_emb.weight.grad, atol=1e-6)
+    assert {id(p) for p in sparse_parameters(sparse)} == {id(sparse.user_emb.weight), id(sparse.item_emb.weight)}
+
+
+def test_lightgcn_sparse_grad_needs_the_neighbour_loader():
+    toy = toy_data(num_users=20, num_items=30, seq_len=6, seed=3)
+    with pytest.raises(TrainingError, match="sparse_grad"):
+        Trainer(TrainConfig(device="cpu", epochs=1, num_negatives=10),
+                log=lambda m: None).prepare("lightgcn", toy, {"sparse_grad": True})
+    res = Trainer(TrainConfig(device="cpu", num_negatives=10, epochs=2, batch_size=32, lr=0.02, eval_every=2),
+                  log=lambda m: None).fit("lightgcn", toy, {"embedding_dim": 8, "loader": "neighbor",
+                                                            "num_neighbors": "5,5", "sparse_grad": True})
+    assert res.model_config["sparse_grad"] is True and res.metrics["test"]
