@@ -416,6 +416,16 @@ def format_bpr_sparse(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _emit(out: dict, a: argparse.Namespace, argv: list[str] | None, fmt) -> None:
+    """Record the command in ``out``, print ``fmt(out)`` (or nothing with ``--json``), write ``--out``."""
+    out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if not a.json:
+        print(fmt(out))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+
+
 def _variant_list(text: str) -> list[str]:
     """``--ikgr-variants``: split on ``;`` when any variant carries options, else on ``,``."""
     return [v.strip() for v in (text.split(";") if ":" in text else text.split(",")) if v.strip()]
@@ -904,12 +914,7 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset(a.datasets.split(",")[0], a.data_dir, intents=False)
         out = bench_bpr_sparse(data, seeds=[int(x) for x in a.seeds.split(",") if x] or [2024],
                                cache_dir=a.cache_dir)
-        out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        if not a.json:
-            print(format_bpr_sparse(out))
-        if a.out:
-            a.out.parent.mkdir(parents=True, exist_ok=True)
-            a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        _emit(out, a, argv, format_bpr_sparse)
     elif a.ikgr_speed:
         ds = a.datasets if a.datasets != "amazon-beauty" else "ml-100k"
         data = load_dataset(ds, a.data_dir)
@@ -919,24 +924,14 @@ def main(argv: list[str] | None = None) -> int:
                                accuracy_skip=tuple(v.strip() for v in a.accuracy_skip.split(";") if v.strip()),
                                train=train | {"patience": a.patience, "num_negatives": a.negatives},
                                cache_dir=a.cache_dir)
-        out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        if not a.json:
-            print(format_ikgr_speed(out))
-        if a.out:
-            a.out.parent.mkdir(parents=True, exist_ok=True)
-            a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        _emit(out, a, argv, format_ikgr_speed)
     elif a.sasrec_speed:
         ds = a.datasets.split(",")[0]
         data = load_dataset(ds, a.data_dir, intents=False)
         train = dict(MODEL_SETTINGS.get(ds, {}).get("sasrec", {}).get("train", {}))
         out = bench_sasrec_speed(data, rounds=a.rounds, recbole=not a.no_recbole, train=train,
                                  cache_dir=a.cache_dir)
-        out["command"] = "nice -n 5 python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        if not a.json:
-            print(format_sasrec_speed(out))
-        if a.out:
-            a.out.parent.mkdir(parents=True, exist_ok=True)
-            a.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        _emit(out, a, argv, format_sasrec_speed)
     elif a.pop_check:
         out: Any = pop_check(a.data_dir, a.cache_dir)
         if not a.json:
