@@ -58,6 +58,8 @@ def _setup(model: str, train: RecData, model_config: Any, seed: int, batch_size:
         raise TrainingError(f"data-parallel training is wired for pair-sampled models, not {model}")
     gen = seed_everything(seed)
     net = spec.build(train, spec.make_config(model_config), gen)
+    if any(isinstance(m, nn.Embedding) and m.sparse for m in net.modules()):
+        raise TrainingError("data-parallel training averages dense gradients; turn sparse_grad off")
     batches = PairSampler(train, batch_size, torch.Generator().manual_seed(seed))
     return net, batches
 

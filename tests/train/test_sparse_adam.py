@@ -92,3 +92,15 @@ def test_lightgcn_sparse_grad_needs_the_neighbour_loader():
                   log=lambda m: None).fit("lightgcn", toy, {"embedding_dim": 8, "loader": "neighbor",
                                                             "num_neighbors": "5,5", "sparse_grad": True})
     assert res.model_config["sparse_grad"] is True and res.metrics["test"]
+
+
+def test_data_parallel_refuses_sparse_tables():
+    from kgplatform.data import leave_one_out, training_view
+    from kgplatform.train.distributed import _setup
+
+    toy = toy_data(num_users=20, num_items=30, seq_len=6, seed=3)
+    train = training_view(toy, leave_one_out(toy))
+    with pytest.raises(TrainingError, match="sparse_grad"):
+        _setup("bpr", train, {"sparse_grad": True}, 0, 8)
+    net, _ = _setup("bpr", train, {}, 0, 8)
+    assert not sparse_parameters(net)
