@@ -365,11 +365,13 @@ def bench_ikgr_speed(
     return out
 
 
-def bench_bpr_sparse(data: RecData, *, seeds: list[int], cache_dir: Path | None = None) -> dict:
+def bench_bpr_sparse(data: RecData, *, seeds: list[int], cache_dir: Path | None = None,
+                     sparse_lrs: list[float] | None = None) -> dict:
     """BPR-MF with dense Adam (the default, as RecBole) against ``sparse_grad`` (SparseAdam, lazy: only the rows
     a batch touched move), each trained to early stopping on validation under the model's defaults (convention
     ``recbole``): seconds per epoch and in all, epochs, and validation full-ranking NDCG@10 with the 95 %
-    bootstrap interval over users and the paired difference sparse − dense (seeds pooled)."""
+    bootstrap interval over users and the paired difference sparse − dense (seeds pooled). ``sparse_lrs``: also
+    sparse rows at these learning rates (``sparse_grad@LR``), to choose one on validation."""
     from kgplatform.eval.evaluate import evaluate
     from kgplatform.eval.stats import bootstrap_interval, paired_difference
 
@@ -377,10 +379,13 @@ def bench_bpr_sparse(data: RecData, *, seeds: list[int], cache_dir: Path | None 
                            "seeds": seeds, "convention": "recbole", "split": "valid", "protocol": FULL,
                            "load_average_start": os.getloadavg(), "rows": {}}
     per_user: dict[str, list] = {}
-    for label, opts in (("dense", {}), ("sparse_grad", {"sparse_grad": True})):
+    variants = [("dense", {}, None), ("sparse_grad", {"sparse_grad": True}, None)]
+    variants += [(f"sparse_grad@{lr:g}", {"sparse_grad": True}, lr) for lr in sparse_lrs or []]
+    for label, opts, lr in variants:
         rows = []
         for seed in seeds:
-            cfg = TrainConfig(device="cpu", convention="recbole", seed=seed, cache_dir=cache_dir)
+            cfg = TrainConfig(device="cpu", convention="recbole", seed=seed, cache_dir=cache_dir,
+                              **({"lr": lr} if lr is not None else {}))
             trainer = Trainer(cfg, log=log)
             run = trainer.prepare("bpr", data, opts)
             loop = trainer.train_loop(run)
@@ -396,9 +401,14 @@ def bench_bpr_sparse(data: RecData, *, seeds: list[int], cache_dir: Path | None 
         ci = bootstrap_interval(np.stack(per_user[label]))
         out["rows"][label] = {"runs": rows, "valid_ndcg10": ci.mean, "valid_ndcg10_low": ci.low,
                               "valid_ndcg10_high": ci.high}
-    d = paired_difference(np.stack(per_user["sparse_grad"]), np.stack(per_user["dense"]),
-                          names=("sparse_grad", "dense"))
-    out["difference_sparse_minus_dense"] = {"mean": d.mean, "low": d.low, "high": d.high, "p_value": d.p_value}
+    for label in per_user:
+        if label == "dense":
+            continue
+        d = paired_difference(np.stack(per_user[label]), np.stack(per_user["dense"]), names=(label, "dense"))
+        out["rows"][label]["difference_vs_dense"] = {"mean": d.mean, "low": d.low, "high": d.high,
+                                                     "p_value": d.p_value}
+        if label == "sparse_grad":
+            out["difference_sparse_minus_dense"] = out["rows"][label]["difference_vs_dense"]
     out["load_average_end"] = os.getloadavg()
     return out
 
@@ -411,8 +421,10 @@ def format_bpr_sparse(r: dict) -> str:
         lines.append(f"  {label:12s} NDCG@10 {row['valid_ndcg10']:.4f} [{row['valid_ndcg10_low']:.4f}, "
                      f"{row['valid_ndcg10_high']:.4f}]  s/epoch {[x['seconds_per_epoch'] for x in runs]}  "
                      f"epochs {[x['epochs'] for x in runs]}  training s {[x['train_seconds'] for x in runs]}")
-    d = r["difference_sparse_minus_dense"]
-    lines.append(f"  sparse_grad - dense: {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]")
+    for label, row in r["rows"].items():
+        d = row.get("difference_vs_dense")
+        if d:
+            lines.append(f"  {label} - dense: {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]")
     return "\n".join(lines)
 
 
@@ -870,6 +882,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bpr-sparse", action="store_true",
                    help="BPR-MF dense Adam vs sparse_grad on --datasets, to early stopping: time and validation "
                         "NDCG@10 with intervals (--seeds, default 2024)")
+    p.add_argument("--sparse-lrs", default="", help="--bpr-sparse: also sparse rows at these learning rates")
     p.add_argument("--sasrec-speed", action="store_true",
                    help="SASRec s/epoch on --datasets (default Beauty): ours, the output-layer floor, RecBole's")
     p.add_argument("--no-recbole", action="store_true", help="--sasrec-speed without the RecBole reference")
@@ -913,7 +926,8 @@ def main(argv: list[str] | None = None) -> int:
     elif a.bpr_sparse:
         data = load_dataset(a.datasets.split(",")[0], a.data_dir, intents=False)
         out = bench_bpr_sparse(data, seeds=[int(x) for x in a.seeds.split(",") if x] or [2024],
-                               cache_dir=a.cache_dir)
+                               cache_dir=a.cache_dir,
+                               sparse_lrs=[float(x) for x in a.sparse_lrs.split(",") if x.strip()])
         _emit(out, a, argv, format_bpr_sparse)
     elif a.ikgr_speed:
         ds = a.datasets if a.datasets != "amazon-beauty" else "ml-100k"
