@@ -73,3 +73,14 @@ def parse_spec(spec: str) -> tuple[str, dict]:
         except json.JSONDecodeError:
             opts[key] = raw
     return name.strip(), opts
+
+
+def split_options(model: str, opts: dict) -> tuple[dict, dict]:
+    """``(model options, TrainConfig options)``: the keys that are fields of ``model``'s config go to the model,
+    the others (``batch_size``, ``lr``, ...) to training."""
+    import dataclasses
+
+    from kgplatform.models import get_spec
+
+    fields = {f.name for f in dataclasses.fields(get_spec(model).config_cls)}
+    return ({k: v for k, v in opts.items() if k in fields}, {k: v for k, v in opts.items() if k not in fields})

@@ -43,7 +43,6 @@ step, with the linear-scaling line through each step's 1× point) in ``--out``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -56,7 +55,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import ROOT, bench_graph, data_dir, parse_spec, peak_rss_mb
+from _common import ROOT, bench_graph, data_dir, parse_spec, peak_rss_mb, split_options
 from _subsample import INTER_FILE, subsample_games
 from ingest import Meter, load, reset, server_pid
 from serve import pct, timed
@@ -66,7 +65,6 @@ from kgplatform.explain import recommend
 from kgplatform.graph.export import export_recdata
 from kgplatform.graph.writeback import write_back
 from kgplatform.ingest import load_dataset, write_dataset
-from kgplatform.models import get_spec
 from kgplatform.train import TrainConfig, Trainer
 
 TARGET = 2.1  # issue 13: 2x data in at most 2.1x the time
@@ -133,8 +131,7 @@ def measure_epochs(folder: Path, args: argparse.Namespace) -> dict:
     steps: dict[str, dict] = {}
     for spec in args.models:
         name, opts = parse_spec(spec)
-        model_keys = {f.name for f in dataclasses.fields(get_spec(name).config_cls)}
-        train_opts = {k: opts.pop(k) for k in list(opts) if k not in model_keys}  # e.g. batch_size, lr
+        opts, train_opts = split_options(name, opts)
         cfg = TrainConfig(device="cpu", epochs=args.epochs, eval_every=args.epochs, num_negatives=args.negatives,
                           tune=False, patience=100, **train_opts)
         trainer = Trainer(cfg, log=lambda msg: None)

@@ -15,7 +15,6 @@ Structured as functions so other parts (export, recommend timings) can be added 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -253,18 +252,14 @@ def ikgr_speed_variant(spec: str) -> tuple[dict, dict]:
     """``NAME[:key=value,...]`` (:func:`_common.parse_spec`): a named :data:`IKGR_SPEED_VARIANTS` entry with
     options changed, e.g. ``batch:batch_size=4096,lr=0.01`` or ``batch:use_kg=false``: keys that are
     ``IKGRConfig`` fields go to the model, the others to ``TrainConfig``."""
-    from _common import parse_spec
-
-    from kgplatform.models.ikgr import IKGRConfig
+    from _common import parse_spec, split_options
 
     name, opts = parse_spec(spec)
     if name not in IKGR_SPEED_VARIANTS:
         raise SystemExit(f"unknown IKGR speed variant {name!r} (one of {', '.join(IKGR_SPEED_VARIANTS)})")
-    mopts, topts = (dict(d) for d in IKGR_SPEED_VARIANTS[name])
-    model_keys = {f.name for f in dataclasses.fields(IKGRConfig)}
-    for k, v in opts.items():
-        (mopts if k in model_keys else topts)[k] = v
-    return mopts, topts
+    mopts, topts = IKGR_SPEED_VARIANTS[name]
+    model_extra, train_extra = split_options("ikgr", opts)
+    return mopts | model_extra, topts | train_extra
 
 
 def _epoch(trainer: Trainer, run, opt) -> tuple[float, float]:

@@ -11,7 +11,7 @@ from kgplatform.errors import TrainingError
 from kgplatform.models import get_spec
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from _common import parse_spec  # noqa: E402
+from _common import parse_spec, split_options  # noqa: E402
 
 
 def test_specs_parse_like_kgp_set():
@@ -28,3 +28,11 @@ def test_a_bad_option_value_is_refused_by_the_model_config():
     _, opts = parse_spec("lightgcn:sparse_grad=true")  # without the neighbour loader
     with pytest.raises(TrainingError, match="sparse_grad"):
         get_spec("lightgcn").make_config(opts)
+
+
+def test_options_split_between_the_model_and_training():
+    name, opts = parse_spec("lightgcn:loader=neighbor,num_neighbors=5,5,batch_size=256,lr=0.01")
+    model, train = split_options(name, opts)
+    assert model == {"loader": "neighbor", "num_neighbors": "5,5"} and train == {"batch_size": 256, "lr": 0.01}
+    model, train = split_options("ikgr", {"use_kg": False, "batch_size": 4096})
+    assert model == {"use_kg": False} and train == {"batch_size": 4096}
