@@ -135,3 +135,36 @@ def test_sampled_neighbourhoods(tiny):
     assert all(torch.isfinite(torch.tensor(v)) for v in ls.values())
     assert ls["rec"] != pytest.approx(lr["rec"], rel=1e-6)
     assert gs.keys() == gr.keys()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_softmax_logits_once_per_user_equal_per_pair_cross_entropy(toy, bias):
+    """The sampled softmax computes its logits once per distinct user of the batch (users repeat within a
+    batch); loss and gradients equal the cross-entropy over one row of logits per pair."""
+    import torch.nn.functional as F
+
+    split = leave_one_out(toy)
+    torch.manual_seed(0)
+    model = build_model("ikgr", toy, split, dataclasses.replace(CFG, item_bias=bias))
+    if bias:
+        torch.nn.init.normal_(model.item_bias)
+    g = torch.Generator().manual_seed(4)
+    users = torch.randint(5, (40,), generator=g)  # 40 pairs, at most 5 users
+    pos, neg = torch.randint(20, (40,), generator=g), torch.randint(20, (40,), generator=g)
+    cand = torch.unique(torch.cat([pos, neg]))
+    out = []
+    for per_user in (True, False):
+        eu = torch.randn(5, 8, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        ce = torch.randn(cand.numel(), 8, generator=torch.Generator().manual_seed(2)).requires_grad_()
+        if per_user:
+            loss = model._rec_loss(eu[users], None, None, pos, neg, cand, ce, users)
+        else:
+            t = model.config.rec_temperature
+            logits = F.normalize(eu[users], dim=-1) @ F.normalize(ce, dim=-1).t() / t
+            if bias:
+                logits = logits + model.item_bias[cand]
+            loss = F.cross_entropy(logits, torch.searchsorted(cand, pos))
+        loss.backward()
+        out.append((loss.detach(), eu.grad, ce.grad))
+    for a, b in zip(*out):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)

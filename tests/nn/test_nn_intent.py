@@ -78,9 +78,11 @@ def test_max_cos_per_item_matches_loop():
 
 
 @pytest.mark.parametrize("weighting", ["similar", "dissimilar", "linear"])
-def test_from_table_matches_gathered_intents(weighting):
-    """from_table (cosines read from the table's cosine matrix, translation as a scatter @ table) gives the
-    forward of the gathered intents, values and gradients."""
+@pytest.mark.parametrize("rows", [7, 100])
+def test_from_table_matches_gathered_intents(weighting, rows):
+    """from_table (cosines read from the table's cosine matrix, translation as a weight matrix @ table for a
+    small table, a weighted embedding_bag for one of more than 16 (m + n) rows) gives the forward of the
+    gathered intents, values and gradients."""
     torch.manual_seed(2)
     layer = IntentTranslation(tau=0.2, weighting=weighting)
     ui = torch.tensor([[0, 3, 5], [2, 0, 0], [1, 1, 4], [6, 2, 3]])
@@ -89,7 +91,7 @@ def test_from_table_matches_gathered_intents(weighting):
     im = torch.tensor([[1, 1], [1, 0], [1, 1], [0, 0]], dtype=torch.bool)
     out = []
     for table_path in (False, True):
-        tab = torch.randn(7, 5, generator=torch.Generator().manual_seed(3)).requires_grad_()
+        tab = torch.randn(rows, 5, generator=torch.Generator().manual_seed(3)).requires_grad_()
         if table_path:
             d, has = layer.from_table(tab, ui, um, ii, im)
         else:
