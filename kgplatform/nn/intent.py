@@ -97,9 +97,11 @@ class IntentTranslation(nn.Module):
             w = (1.0 - C) * pair
             return has, w / pair.flatten(1).sum(1).clamp(min=1)[:, None, None]
         sign = 1.0 if self.weighting == "similar" else -1.0
-        logits = (sign * C / self.tau).masked_fill(~pair, float("-inf"))
-        flat = logits.flatten(1).masked_fill(~has[:, None], 0.0)
-        return has, torch.softmax(flat, dim=1).view_as(C) * pair
+        # -inf off the intent pairs of a row that has some (the softmax gives them exactly 0); a row without any
+        # keeps finite logits, and the final mask zeroes it
+        off = ~pair & has[:, None, None]
+        alpha = torch.softmax((C * (sign / self.tau)).masked_fill(off, float("-inf")).flatten(1), dim=1)
+        return has, alpha.view_as(C) * has[:, None, None]
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, weighting={self.weighting!r}"
