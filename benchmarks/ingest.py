@@ -223,6 +223,11 @@ def bulk(args: argparse.Namespace) -> None:
           f"   {tx.wall / report.seconds:.1f}x  (CSV {report.csv_seconds:.1f} s, stop {report.stop_seconds:.1f} s, "
           f"import {report.import_seconds:.1f} s, start {report.start_seconds:.1f} s, migrations and Dataset nodes "
           f"{report.finish_seconds:.1f} s)   load {load()}")
+    ph = report.importer_phases
+    if ph:
+        print("  the importer's phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in ph.items()))
+        if ph.get("Relationship import"):
+            print(f"  relationship phase alone: {rels / ph['Relationship import']:,.0f} rel/s")
     print(f"  same counts as the transactional path: {bulk_counts == tx_counts}")
     if bulk_counts != tx_counts:
         print(f"    transactional {tx_counts}\n    bulk          {bulk_counts}")

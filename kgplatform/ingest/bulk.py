@@ -17,6 +17,7 @@ the array delimiter U+001F inside a list element). A failed import leaves the da
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import sys
 import tempfile
@@ -48,6 +49,8 @@ class BulkReport:
     start_seconds: float = 0.0
     finish_seconds: float = 0.0
     seconds: float = 0.0
+    #: the importer's own phases as it reports them ("Node import", "Relationship import", ...: seconds)
+    importer_phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def relationships(self) -> int:
@@ -97,7 +100,7 @@ def bulk_load(server: "LocalServer", datasets: list[ParsedDataset], *, connect: 
         t = time.perf_counter()
         say(f"importing {sum(report.rows.values()):,} rows with neo4j-admin database import full ...")
         try:
-            server.import_full(nodes, rels, multiline=multiline)
+            report.importer_phases = importer_phases(server.import_full(nodes, rels, multiline=multiline))
         finally:
             report.import_seconds = time.perf_counter() - t
             t = time.perf_counter()
@@ -117,6 +120,17 @@ def bulk_load(server: "LocalServer", datasets: list[ParsedDataset], *, connect: 
     report.finish_seconds = time.perf_counter() - t
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def importer_phases(output: str) -> dict[str, float]:
+    """The phase timings in the importer's output (``Node import COMPLETED in 2s 685ms``, ``IMPORT DONE in 11s
+    863ms.``): phase name -> seconds (``IMPORT DONE`` as ``total``)."""
+    units = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    out: dict[str, float] = {}
+    for m in re.finditer(r"^(.*?) (?:COMPLETED|DONE) in ((?:\d+(?:ms|s|m|h) ?)+)", output, re.MULTILINE):
+        name = "total" if m.group(1).strip() == "IMPORT" else m.group(1).strip()
+        out[name] = round(sum(int(v) * units[u] for v, u in re.findall(r"(\d+)(ms|s|m|h)", m.group(2))), 3)
+    return out
 
 
 def _counts(d: ParsedDataset) -> dict[str, int]:

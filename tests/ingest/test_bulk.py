@@ -44,6 +44,9 @@ def test_bulk_first_load_is_the_transactional_graph(graph, tiny_parsed, own_serv
     transactional = fingerprint(graph)
     report = bulk_load(own_server, [tiny_parsed], connect=_connect(own_server), log=lambda m: None)
     assert report.rows["interactions"] == 6017 and report.import_seconds > 0
+    # the importer's own phase timings, read from its output
+    assert {"Node import", "Relationship import", "total"} <= report.importer_phases.keys()
+    assert 0 < report.importer_phases["total"] <= report.import_seconds
     bulk_graph = _connect(own_server)()
     try:
         assert fingerprint(bulk_graph).differences(transactional) == []  # nodes, edges and every property
