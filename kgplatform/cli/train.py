@@ -20,11 +20,11 @@ ConventionOpt = typer.Option(
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
 
 
-def _parse_sets(values: list[str]) -> dict:
+def _parse_sets(values: list[str], flag: str = "--set") -> dict:
     out = {}
     for v in values:
         if "=" not in v:
-            raise ConfigError(f"--set expects key=value, got {v!r}")
+            raise ConfigError(f"{flag} expects key=value, got {v!r}")
         k, raw = v.split("=", 1)
         try:
             out[k.strip()] = json.loads(raw)
@@ -130,6 +130,8 @@ def register(app: typer.Typer) -> None:
                        "no_persona | mean_persona | no_llm_init | no_rerank | anonymous; llm4sbr no_llm | long_only | "
                        "short_only | no_localization | no_align."),
         set_: list[str] = typer.Option([], "--set", help="Model option key=value (repeatable), e.g. --set embedding_dim=128."),
+        train_: list[str] = typer.Option(
+            [], "--train", help="Training option key=value (repeatable), e.g. --train batch_size=4096 --train lr=0.01."),
         max_seconds: Optional[float] = typer.Option(None, min=1, help="Stop training after this much wall time."),
         convention: str = ConventionOpt,
         k: int = typer.Option(10, min=1, max=1000, help="Top-k recommendations materialised per user."),
@@ -154,7 +156,9 @@ def register(app: typer.Typer) -> None:
             opts["backbone"] = backbone
         if user_features != "none":
             opts["user_features"] = user_features
-        rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=opts)
+        train_opts = _parse_sets(train_, "--train")
+        rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=opts,
+                         per_model_train={model: train_opts} if train_opts else {})
         _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
              convention=convention, k=k, write_back=not no_write_back, as_json=as_json, report=False)
 

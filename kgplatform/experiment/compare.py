@@ -84,6 +84,8 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
             raise ConfigError(f"--train {m}: unknown training option(s) {', '.join(unknown)}",
                               hint="one of: " + ", ".join(sorted(train_fields))
                               + " (seeds, device and convention have their own options)")
+        checked = TrainConfig(**opts).validate()  # types and ranges, before anything is exported or trained
+        opts.update({k: getattr(checked, k) for k in opts})
     rows = []
     for n in names:
         m, _, variant = n.partition(":")

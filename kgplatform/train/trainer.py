@@ -85,6 +85,36 @@ class TrainConfig:
     tune: bool = True
     convention: Literal["kgp", "recbole"] = "kgp"
 
+    #: the fields ``--train key=value`` checks (:meth:`validate`): kind and lower bound (open when True)
+    _CHECKS = {"epochs": ("int", 1, False), "batch_size": ("int", 1, False), "eval_every": ("int", 1, False),
+               "patience": ("int", 1, False), "num_negatives": ("int", 1, False),
+               "eval_batch_size": ("int", 1, False), "seed": ("int", 0, False), "candidate_seed": ("int", 0, False),
+               "lr": ("float", 0.0, True), "weight_decay": ("float", 0.0, False), "max_seconds": ("float", 0.0, True),
+               "grad_clip": ("float", 0.0, True), "fused_adam": ("bool", None, False), "tune": ("bool", None, False)}
+
+    def validate(self) -> TrainConfig:
+        """Check (and coerce: ``4096.0`` for an int, ``1`` for a float) the fields a user sets with ``--train``;
+        ``None`` keeps the model's default. A bad one is one :class:`TrainingError` line naming it."""
+        from kgplatform.models.options import as_float, as_int
+
+        for name, (kind, lo, lo_open) in self._CHECKS.items():
+            v = getattr(self, name)
+            if v is None and name in ("epochs", "batch_size", "lr", "eval_every", "max_seconds", "grad_clip"):
+                continue
+            if kind == "bool":
+                ok, what = isinstance(v, bool), "true or false"
+                got = v
+            else:
+                got = as_int(v) if kind == "int" else as_float(v)
+                bound = f"{'>' if lo_open else '>='} {lo:g}"
+                what = f"{'an integer' if kind == 'int' else 'a finite number'} {bound}"
+                ok = got is not None and (got > lo if lo_open else got >= lo)
+            if not ok:
+                raise TrainingError(f"training option {name} must be {what}, got {v!r}",
+                                    hint=f"--train {name}=VALUE")
+            setattr(self, name, got)
+        return self
+
     def resolved(self, model: str) -> TrainConfig:
         spec = get_spec(model)
         check_convention(self.convention)

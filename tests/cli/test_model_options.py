@@ -77,6 +77,14 @@ CASES = [
      "IKGR option weighting must be one of similar, dissimilar, linear, got 'cosine'"),
     (["evaluate", "-d", TINY_NAME, "--models", "gru4rec", "--set", "gru4rec.embedding_dim=-1"],
      "GRU4Rec option embedding_dim must be an integer >= 1, got -1"),
+    # training options (--train): types and ranges, for `kgp train` and `kgp evaluate` alike
+    (["train", "ikgr", "-d", TINY_NAME, "--train", "batch_size=0"],
+     "training option batch_size must be an integer >= 1, got 0"),
+    (["train", "bpr", "-d", TINY_NAME, "--train", "lr=-0.01"], "training option lr must be a finite number > 0, got -0.01"),
+    (["train", "bpr", "-d", TINY_NAME, "--train", "lr=fast"], "training option lr must be a finite number > 0, got 'fast'"),
+    (["train", "bpr", "-d", TINY_NAME, "--train", "fused_adam=1"], "training option fused_adam must be true or false, got 1"),
+    (["evaluate", "-d", TINY_NAME, "--models", "bpr", "--train", "bpr.patience=2.5"],
+     "training option patience must be an integer >= 1, got 2.5"),
 ]
 
 
@@ -107,3 +115,19 @@ def test_refused_option_leaves_the_graph_unchanged(tiny_graph, neo4j_server, tmp
         "Error: SASRec option num_heads: hidden_size (64) must be divisible by num_heads (3)"]
     assert r.stdout == "" and not (tmp_path / "home" / "runs").exists()
     assert fingerprint(tiny_graph) == before
+
+
+def test_train_options_are_checked_then_used(monkeypatch, capsys, tmp_path, tiny_graph, neo4j_server):
+    """``kgp train --train key=value``: numeric JSON is coerced and passes (the in-process run gets as far as the
+    down database); end to end the run trains with it and records it in its training config."""
+    code, _, err = _main(monkeypatch, capsys, tmp_path, "train", "bpr", "-d", TINY_NAME, "--train", "batch_size=512.0",
+                         "--train", "lr=1")
+    assert code == 4 and err.startswith("Error: cannot reach Neo4j"), err
+    r = kgp(neo4j_server, tmp_path, "train", "bpr", "-d", TINY_NAME, "--epochs", "1", "--train", "batch_size=300",
+            "--train", "lr=0.002", "--no-write-back")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    run_json = next((tmp_path / "home" / "runs").rglob("run.json"))
+    cfg = json.loads(run_json.read_text())["train_config"]
+    assert cfg["batch_size"] == 300 and cfg["lr"] == 0.002 and cfg["epochs"] == 1
