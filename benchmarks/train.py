@@ -408,6 +408,74 @@ def bench_bpr_sparse(data: RecData, *, seeds: list[int], cache_dir: Path | None 
     return out
 
 
+def bench_ema(data: RecData, *, model: str, seeds: list[int], decays: list[float], model_options: dict,
+              train: dict[str, Any], cache_dir: Path | None = None) -> dict:
+    """Raw weights against ``ema_decay`` (the Trainer validates, keeps and returns a moving average of the
+    parameters), each trained to early stopping on validation over ``seeds``: how much the validation curve swings
+    (mean absolute change of NDCG@10 between consecutive evaluations, all and over the curve's second half), and validation and test full-ranking NDCG@10
+    at the kept weights with 95 % bootstrap intervals over users (seeds pooled) and the paired difference to the
+    raw rows. Settings are chosen on validation; the test columns only report what that choice gives."""
+    from kgplatform.eval.stats import bootstrap_interval, paired_difference
+
+    out: dict[str, Any] = {"model": model, "dataset": data.dataset, "threads": torch.get_num_threads(),
+                           "seeds": seeds, "protocol": FULL, "model_options": model_options, "train": train,
+                           "load_average_start": os.getloadavg(), "rows": {}}
+    per_user: dict[str, dict[str, list]] = {}
+    for label, decay in [("raw", None)] + [(f"ema_decay={d:g}", d) for d in decays]:
+        runs = []
+        for seed in seeds:
+            cfg = TrainConfig(device="cpu", seed=seed, cache_dir=cache_dir, **(train | ({"ema_decay": decay} if decay
+                                                                                          else {})))
+            res = Trainer(cfg, log=log).fit(model, data, model_options)
+            curve = [e.valid["NDCG@10"] for e in res.log if e.valid]
+            for phase in ("valid", "test"):
+                per_user.setdefault(label, {}).setdefault(phase, []).append(
+                    res.per_user[phase][FULL]["NDCG@10"].cpu().numpy())
+            runs.append({"seed": seed, "epochs": res.epochs_run, "best_epoch": res.best_epoch,
+                         "valid_curve": [round(v, 4) for v in curve],
+                         "curve_swing": float(np.mean(np.abs(np.diff(curve)))) if len(curve) > 1 else 0.0,
+                         "tail_swing": _tail_swing(curve),
+                         "valid_ndcg10": res.metrics["valid"][FULL]["NDCG@10"],
+                         "test_ndcg10": res.metrics["test"][FULL]["NDCG@10"], "eval_params": res.eval_params,
+                         "seconds_per_epoch": round(res.seconds_per_epoch, 3)})
+            log(f"[ema] {label} seed {seed}: {runs[-1]}")
+        row: dict[str, Any] = {"runs": runs, "curve_swing": float(np.mean([r["curve_swing"] for r in runs])),
+                               "tail_swing": float(np.mean([r["tail_swing"] for r in runs]))}
+        for phase in ("valid", "test"):
+            ci = bootstrap_interval(np.stack(per_user[label][phase]))
+            row[phase] = {"ndcg10": ci.mean, "low": ci.low, "high": ci.high}
+            if label != "raw":
+                d = paired_difference(np.stack(per_user[label][phase]), np.stack(per_user["raw"][phase]),
+                                      names=(label, "raw"))
+                row[phase]["difference_vs_raw"] = {"mean": d.mean, "low": d.low, "high": d.high, "p_value": d.p_value}
+        out["rows"][label] = row
+    out["load_average_end"] = os.getloadavg()
+    return out
+
+
+def _tail_swing(curve: list[float]) -> float:
+    """Mean absolute change between consecutive evaluations over the curve's second half (the plateau, where a
+    change is noise rather than learning)."""
+    tail = curve[len(curve) // 2:]
+    return float(np.mean(np.abs(np.diff(tail)))) if len(tail) > 1 else 0.0
+
+
+def format_ema(r: dict) -> str:
+    lines = [f"{r['dataset']} {r['model']}, raw weights vs a moving average (ema_decay), trained to early stopping, "
+             f"seeds {r['seeds']}, full ranking NDCG@10 at the kept weights:"]
+    for label, row in r["rows"].items():
+        cells = []
+        for phase in ("valid", "test"):
+            x = row[phase]
+            d = x.get("difference_vs_raw")
+            cells.append(f"{phase} {x['ndcg10']:.4f} [{x['low']:.4f}, {x['high']:.4f}]"
+                         + (f" (vs raw {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}])" if d else ""))
+        lines.append(f"  {label:16s} swing {row['curve_swing']:.4f} (2nd half {row['tail_swing']:.4f})  "
+                     + "  ".join(cells)
+                     + f"  best epochs {[x['best_epoch'] for x in row['runs']]}")
+    return "\n".join(lines)
+
+
 def format_bpr_sparse(r: dict) -> str:
     lines = [f"{r['dataset']} BPR-MF, dense Adam vs sparse_grad (SparseAdam), trained to early stopping, seeds "
              f"{r['seeds']}, convention recbole, validation full ranking:"]
@@ -878,6 +946,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="BPR-MF dense Adam vs sparse_grad on --datasets, to early stopping: time and validation "
                         "NDCG@10 with intervals (--seeds, default 2024)")
     p.add_argument("--sparse-lrs", default="", help="--bpr-sparse: also sparse rows at these learning rates")
+    p.add_argument("--ema", default="", metavar="DECAYS",
+                   help="raw weights vs these ema_decay values (comma-separated) for --models' first model trained to "
+                        "early stopping over --seeds: curve swing, valid/test NDCG@10 with intervals; model and "
+                        "training options from --ema-spec")
+    p.add_argument("--ema-spec", default="ikgr:batch_size=4096,lr=0.01",
+                   help="--ema: MODEL[:key=value,...], model and training options split by name")
     p.add_argument("--sasrec-speed", action="store_true",
                    help="SASRec s/epoch on --datasets (default Beauty): ours, the output-layer floor, RecBole's")
     p.add_argument("--no-recbole", action="store_true", help="--sasrec-speed without the RecBole reference")
@@ -924,6 +998,19 @@ def main(argv: list[str] | None = None) -> int:
                                cache_dir=a.cache_dir,
                                sparse_lrs=[float(x) for x in a.sparse_lrs.split(",") if x.strip()])
         _emit(out, a, argv, format_bpr_sparse)
+    elif a.ema:
+        from _common import parse_spec, split_options
+
+        model, opts = parse_spec(a.ema_spec)
+        mopts, topts = split_options(model, opts)
+        ds = a.datasets.split(",")[0]
+        data = load_dataset(ds, a.data_dir, intents=model == "ikgr")
+        train = (dict(MODEL_SETTINGS.get(ds, {}).get(model, {}).get("train", {})) | {"patience": a.patience,
+                 "num_negatives": a.negatives} | topts)
+        out = bench_ema(data, model=model, seeds=[int(x) for x in a.seeds.split(",") if x] or [2024],
+                        decays=[float(x) for x in a.ema.split(",") if x.strip()], model_options=mopts, train=train,
+                        cache_dir=a.cache_dir)
+        _emit(out, a, argv, format_ema)
     elif a.ikgr_speed:
         ds = a.datasets if a.datasets != "amazon-beauty" else "ml-100k"
         data = load_dataset(ds, a.data_dir)
