@@ -8,6 +8,8 @@ Run from the repository root (CPU, low priority, on a machine others share)::
     nice python benchmarks/train.py --sasrec-speed       # SASRec s/epoch on Beauty: RecBole's, ours, the output-layer floor
     nice python benchmarks/train.py --lightgcn-loader --datasets amazon-games --threads 1 --accuracy-epochs 10
                                                          # LightGCN full-graph vs neighbour-loader training
+    nice python benchmarks/train.py --datasets ml-100k --ema 0.97,0.99 --seeds 2024,2025,2026 --patience 5
+                                                         # raw weights vs a moving average (--ema-spec MODEL:opts)
 
 Structured as functions so other parts (export, recommend timings) can be added beside ``bench_model``:
 ``load_dataset``, ``pop_check``, ``bench_model``, ``run``. Progress goes to stderr, results to stdout.
@@ -412,9 +414,10 @@ def bench_ema(data: RecData, *, model: str, seeds: list[int], decays: list[float
               train: dict[str, Any], cache_dir: Path | None = None) -> dict:
     """Raw weights against ``ema_decay`` (the Trainer validates, keeps and returns a moving average of the
     parameters), each trained to early stopping on validation over ``seeds``: how much the validation curve swings
-    (mean absolute change of NDCG@10 between consecutive evaluations, all and over the curve's second half), and validation and test full-ranking NDCG@10
-    at the kept weights with 95 % bootstrap intervals over users (seeds pooled) and the paired difference to the
-    raw rows. Settings are chosen on validation; the test columns only report what that choice gives."""
+    (mean absolute change of NDCG@10 between consecutive evaluations, all and over the curve's second half), and
+    validation and test full-ranking NDCG@10 at the kept weights with 95 % bootstrap intervals over users (seeds
+    pooled) and the paired difference to the raw rows. Settings are chosen on validation; the test columns only
+    report what that choice gives."""
     from kgplatform.eval.stats import bootstrap_interval, paired_difference
 
     out: dict[str, Any] = {"model": model, "dataset": data.dataset, "threads": torch.get_num_threads(),
@@ -424,8 +427,8 @@ def bench_ema(data: RecData, *, model: str, seeds: list[int], decays: list[float
     for label, decay in [("raw", None)] + [(f"ema_decay={d:g}", d) for d in decays]:
         runs = []
         for seed in seeds:
-            cfg = TrainConfig(device="cpu", seed=seed, cache_dir=cache_dir, **(train | ({"ema_decay": decay} if decay
-                                                                                          else {})))
+            extra = {"ema_decay": decay} if decay else {}
+            cfg = TrainConfig(device="cpu", seed=seed, cache_dir=cache_dir, **(train | extra))
             res = Trainer(cfg, log=log).fit(model, data, model_options)
             curve = [e.valid["NDCG@10"] for e in res.log if e.valid]
             for phase in ("valid", "test"):
