@@ -950,9 +950,9 @@ def main(argv: list[str] | None = None) -> int:
                         "NDCG@10 with intervals (--seeds, default 2024)")
     p.add_argument("--sparse-lrs", default="", help="--bpr-sparse: also sparse rows at these learning rates")
     p.add_argument("--ema", default="", metavar="DECAYS",
-                   help="raw weights vs these ema_decay values (comma-separated) for --models' first model trained to "
-                        "early stopping over --seeds: curve swing, valid/test NDCG@10 with intervals; model and "
-                        "training options from --ema-spec")
+                   help="raw weights vs these ema_decay values (comma-separated), the --ema-spec model on --datasets' "
+                        "first dataset trained to early stopping over --seeds: curve swing, valid/test NDCG@10 with "
+                        "intervals")
     p.add_argument("--ema-spec", default="ikgr:batch_size=4096,lr=0.01",
                    help="--ema: MODEL[:key=value,...], model and training options split by name")
     p.add_argument("--sasrec-speed", action="store_true",
