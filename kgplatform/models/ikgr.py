@@ -406,7 +406,7 @@ class IKGR(Recommender):
     def _rec_loss(self, eu: Tensor, ep: Tensor, en: Tensor, pos: Tensor, neg: Tensor,
                   cand: Tensor | None = None, cand_emb: Tensor | None = None, users: Tensor | None = None) -> Tensor:
         """The interaction loss: softmax over the candidate items ``cand`` (sorted ids, vectors ``cand_emb``), or
-        BPR over the (pos, neg) pairs without candidates.
+        BPR over the (pos, neg) pairs without candidates (``users``, the pairs' users, is needed with candidates).
 
         The softmax's logits depend on the pair only through its user, so they are computed once per distinct
         user of ``users`` (a batch of 4,096 pairs on MovieLens-100k has at most 943): ``[U_b, C]`` instead of
@@ -416,19 +416,13 @@ class IKGR(Recommender):
         c = self.config
         b = self.item_bias
         if cand is not None:
-            if users is None:
-                first, inv = torch.arange(pos.numel(), device=pos.device), None
-            else:
-                uq, inv = torch.unique(users, return_inverse=True)
-                first = torch.empty_like(uq).scatter_(0, inv, torch.arange(users.numel(), device=users.device))
+            uq, inv = torch.unique(users, return_inverse=True)
+            first = torch.empty_like(uq).scatter_(0, inv, torch.arange(users.numel(), device=users.device))
             nu = F.normalize(eu[first], dim=-1) / c.rec_temperature
             logits = nu @ F.normalize(cand_emb, dim=-1).t()  # [U_b, C]
             if b is not None:
                 logits = logits + b[cand]
-            target = torch.searchsorted(cand, pos)
-            if inv is None:
-                return F.cross_entropy(logits, target)
-            return (torch.logsumexp(logits, 1)[inv] - logits[inv, target]).mean()
+            return (torch.logsumexp(logits, 1)[inv] - logits[inv, torch.searchsorted(cand, pos)]).mean()
         nu = F.normalize(eu, dim=-1)
         sp = (nu * F.normalize(ep, dim=-1)).sum(-1)
         sn = (nu * F.normalize(en, dim=-1)).sum(-1)

@@ -93,35 +93,33 @@ class TrainConfig:
     convention: Literal["kgp", "recbole"] = "kgp"
     ema_decay: float | None = None
 
-    #: the fields ``--train key=value`` checks (:meth:`validate`): kind and lower bound (open when True)
-    _CHECKS = {"epochs": ("int", 1, False), "batch_size": ("int", 1, False), "eval_every": ("int", 1, False),
-               "patience": ("int", 1, False), "num_negatives": ("int", 1, False),
-               "eval_batch_size": ("int", 1, False), "seed": ("int", 0, False), "candidate_seed": ("int", 0, False),
-               "lr": ("float", 0.0, True), "weight_decay": ("float", 0.0, False), "max_seconds": ("float", 0.0, True),
-               "grad_clip": ("float", 0.0, True), "fused_adam": ("bool", None, False), "tune": ("bool", None, False),
-               "ema_decay": ("float", 0.0, True)}
+    #: the fields ``--train key=value`` checks (:meth:`validate`): kind, bounds, whether each bound is open;
+    #: ``None`` is allowed for the optional ones (the model's default)
+    _CHECKS = {"epochs": ("int", 1, None, False, False), "batch_size": ("int", 1, None, False, False),
+               "eval_every": ("int", 1, None, False, False), "patience": ("int", 1, None, False, False),
+               "num_negatives": ("int", 1, None, False, False), "eval_batch_size": ("int", 1, None, False, False),
+               "seed": ("int", 0, None, False, False), "candidate_seed": ("int", 0, None, False, False),
+               "lr": ("float", 0.0, None, True, False), "weight_decay": ("float", 0.0, None, False, False),
+               "max_seconds": ("float", 0.0, None, True, False), "grad_clip": ("float", 0.0, None, True, False),
+               "ema_decay": ("float", 0.0, 1.0, True, True),
+               "fused_adam": ("bool", None, None, False, False), "tune": ("bool", None, None, False, False)}
+    _OPTIONAL = ("epochs", "batch_size", "lr", "eval_every", "max_seconds", "grad_clip", "ema_decay")
 
     def validate(self) -> TrainConfig:
         """Check (and coerce: ``4096.0`` for an int, ``1`` for a float) the fields a user sets with ``--train``;
         ``None`` keeps the model's default. A bad one is one :class:`TrainingError` line naming it."""
-        from kgplatform.models.options import as_float, as_int
+        from kgplatform.models.options import _bounds, _in_range, as_float, as_int
 
-        for name, (kind, lo, lo_open) in self._CHECKS.items():
+        for name, (kind, lo, hi, lo_open, hi_open) in self._CHECKS.items():
             v = getattr(self, name)
-            if v is None and name in ("epochs", "batch_size", "lr", "eval_every", "max_seconds", "grad_clip",
-                                      "ema_decay"):
+            if v is None and name in self._OPTIONAL:
                 continue
-            if name == "ema_decay" and as_float(v) is not None and not 0 < as_float(v) < 1:
-                raise TrainingError(f"training option ema_decay must be a number > 0 and < 1, got {v!r}",
-                                    hint="--train ema_decay=0.99")
             if kind == "bool":
-                ok, what = isinstance(v, bool), "true or false"
-                got = v
+                got, ok, what = v, isinstance(v, bool), "true or false"
             else:
                 got = as_int(v) if kind == "int" else as_float(v)
-                bound = f"{'>' if lo_open else '>='} {lo:g}"
-                what = f"{'an integer' if kind == 'int' else 'a finite number'} {bound}"
-                ok = got is not None and (got > lo if lo_open else got >= lo)
+                what = f"{'an integer' if kind == 'int' else 'a finite number'} {_bounds(lo, hi, lo_open, hi_open)}"
+                ok = got is not None and _in_range(got, lo, hi, lo_open, hi_open)
             if not ok:
                 raise TrainingError(f"training option {name} must be {what}, got {v!r}",
                                     hint=f"--train {name}=VALUE")
