@@ -22,6 +22,7 @@ Needs the local database with the dataset (and its round-1 intents: ``kgp extrac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -79,6 +80,24 @@ def _rows(which: str) -> list[Row]:
     return rows
 
 
+def _ikgr_train(spec: str) -> dict:
+    """``key=value,key=value`` training options for every IKGR row (e.g. the fast recipe
+    ``batch_size=4096,lr=0.01``); the baselines keep their own. Checked by ``TrainConfig.validate``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise SystemExit(f"Error: --ikgr-train wants key=value, got {part!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    from kgplatform.train.trainer import TrainConfig
+
+    cfg = TrainConfig(**out).validate()  # coerces "4096" to 4096; a bad one is one TrainingError line
+    return {k: getattr(cfg, k) for k in out}
+
+
 def run(a: argparse.Namespace) -> None:
     from kgplatform.db import connect
     from kgplatform.graph.export import export_recdata
@@ -108,7 +127,11 @@ def run(a: argparse.Namespace) -> None:
         save()
 
     with tempfile.TemporaryDirectory(prefix="ikgr-variants-") as tmp:
-        res = run_comparison(data, _rows(a.rows), seeds=[int(s) for s in a.seeds.split(",")], train=train,
+        rows = _rows(a.rows)
+        extra = _ikgr_train(a.ikgr_train)
+        rows = [dataclasses.replace(r, train_options=extra | r.train_options) if r.model == "ikgr" else r
+                for r in rows]
+        res = run_comparison(data, rows, seeds=[int(s) for s in a.seeds.split(",")], train=train,
                              out_dir=Path(tmp), with_recbole=[m for m in a.with_recbole.split(",") if m],
                              command=command, log=log, on_row=on_row)
     save(res.recbole, partial=False)
@@ -155,6 +178,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="cap every row's epochs (default: each model's)")
     ap.add_argument("--convention", default="recbole")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ikgr-train", default="", help="key=value,… training options for the IKGR rows only "
+                    "(the fast recipe: batch_size=4096,lr=0.01)")
     ap.add_argument("--with-recbole", default="")
     ap.add_argument("--save", help="write this process's summaries here")
     ap.add_argument("--merge", nargs="+", help="saved parts to combine")

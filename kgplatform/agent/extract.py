@@ -162,7 +162,22 @@ def _new_run_id(round_: int) -> str:
     return f"extract-r{round_}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def _pages(graph: Graph, label: str, dataset: str | None, page: int = 1000) -> Iterator[dict[str, Any]]:
+#: the orders a round can visit nodes in (``extract(order=…)``)
+ORDERS = ("id", "popular")
+
+
+def _pages(graph: Graph, label: str, dataset: str | None, page: int = 1000,
+           order: str = "id") -> Iterator[dict[str, Any]]:
+    """The nodes of ``label`` by id, or (``order="popular"``) by their training interactions, most first (ties
+    by id): a limited budget (``--limit``, or a run stopped early) then covers the nodes that matter most.
+    Training counts leave out each user's last two interactions (validation and test of the leave-one-out
+    split), so the order reflects no held-out interaction."""
+    if order == "popular":
+        counts = {r["id"]: r["n"] for r in graph.read("agent/training_counts", dataset=dataset, label=label)}
+        rows = list(_pages(graph, label, dataset, page))
+        rows.sort(key=lambda r: (-counts.get(r["id"], 0), r["id"]))
+        yield from rows
+        return
     after = ""
     while True:
         rows = graph.read(f"agent/page_{_AREA[label]}s", dataset=dataset, after=after, page=page)
@@ -192,13 +207,14 @@ def extract(
     redo: bool = False,
     ids: Sequence[str] | None = None,
     parallel: int | None = None,
+    order: str = "id",
 ) -> ExtractSummary:
     """Run one extraction round over the graph's items (and users with profile text).
 
     Args:
         round: 1 = exact intents, 2 = related intents via retrieval over the existing pool.
         dataset: restrict to one dataset's items/users.
-        limit: consider only the first ``limit`` nodes of each label (by id) — stable across re-runs.
+        limit: consider only the first ``limit`` nodes of each label (in ``order``) — stable across re-runs.
         items_only: skip users.
         model: bundled model name or GGUF path (default ``settings.llm_model``).
         endpoint: OpenAI-compatible base URL (default ``settings.llm_endpoint``); ``model`` is then the
@@ -218,7 +234,12 @@ def extract(
         parallel: nodes answered together (default ``settings.llm_parallel``): sequences of the fast llama.cpp
             engine, which gives the plain chain's greedy answers (0 = the plain chain, one node at a time), or
             requests in flight per endpoint. Ignored with ``backend``.
+        order: ``id`` (default) or ``popular``: nodes with the most training interactions first (items: users
+            who took them; users: their training interactions), so a run cut short, or ``limit``, covers the
+            behaviour that matters most first.
     """
+    if order not in ORDERS:
+        raise ConfigError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     if round not in (1, 2):
         raise ConfigError(f"round must be 1 or 2, not {round!r}")
     if limit is not None and limit < 0:
@@ -250,7 +271,7 @@ def extract(
     try:
         for label in labels:
             todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo,
-                           None if ids is None else frozenset(ids))
+                           None if ids is None else frozenset(ids), order)
             if round == 2:
                 _ensure_vectors(graph, settings, label, todo)
             _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
@@ -295,11 +316,11 @@ def extract_all(graph: Graph, settings: Settings, **kwargs: Any) -> list[Extract
 def _select(graph: Graph, summary: ExtractSummary, label: str, dataset: str | None, limit: int | None,
             gloss: Glossary | None, prompts: PromptSet, k: int, retry_failed: bool,
             shard: tuple[int, int] | None = None, redo: bool = False,
-            ids: frozenset[str] | None = None) -> list[_Node]:
-    """The nodes of ``label`` this run must (re)do; counts the rest in ``summary``."""
+            ids: frozenset[str] | None = None, order: str = "id") -> list[_Node]:
+    """The nodes of ``label`` this run must (re)do, in ``order``; counts the rest in ``summary``."""
     todo: list[_Node] = []
     seen = 0
-    for row in _pages(graph, label, dataset):
+    for row in _pages(graph, label, dataset, order=order):
         if ids is not None and row["id"] not in ids:
             continue
         if limit is not None and seen >= limit:

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
             None, help="I/N: only the nodes whose id hashes to shard I of N (0-based), to run N extractions side "
                        "by side (separate processes, machines or endpoints)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay answers from the result cache."),
+        order: str = typer.Option("id", "--order", help="Rounds 1 and 2: the order nodes are visited in: id, or "
+                                  "popular (most training interactions first, so --limit or a run stopped early "
+                                  "covers the behaviour that matters most)."),
         views: str = typer.Option("long,short", "--views", help="--round sessions: long (the user's history), "
                                   "short (the current session), or both."),
         train_prefixes: Optional[int] = typer.Option(
@@ -84,6 +87,12 @@ def register(app: typer.Typer) -> None:
 
         if round_ not in ("1", "2", "both", "knowledge", "sessions"):
             raise ConfigError(f"--round must be 1, 2, both, knowledge or sessions, got {round_!r}")
+        from ..agent.extract import ORDERS
+
+        if order not in ORDERS:
+            raise ConfigError(f"--order must be one of {', '.join(ORDERS)}, got {order!r}")
+        if order != "id" and round_ in ("knowledge", "sessions"):
+            raise ConfigError(f"--order applies to rounds 1 and 2, not --round {round_}")
         if parallel is not None:
             from ..agent.llm import MAX_PARALLEL
 
@@ -123,7 +132,7 @@ def register(app: typer.Typer) -> None:
         rounds = [1, 2] if round_ == "both" else [int(round_)]
         kw = dict(dataset=dataset, limit=limit, items_only=items_only, model=model, endpoint=endpoint,
                   related_k=related_k, shard=shard_t, retry_failed=retry_failed, use_cache=not no_cache, progress=True, redo=redo,
-                  parallel=parallel)
+                  parallel=parallel, order=order)
         if glossary is not None:
             kw["glossary"] = None if glossary.lower() == "none" else glossary
         s = settings(ctx)

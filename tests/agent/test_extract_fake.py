@@ -226,3 +226,30 @@ def test_shards_split_the_nodes_without_overlap(toy_graph, agent_settings):
     assert (st["intents"], st["exact_edges"]) == (6, 8)
     with pytest.raises(Exception, match="shard must be I/N"):
         extract(toy_graph, agent_settings, round=1, backend=scripted_backend(round1_script), shard=(2, 2))
+
+
+def test_popular_order_visits_items_by_training_interactions_only(graph, agent_settings):
+    import dataclasses
+
+    from kgplatform.agent.extract import _pages
+
+    # leave-one-out holds out each user's last two interactions: i1 is the most taken item overall (3) but
+    # only ever held out, so it counts 0; training counts: i2 2, i3 2, i4 1, i1 0
+    seqs = {"u1": ["i3", "i2", "i1", "i4"], "u2": ["i3", "i4", "i2", "i1"], "u3": ["i2", "i1", "i4"]}
+    toy = toy_dataset()
+    users = toy.users + [{"id": "toy:u3", "rawId": "u3", "dataset": "toy"}]
+    rows = [{"user": f"toy:{u}", "item": f"toy:{i}", "pos": p, "ts": 1000.0 * p, "rating": 4.0, "behavior": "bought"}
+            for u, seq in seqs.items() for p, i in enumerate(seq)]
+    write_dataset(graph, dataclasses.replace(toy, users=users, interactions=rows), progress=False)
+    order = [r["id"] for r in _pages(graph, "Item", "toy", order="popular")]
+    assert order == ["toy:i2", "toy:i3", "toy:i4", "toy:i1"]
+    assert [r["id"] for r in _pages(graph, "Item", "toy")] == ["toy:i1", "toy:i2", "toy:i3", "toy:i4"]
+    # users by their own training interactions (u1 2, u2 2, u3 1)
+    assert [r["id"] for r in _pages(graph, "User", "toy", order="popular")] == ["toy:u1", "toy:u2", "toy:u3"]
+    # a budget of two items goes to the two most taken in training
+    s = extract(graph, agent_settings, round=1, backend=scripted_backend(round1_script), progress=False,
+                items_only=True, limit=2, order="popular")
+    assert s.considered == 2 and s.ok == 2
+    assert {e[0] for e in edges(graph)} == {"toy:i2", "toy:i3"}
+    with pytest.raises(Exception, match="order must be one of id, popular"):
+        extract(graph, agent_settings, round=1, backend=scripted_backend(round1_script), order="random")

@@ -1,4 +1,4 @@
-"""Bad options and unknown ids in the serving commands (`kgp recommend`, `kgp explain`): one `Error:` line, the
+"""Bad options and unknown ids in the serving commands (`kgp recommend`, `kgp explain`; and `kgp extract --order`): one `Error:` line, the
 documented exit code, no traceback, nothing written."""
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def _one_error(r, code: int, first: str) -> None:
     (["explain", "1", "2", "-d", TINY_NAME, "--limit", "0"], "Error: --limit must be between 1 and 100, got 0"),
     (["explain", "1", "2", "-d", TINY_NAME, "--limit", "-1"], "Error: --limit must be between 1 and 100"),
     (["explain", "1", "2", "-d", TINY_NAME, "--limit", "101"], "Error: --limit must be between 1 and 100"),
+    (["extract", "--round", "1", "-d", TINY_NAME, "--order", "random"],
+     "Error: --order must be one of id, popular, got 'random'"),
+    (["extract", "--round", "knowledge", "-d", TINY_NAME, "--order", "popular"],
+     "Error: --order applies to rounds 1 and 2, not --round knowledge"),
 ])
 def test_out_of_range_options_exit_2_before_connecting(neo4j_server, tmp_path, args, first):
     _one_error(kgp(neo4j_server, tmp_path, *args, env_extra=DOWN), 2, first)

@@ -69,7 +69,53 @@ def test_the_user_experiment_runs_and_hides_the_cold_users(tmp_path):
     assert warm.sequence(1).tolist() == toy.sequence(1).tolist() and warm.num_items == toy.num_items
     out = cold_user_experiment(toy, fraction=0.1, few=4, epochs=2, cache_dir=tmp_path, log=lambda m: None)
     assert out["cold_users"] == 6 and 0 < out["users"] <= 6
-    assert set(out["rows"]) == {"ikgr_inductive", "popularity", "text_only"}
+    assert set(out["rows"]) == {"ikgr_inductive", "popularity", "text_only", "ikgr+popularity"}
     for row in out["rows"].values():
         assert 0 <= row["NDCG@10"]["mean"] <= 1 and row["NDCG@10"]["n"] == out["users"]
-    assert set(out["differences"]) == {"ikgr_inductive - popularity", "ikgr_inductive - text_only"}
+    assert set(out["differences"]) == {"ikgr_inductive - popularity", "ikgr_inductive - text_only",
+                                       "ikgr_inductive - ikgr+popularity", "ikgr+popularity - popularity",
+                                       "ikgr+popularity - text_only"}
+    assert len(out["blend"]["alpha_per_fold"]) == 2
+    assert set(out["blend"]["alpha_per_fold"]) <= set(out["blend"]["grid"])
+
+
+def _ranks_first(scores, relevant):
+    return [int(np.argmax(row)) in rel for row, rel in zip(scores, relevant)]
+
+
+def test_crossfit_blend_picks_the_informative_score_on_the_other_fold():
+    from kgplatform.experiment.coldstart import BLEND_GRID, crossfit_blend
+
+    rng = np.random.default_rng(0)
+    users, items = 40, 30
+    relevant = [{int(i)} for i in rng.integers(1, items, users)]
+    oracle, noise = rng.random((users, items)), rng.random((users, items))
+    for u, rel in enumerate(relevant):
+        oracle[u, list(rel)] = 5.0
+    mask = np.zeros((users, items), dtype=bool)
+    mask[:, 0] = True  # a "known" item, never rankable
+    oracle[mask] = noise[mask] = -np.inf
+    # the prior is the oracle: every fold takes the smallest weight that lets it rank every target first
+    out, alphas = crossfit_blend(noise, oracle, relevant, 10, seed=1)
+    assert alphas[0] == alphas[1] > 0 and all(_ranks_first(out, relevant))
+    smaller = [w for w in BLEND_GRID if w < alphas[0]]
+    assert not all(_ranks_first(crossfit_blend(noise, oracle, relevant, 10, seed=1, grid=tuple(smaller))[0],
+                                relevant))
+    # the prior is noise: every fold keeps IKGR alone (weight 0), whose ranking is unchanged
+    out, alphas = crossfit_blend(oracle, noise, relevant, 10, seed=1)
+    assert alphas == [0.0, 0.0]
+    assert (np.argsort(-out, axis=1)[:, :10] == np.argsort(-oracle, axis=1)[:, :10]).all()
+    assert np.isneginf(out[mask]).all() and np.isfinite(out[~mask]).all()
+
+
+def test_crossfit_blend_chooses_each_folds_weight_from_the_other_fold_only():
+    from kgplatform.experiment.coldstart import crossfit_blend
+
+    # two users, one per fold: user A is helped only by the prior, user B only by IKGR alone
+    a = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.5]])
+    b = np.array([[1.0, 0.0, 0.2], [0.0, 1.0, 0.2]])
+    relevant = [{0}, {0}]
+    out, alphas = crossfit_blend(a, b, relevant, 1, seed=3, grid=(0.0, 8.0))
+    # each user gets the weight that suits the *other* one, so both miss: no user chooses its own weight
+    assert sorted(alphas) == [0.0, 8.0]
+    assert not any(_ranks_first(out, relevant))
