@@ -53,10 +53,14 @@ VARIANTS = {
     "self_0.5": {"self_weight": 0.5},
     "recency_20": {"user_recency": 20.0},
     "weight_decay": {},
+    # intents only one item satisfies link that item to nothing: drop them (most of a 1.5B model's intents)
+    "min_intent_items_2": {"min_intent_items": 2},
     # stage 2: the three switches that pointed up on validation in stage 1, together
     "no_external_kg+tau_0.2+self_0.5": {"use_kg": False, "rec_temperature": 0.2, "self_weight": 0.5},
 }
 VARIANT_TRAIN = {"weight_decay": {"weight_decay": 1e-5}}
+#: variants that change only intent options: without intents they are ``ikgr:no_aug``
+INTENT_ONLY = ("min_intent_items_2",)
 BASELINES = ("bpr", "lightgcn", "kgcn")
 
 
@@ -144,6 +148,8 @@ def merge(a: argparse.Namespace) -> None:
     names = [s.model_name for s in summaries]
     candidates = [n for n in names if n.startswith("ikgr:") and not n.endswith("no_aug")]
     ablations = {"ikgr:base": "ikgr:no_aug"} | {c: f"{c}+no_aug" for c in candidates if f"{c}+no_aug" in names}
+    # a variant that only changes how intents are used has the base without intents as its no-intents row
+    ablations |= {f"ikgr:{v}": "ikgr:no_aug" for v in INTENT_ONLY if f"ikgr:{v}" in names and "ikgr:no_aug" in names}
     report = variant_report(summaries, base="ikgr:base", candidates=candidates,
                             baselines=[b for b in BASELINES if b in names], ablations=ablations)
     report["intents"] = differences(summaries, [(a, b, "intents vs none") for a, b in ablations.items()],

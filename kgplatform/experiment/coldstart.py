@@ -124,8 +124,8 @@ def _report(per_user: dict[str, dict[str, np.ndarray]],
     return rows, diffs
 
 
-#: weights tried for the popularity prior of the blended new-user row (0 = IKGR alone)
-BLEND_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: mixing weights tried for the popularity prior of the blended new-user row (0 = IKGR alone, 1 = popularity alone)
+BLEND_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -140,19 +140,25 @@ def _zscore(x: np.ndarray) -> np.ndarray:
 
 def crossfit_blend(a: np.ndarray, b: np.ndarray, relevant: list[set[int]], k: int, *, seed: int,
                    grid: tuple[float, ...] = BLEND_GRID, folds: int = 2) -> tuple[np.ndarray, list[float]]:
-    """``z(a) + α·z(b)`` per user (z: standardised over the user's rankable items), with α chosen by
-    **cross-fitting**: the users are split into ``folds`` seeded folds, and each fold is scored with the α whose
-    mean NDCG@k is best on the *other* folds, so no user's own relevant items choose its weight. Returns the
-    blended scores and the α of each fold."""
+    """``(1 − β)·z(a) + β·z(b)`` per user (z: standardised over the user's rankable items; items masked in ``a``
+    stay ``-inf``), with β chosen by **cross-fitting**: the users are split into ``folds`` seeded folds, and each
+    fold is scored with the β whose mean NDCG@k is best on the *other* folds (ties: the smaller β), so no user's
+    own relevant items choose its weight. β = 0 is ``a`` alone, β = 1 is ``b`` alone. Returns the blended scores
+    and the β of each fold."""
     za, zb = _zscore(a), _zscore(b)
+    ok = np.isfinite(za) & np.isfinite(zb)
+
+    def mix(w: float) -> np.ndarray:
+        return np.where(ok, (1.0 - w) * np.where(ok, za, 0.0) + w * np.where(ok, zb, 0.0), -np.inf)
+
     fold = np.random.default_rng(seed).permutation(len(relevant)) % folds
-    ndcg = {w: _ranking_metrics(za + w * zb, relevant, k)[f"NDCG@{k}"] for w in grid}
-    out, chosen = np.empty_like(za), []
+    ndcg = {w: _ranking_metrics(mix(w), relevant, k)[f"NDCG@{k}"] for w in grid}
+    out, chosen = np.full_like(za, -np.inf), []
     for f in range(folds):
         rest = fold != f
         w = max(grid, key=lambda g: (ndcg[g][rest].mean(), -g)) if rest.any() else grid[0]
         chosen.append(float(w))
-        out[fold == f] = (za + w * zb)[fold == f]
+        out[fold == f] = mix(w)[fold == f]
     return out, chosen
 
 
@@ -307,8 +313,9 @@ def cold_user_experiment(data: RecData, *, fraction: float = 0.1, few: int = 5, 
     their profile) through the inductive path (:func:`kgplatform.models.ikgr.new_user_inputs` +
     ``embed_new_node``, as ``kgp cold-start --users``) and rank every item they have not taken; relevant are
     their remaining items. Rows: ``ikgr_inductive``, ``popularity`` (training counts), ``text_only`` (cosine to
-    the mean text of the ``few`` items, where items have text), and ``ikgr+popularity`` (both scores
-    standardised per user and added with a popularity weight chosen by cross-fitting, :func:`crossfit_blend`)."""
+    the mean text of the ``few`` items, where items have text), and ``ikgr+popularity`` (IKGR's score and
+    log(1 + training popularity), each standardised per user, mixed with a weight chosen by cross-fitting,
+    :func:`crossfit_blend`)."""
     from ..models.ikgr import embed_new_node, new_user_inputs
 
     ptr, items = data.seq_indptr.numpy(), data.seq_items.numpy()
@@ -357,13 +364,15 @@ def cold_user_experiment(data: RecData, *, fraction: float = 0.1, few: int = 5, 
         relevant.append(rest)
     latency_ms = (time.perf_counter() - t0) * 1000 / max(len(relevant), 1)
     scores = {name: np.stack(v) for name, v in rows.items()}
-    scores[BLEND], alphas = crossfit_blend(scores["ikgr_inductive"], scores["popularity"], relevant, k, seed=seed)
+    pop_s = scores["popularity"]
+    log_pop = np.where(np.isfinite(pop_s), np.log1p(np.where(np.isfinite(pop_s), pop_s, 0.0)), -np.inf)
+    scores[BLEND], betas = crossfit_blend(scores["ikgr_inductive"], log_pop, relevant, k, seed=seed)
     out_rows, diffs = _report({name: _ranking_metrics(v, relevant, k) for name, v in scores.items()},
                               leads=("ikgr_inductive", BLEND))
     return {
-        "blend": {"row": BLEND, "score": "z(ikgr) + alpha * z(training popularity), z per user over rankable items",
-                  "grid": list(BLEND_GRID), "alpha_per_fold": alphas,
-                  "chosen_by": "2-fold cross-fitting: each half of the cold users uses the alpha with the best "
+        "blend": {"row": BLEND, "score": "(1 - beta) * z(ikgr) + beta * z(log(1 + training popularity)), z per user over rankable items",
+                  "grid": list(BLEND_GRID), "beta_per_fold": betas,
+                  "chosen_by": "2-fold cross-fitting: each half of the cold users uses the beta with the best "
                                f"mean NDCG@{k} on the other half"},
         "dataset": data.dataset, "protocol": f"each cold user gives their first {few} items; rank every item they "
                                             "have not taken; relevant: their remaining items; binary relevance",

@@ -75,8 +75,8 @@ def test_the_user_experiment_runs_and_hides_the_cold_users(tmp_path):
     assert set(out["differences"]) == {"ikgr_inductive - popularity", "ikgr_inductive - text_only",
                                        "ikgr_inductive - ikgr+popularity", "ikgr+popularity - popularity",
                                        "ikgr+popularity - text_only"}
-    assert len(out["blend"]["alpha_per_fold"]) == 2
-    assert set(out["blend"]["alpha_per_fold"]) <= set(out["blend"]["grid"])
+    assert len(out["blend"]["beta_per_fold"]) == 2
+    assert set(out["blend"]["beta_per_fold"]) <= set(out["blend"]["grid"])
 
 
 def _ranks_first(scores, relevant):
@@ -96,14 +96,15 @@ def test_crossfit_blend_picks_the_informative_score_on_the_other_fold():
     mask[:, 0] = True  # a "known" item, never rankable
     oracle[mask] = noise[mask] = -np.inf
     # the prior is the oracle: every fold takes the smallest weight that lets it rank every target first
-    out, alphas = crossfit_blend(noise, oracle, relevant, 10, seed=1)
-    assert alphas[0] == alphas[1] > 0 and all(_ranks_first(out, relevant))
-    smaller = [w for w in BLEND_GRID if w < alphas[0]]
+    out, betas = crossfit_blend(noise, oracle, relevant, 10, seed=1)
+    assert betas[0] == betas[1] > 0 and all(_ranks_first(out, relevant))
+    smaller = [w for w in BLEND_GRID if w < betas[0]]
     assert not all(_ranks_first(crossfit_blend(noise, oracle, relevant, 10, seed=1, grid=tuple(smaller))[0],
                                 relevant))
+    assert np.isneginf(out[mask]).all() and np.isfinite(out[~mask]).all()
     # the prior is noise: every fold keeps IKGR alone (weight 0), whose ranking is unchanged
-    out, alphas = crossfit_blend(oracle, noise, relevant, 10, seed=1)
-    assert alphas == [0.0, 0.0]
+    out, betas = crossfit_blend(oracle, noise, relevant, 10, seed=1)
+    assert betas == [0.0, 0.0]
     assert (np.argsort(-out, axis=1)[:, :10] == np.argsort(-oracle, axis=1)[:, :10]).all()
     assert np.isneginf(out[mask]).all() and np.isfinite(out[~mask]).all()
 
@@ -115,7 +116,7 @@ def test_crossfit_blend_chooses_each_folds_weight_from_the_other_fold_only():
     a = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.5]])
     b = np.array([[1.0, 0.0, 0.2], [0.0, 1.0, 0.2]])
     relevant = [{0}, {0}]
-    out, alphas = crossfit_blend(a, b, relevant, 1, seed=3, grid=(0.0, 8.0))
+    out, betas = crossfit_blend(a, b, relevant, 1, seed=3, grid=(0.0, 1.0))
     # each user gets the weight that suits the *other* one, so both miss: no user chooses its own weight
-    assert sorted(alphas) == [0.0, 8.0]
+    assert sorted(betas) == [0.0, 1.0]
     assert not any(_ranks_first(out, relevant))
