@@ -55,12 +55,15 @@ VARIANTS = {
     "weight_decay": {},
     # intents only one item satisfies link that item to nothing: drop them (most of a 1.5B model's intents)
     "min_intent_items_2": {"min_intent_items": 2},
+    # near-duplicate intents ("thriller film" / "thriller movie") as one, so they link the items of both
+    "merge_0.85": {"merge_intents": 0.85},
+    "merge_0.85+min_intent_items_2": {"merge_intents": 0.85, "min_intent_items": 2},
     # stage 2: the three switches that pointed up on validation in stage 1, together
     "no_external_kg+tau_0.2+self_0.5": {"use_kg": False, "rec_temperature": 0.2, "self_weight": 0.5},
 }
 VARIANT_TRAIN = {"weight_decay": {"weight_decay": 1e-5}}
 #: variants that change only intent options: without intents they are ``ikgr:no_aug``
-INTENT_ONLY = ("min_intent_items_2",)
+INTENT_ONLY = ("min_intent_items_2", "merge_0.85", "merge_0.85+min_intent_items_2")
 BASELINES = ("bpr", "lightgcn", "kgcn")
 
 

@@ -107,6 +107,46 @@ def _edges3(edges: Tensor | None, kind: Tensor | None) -> Tensor:
     return torch.cat([edges, kind.view(-1, 1)], 1)
 
 
+def merge_similar(vectors: Tensor, threshold: float, block: int = 2048) -> Tensor:
+    """Each row's representative: rows whose cosine similarity is at least ``threshold`` are joined (single
+    linkage, so near-duplicates such as "thriller film" / "thriller movie" become one), and every row maps to
+    the smallest index of its group. ``[T, d]`` → ``[T]``; blockwise, never a ``T × T`` matrix at once."""
+    T = vectors.shape[0]
+    parent = list(range(T))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    v = torch.nn.functional.normalize(vectors.float(), dim=1)
+    for start in range(0, T, block):
+        sim = v[start:start + block] @ v.T
+        rows, cols = torch.nonzero(sim >= threshold, as_tuple=True)
+        for a, b in zip((rows + start).tolist(), cols.tolist()):
+            if a < b:
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    return torch.tensor([find(x) for x in range(T)], dtype=torch.long)
+
+
+def _remap(edges: Tensor, rep: Tensor) -> Tensor:
+    """``(node, intent, kind)`` rows with intents replaced by their representative; a node keeps one row per
+    representative, the exact one (kind 0) where both kinds meet."""
+    if edges.numel() == 0:
+        return edges
+    e = edges.clone()
+    e[:, 1] = rep[e[:, 1]]
+    e = e[torch.argsort(e[:, 2], stable=True)]  # exact (0) before related (1): unique keeps the first
+    key = e[:, 0] * (int(rep.max()) + 1) + e[:, 1]
+    _, inv = torch.unique(key, return_inverse=True)
+    first = torch.full((int(inv.max()) + 1,), e.shape[0], dtype=torch.long)
+    first = first.scatter_reduce(0, inv, torch.arange(e.shape[0]), reduce="amin")
+    return e[torch.sort(first).values]
+
+
 def build_intent_graph(
     train: RecData,
     *,
@@ -119,6 +159,7 @@ def build_intent_graph(
     conv_interactions: bool = True,
     user_recency: float = 0.0,
     use_kg: bool = True,
+    merge_intents: float = 0.0,
 ) -> IntentGraph:
     """Build the intent-augmented graph from a training view (arguments as in ``IKGRConfig``)."""
     require_training(train, "build_intent_graph")
@@ -129,6 +170,11 @@ def build_intent_graph(
     ui = _edges3(train.user_intents, train.user_intent_kind) if use_intents else _edges3(None, None)
     if not related_intents:
         ii, ui = ii[ii[:, 2] == 0], ui[ui[:, 2] == 0]
+    if merge_intents > 0 and (ii.numel() or ui.numel()):
+        if train.intent_text_emb is None:
+            raise ValueError("merge_intents needs the intents' text vectors (run `kgp embed`)")
+        rep = merge_similar(train.intent_text_emb, merge_intents)
+        ii, ui = _remap(ii, rep), _remap(ui, rep)
     if min_intent_items > 1 and ii.numel():
         pairs = torch.unique(ii[:, :2], dim=0)  # an item counts once per intent, exact or related
         n_items = torch.bincount(pairs[:, 1], minlength=max(train.num_intents, 1))

@@ -41,6 +41,9 @@ class IKGRConfig:
         min_intent_items: drop intents that fewer than this many items satisfy (exact or related). An intent
             held by one item links it to no other item, so it adds a parameter and noise but no item-to-item
             signal; ``1`` keeps every intent (the paper).
+        merge_intents: cosine similarity of the intents' name vectors at or above which intents count as one
+            (single linkage: "thriller film" and "thriller movie" become one node, linking the items of both);
+            ``0`` keeps every intent apart (the paper). Applied before ``min_intent_items``.
         lam: :math:`\\lambda` of Eq. 11. ``tune_lambda`` grid-searches ``lambda_grid`` on validation.
         tau / weighting: Eq. 8's temperature and pair weighting (:class:`~kgplatform.nn.IntentTranslation`).
         rec_loss: the interaction objective on the Eq. 9 score — ``softmax`` (sampled softmax over the
@@ -96,6 +99,7 @@ class IKGRConfig:
     max_user_intents: int = 16
     max_item_intents: int = 16
     min_intent_items: int = 1
+    merge_intents: float = 0.0
     lam: float = 0.1
     tune_lambda: bool = True
     lambda_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
@@ -144,6 +148,7 @@ class IKGRConfig:
         for name in ("kg_weight", "margin", "epsilon", "norm_weight", "user_recency", "self_weight"):
             check_float(self, name, 0.0)
         check_float(self, "corrupt_relation", 0.0, 1.0)
+        check_float(self, "merge_intents", 0.0, 1.0)
         return self
 
     def ablation(self, name: str) -> IKGRConfig:
@@ -209,6 +214,7 @@ class IKGR(Recommender):
             inherit_user_intents=c.inherit_user_intents, max_user_intents=c.max_user_intents,
             max_item_intents=c.max_item_intents, min_intent_items=c.min_intent_items,
             conv_interactions=c.conv_interactions, user_recency=c.user_recency, use_kg=c.use_kg,
+            merge_intents=c.merge_intents,
         )
         return cls(graph, item_text=train.item_text_emb, user_text=train.user_text_emb,
                    intent_text=train.intent_text_emb if graph.num_intents else None, config=c,

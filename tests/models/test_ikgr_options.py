@@ -124,3 +124,39 @@ def test_self_weight_reaches_the_inductive_vectors_and_unreproducible_terms_give
     assert torch.allclose(embed_new_node(state, nb, h_self=x0[v]), e[v], atol=1e-5)
     assert build(toy, dataclasses.replace(CFG, item_bias=True)).inductive_state() is None
     assert build(toy, dataclasses.replace(CFG, user_recency=5.0)).inductive_state() is None
+
+
+def test_merge_similar_joins_near_duplicates_by_single_linkage():
+    from kgplatform.data.intent_graph import merge_similar
+
+    v = torch.tensor([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.96, 0.28, 0.0]])
+    # cos(0,1) 0.99, cos(1,4) 0.99, cos(0,4) 0.96: 0, 1 and 4 join at 0.97 through 1 (single linkage)
+    assert merge_similar(v, 0.97).tolist() == [0, 0, 2, 3, 0]
+    assert merge_similar(v, 0.995).tolist() == [0, 1, 2, 3, 4]
+    assert merge_similar(v, 0.97, block=2).tolist() == [0, 0, 2, 3, 0]  # blockwise gives the same groups
+
+
+def test_merge_intents_links_the_items_of_near_duplicate_intents(toy):
+    """Two intents with the same name vector become one: an item that had either now has the representative,
+    once, exact where it had an exact one; ``min_intent_items`` then counts the merged intent's items."""
+    train = training_view(toy, leave_one_out(toy))
+    ii = train.item_intents
+    a, b = int(ii[0, 1]), next(int(t) for t in ii[:, 1].tolist() if t != int(ii[0, 1]))
+    text = train.intent_text_emb.clone()
+    text[b] = text[a]  # b is a's near-duplicate (cosine 1)
+    train = dataclasses.replace(train, intent_text_emb=text)
+    lo, hi = min(a, b), max(a, b)
+    g0 = build_intent_graph(train)
+    g1 = build_intent_graph(train, merge_intents=0.999)
+    sets0 = [set(r[r >= 0].tolist()) for r in g0.item_sets]
+    sets1 = [set(r[r >= 0].tolist()) for r in g1.item_sets]
+    for s0, s1 in zip(sets0, sets1):
+        want = {lo if t in (a, b) else t for t in s0}
+        assert s1 == want and hi not in s1
+    items_with = sum(1 for s in sets1 if lo in s)
+    assert items_with == sum(1 for s in sets0 if a in s or b in s) >= 2
+    # without the merge, a and b alone may fall under min_intent_items; merged they hold all those items
+    g2 = build_intent_graph(train, merge_intents=0.999, min_intent_items=items_with)
+    assert sum(1 for r in g2.item_sets if lo in set(r[r >= 0].tolist())) == items_with
+    with pytest.raises(Exception, match="merge_intents"):
+        build(toy, dataclasses.replace(CFG, merge_intents=1.5))
