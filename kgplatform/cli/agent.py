@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
                                    "both, knowledge (fused user knowledge from training behaviours; needs -d), or "
                                    "sessions (LLM4SBR session intents of prefixes, localised to items; needs -d)."),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset's items/users."),
-        limit: Optional[int] = typer.Option(None, help="Only the first N items/users (by id) of each label."),
+        limit: Optional[int] = typer.Option(None, help="Only the first N items/users of each label (by id, or in --order)."),
         items_only: bool = typer.Option(False, "--items-only", help="Skip users."),
         model: Optional[str] = typer.Option(None, help="smollm2 (default), gemma3-270m, or a path to any .gguf file."),
         endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (vLLM, llama.cpp server), or several comma-separated that share the work (failed requests move to another endpoint); --model names the served model."),
