@@ -90,17 +90,10 @@ def _rows(which: str) -> list[Row]:
 def _ikgr_train(spec: str) -> dict:
     """``key=value,key=value`` training options for every IKGR row (e.g. the fast recipe
     ``batch_size=4096,lr=0.01``); the baselines keep their own. Checked by ``TrainConfig.validate``."""
-    out = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise SystemExit(f"Error: --ikgr-train wants key=value, got {part!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value.strip()
+    from kgplatform.models.options import parse_assignments
     from kgplatform.train.trainer import TrainConfig
 
+    out = parse_assignments([p.strip() for p in spec.split(",") if p.strip()], "--ikgr-train")
     cfg = TrainConfig(**out).validate()  # coerces "4096" to 4096; a bad one is one TrainingError line
     return {k: getattr(cfg, k) for k in out}
 

@@ -76,15 +76,7 @@ def main() -> None:
                                                  "each row (default: a temporary one)")
     a = ap.parse_args()
 
-    def kv(items):
-        out = {}
-        for it in items:
-            k, _, v = it.partition("=")
-            try:
-                out[k] = json.loads(v)
-            except json.JSONDecodeError:
-                out[k] = v
-        return out
+    from kgplatform.models.options import parse_assignments as kv
 
     sets = kv(a.sets) | {"backbone": a.backbone}
     rows = _rows(a.rows, sets)

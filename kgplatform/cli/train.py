@@ -20,17 +20,11 @@ ConventionOpt = typer.Option(
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
 
 
-def _parse_sets(values: list[str], flag: str = "--set") -> dict:
-    out = {}
-    for v in values:
-        if "=" not in v:
-            raise ConfigError(f"{flag} expects key=value, got {v!r}")
-        k, raw = v.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[k.strip()] = raw
-    return out
+def parse_assignments(values: list[str], flag: str = "--set") -> dict:
+    """:func:`kgplatform.models.options.parse_assignments`, imported when called (it brings torch)."""
+    from ..models.options import parse_assignments as parse
+
+    return parse(values, flag)
 
 
 def _parse_model_sets(values: list[str], flag: str) -> dict[str, dict]:
@@ -41,7 +35,7 @@ def _parse_model_sets(values: list[str], flag: str) -> dict[str, dict]:
         if "." not in head:
             raise ConfigError(f"{flag} expects MODEL.key=value, got {v!r}")
         model, rest = v.split(".", 1)
-        out.setdefault(model.strip(), {}).update(_parse_sets([rest]))
+        out.setdefault(model.strip(), {}).update(parse_assignments([rest]))
     return out
 
 
@@ -149,14 +143,14 @@ def register(app: typer.Typer) -> None:
 
         if user_features not in USER_FEATURES:
             raise ConfigError(f"--user-features must be one of {', '.join(USER_FEATURES)}, got {user_features!r}")
-        opts = _parse_sets(set_)
+        opts = parse_assignments(set_)
         if backbone is not None:
             if model != "llm4sbr":
                 raise ConfigError(f"--backbone is an llm4sbr option, not {model}'s")
             opts["backbone"] = backbone
         if user_features != "none":
             opts["user_features"] = user_features
-        train_opts = _parse_sets(train_, "--train")
+        train_opts = parse_assignments(train_, "--train")
         rows = plan_rows([f"{model}:{ablation}" if ablation else model], model_options=opts,
                          per_model_train={model: train_opts} if train_opts else {})
         _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,

@@ -365,7 +365,7 @@ def cold_user_experiment(data: RecData, *, fraction: float = 0.1, few: int = 5, 
     latency_ms = (time.perf_counter() - t0) * 1000 / max(len(relevant), 1)
     scores = {name: np.stack(v) for name, v in rows.items()}
     pop_s = scores["popularity"]
-    log_pop = np.where(np.isfinite(pop_s), np.log1p(np.where(np.isfinite(pop_s), pop_s, 0.0)), -np.inf)
+    log_pop = np.where(np.isfinite(pop_s), np.log1p(np.maximum(pop_s, 0.0)), -np.inf)
     scores[BLEND], betas = crossfit_blend(scores["ikgr_inductive"], log_pop, relevant, k, seed=seed)
     out_rows, diffs = _report({name: _ranking_metrics(v, relevant, k) for name, v in scores.items()},
                               leads=("ikgr_inductive", BLEND))

@@ -8,11 +8,28 @@ an int, ``1`` for a float, a list for a tuple of floats); a bool is never a numb
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from kgplatform.errors import TrainingError
+from kgplatform.errors import ConfigError, TrainingError
+
+
+def parse_assignments(values: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """``["key=value", …]`` → ``{key: value}``, each value through ``json.loads`` (``4096`` → int, ``true`` →
+    bool) and kept as the string where it is not JSON; the configs' ``validate()`` checks them. A value
+    without ``=`` is one :class:`~kgplatform.errors.ConfigError` naming ``flag``."""
+    out: dict[str, Any] = {}
+    for v in values:
+        if "=" not in v:
+            raise ConfigError(f"{flag} expects key=value, got {v!r}")
+        k, raw = v.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[k.strip()] = raw
+    return out
 
 
 def _fail(cfg: Any, name: str, what: str, value: Any) -> TrainingError:
