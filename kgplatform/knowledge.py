@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .agent.cache import ResultCache
 from .agent.extract import default_cache_path
+from .agent.runlog import recorded_run
 from .agent.knowledge import BehaviorItem, Knowledge, UserBehaviors, fuse_knowledge, input_hash, knowledge_prompt
 from .agent.llm import LLMBackend, load_backend
 from .config import Settings
@@ -199,16 +200,18 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
             log(f"[knowledge] {k.user}: {'ok' if k.ok else 'failed'}"
                 f" ({summary.ok + summary.failed}/{len(todo)})")
 
-    try:
-        fuse_knowledge(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
-    finally:
-        summary.cached = cache.hits
-        cache.close()
-        summary.seconds = time.perf_counter() - started
-    graph.write("agent/record_run", id=summary.run_id, props={
-        "round": "knowledge", "model": summary.model, "promptVersion": summary.prompt_version,
-        "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
-        "seconds": round(summary.seconds, 3), "llmCalls": summary.llm_calls})
+    def run_props() -> dict[str, Any]:
+        return {"round": "knowledge", "model": summary.model, "promptVersion": summary.prompt_version,
+                "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
+                "seconds": round(summary.seconds, 3), "llmCalls": summary.llm_calls}
+
+    with recorded_run(graph, summary.run_id, run_props):
+        try:
+            fuse_knowledge(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
+        finally:
+            summary.cached = cache.hits
+            cache.close()
+            summary.seconds = time.perf_counter() - started
     return summary
 
 

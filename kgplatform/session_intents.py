@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .agent.cache import ResultCache
 from .agent.extract import default_cache_path
+from .agent.runlog import recorded_run
 from .agent.llm import LLMBackend, load_backend
 from .agent.schemas import title_variants
 from .agent.sessions import LONG_ITEMS, SHORT_ITEMS, VIEWS, Guess, PrefixView, guess_intents, input_hash, session_prompt
@@ -413,17 +414,19 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
                 f" ({s.ok + s.failed}/{len(todo)})")
         clock[0] = time.perf_counter()
 
-    try:
-        guess_intents(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
-    finally:
-        s.cached = cache.hits
-        cache.close()
-        s.seconds = time.perf_counter() - started
-    graph.write("agent/record_run", id=s.run_id, props={
-        "round": "sessions", "model": s.model, "promptVersion": ",".join(versions.values()), "dataset": dataset,
-        "ok": s.ok, "failed": s.failed, "skipped": s.skipped, "seconds": round(s.seconds, 3),
-        "llmCalls": s.llm_calls, "hallucinated": s.hallucinated, "ungrounded": s.ungrounded, "floor": float(floor), "topR": top_r,
-        "trainPrefixes": train_prefixes})
+    def run_props() -> dict[str, Any]:
+        return {"round": "sessions", "model": s.model, "promptVersion": ",".join(versions.values()),
+                "dataset": dataset, "ok": s.ok, "failed": s.failed, "skipped": s.skipped,
+                "seconds": round(s.seconds, 3), "llmCalls": s.llm_calls, "hallucinated": s.hallucinated,
+                "ungrounded": s.ungrounded, "floor": float(floor), "topR": top_r, "trainPrefixes": train_prefixes}
+
+    with recorded_run(graph, s.run_id, run_props):
+        try:
+            guess_intents(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
+        finally:
+            s.cached = cache.hits
+            cache.close()
+            s.seconds = time.perf_counter() - started
     return s
 
 

@@ -57,6 +57,7 @@ from .cache import ResultCache, cache_key
 from .glossary import Glossary, load_glossary
 from .llm import LLMBackend, load_backend
 from .prompts import PromptSet, describe, example_keys, format_options, round1_prompts, round2_prompts
+from .runlog import recorded_run
 from .schemas import (
     MAX_RELATED,
     IntentList,
@@ -268,25 +269,26 @@ def extract(
     summary = ExtractSummary(round, be.model_id, prompts.version, _new_run_id(round), dataset)
     cache = ResultCache(default_cache_path(settings) if use_cache else None)
     streak = [0]  # consecutive backend errors, across labels
-    try:
-        for label in labels:
-            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo,
-                           None if ids is None else frozenset(ids), order)
-            if round == 2:
-                _ensure_vectors(graph, settings, label, todo)
-            _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
-        if round == 1:
-            graph.write("agent/delete_orphan_intents")
-    finally:
-        summary.cached = cache.hits
-        cache.close()
-        summary.seconds = time.perf_counter() - started
-    graph.write("agent/record_run", id=summary.run_id, props={
-        "round": round, "model": summary.model, "promptVersion": summary.prompt_version,
-        "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "errors": summary.errors,
-        "skipped": summary.skipped,
-        "seconds": _r3(summary.seconds), "llmCalls": summary.llm_calls,
-    })
+
+    def run_props() -> dict[str, Any]:
+        return {"round": round, "model": summary.model, "promptVersion": summary.prompt_version,
+                "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "errors": summary.errors,
+                "skipped": summary.skipped, "seconds": _r3(summary.seconds), "llmCalls": summary.llm_calls}
+
+    with recorded_run(graph, summary.run_id, run_props):
+        try:
+            for label in labels:
+                todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo,
+                               None if ids is None else frozenset(ids), order)
+                if round == 2:
+                    _ensure_vectors(graph, settings, label, todo)
+                _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
+            if round == 1:
+                graph.write("agent/delete_orphan_intents")
+        finally:
+            summary.cached = cache.hits
+            cache.close()
+            summary.seconds = time.perf_counter() - started
     return summary
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -100,8 +101,33 @@ def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
             print(f"  {k:<18}{v:>10,}" if isinstance(v, int) else f"  {k:<18}{v:>10}")
 
 
+class Terminated(KeyboardInterrupt):
+    """``SIGTERM`` (a scheduler's or ``kill``'s polite stop), raised as an interrupt where Python runs next, so
+    the command cleans up as for Ctrl-C: transactions roll back, ``finally`` blocks run, an LLM run records its
+    ``Run`` node as ``interrupted``."""
+
+
+#: set by the SIGTERM handler: typer turns any interrupt into a silent exit code 130, so main() tells them apart
+_terminated = [False]
+INTERRUPT_EXIT = 130  # typer's (and the shell's) code for an interrupted command
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _terminated[0] = True
+    raise Terminated()
+
+
+def _interrupt_exit() -> None:
+    """One line and the shell's exit code for the signal: 143 for SIGTERM, 130 for Ctrl-C."""
+    term = _terminated[0]
+    print("Error: terminated (SIGTERM)" if term else "Error: interrupted", file=sys.stderr)
+    sys.exit(143 if term else INTERRUPT_EXIT)
+
+
 def main() -> None:
-    """Console entry point: maps KgpError onto ``Error: …`` / ``Hint: …`` and its exit code."""
+    """Console entry point: maps KgpError onto ``Error: …`` / ``Hint: …`` and its exit code; an interrupt
+    (Ctrl-C, or SIGTERM: :class:`Terminated`) onto one ``Error:`` line too."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     debug = os.environ.get("KGP_DEBUG", "") not in ("", "0", "false")
     try:  # typer vendors click in recent versions; older ones use click itself
         from typer._click import exceptions as click_exc  # type: ignore[import-not-found]
@@ -109,6 +135,8 @@ def main() -> None:
         from click import exceptions as click_exc
     try:
         rv = app(standalone_mode=False)
+        if rv == INTERRUPT_EXIT:  # typer's answer to KeyboardInterrupt (and so to SIGTERM)
+            _interrupt_exit()
         sys.exit(rv if isinstance(rv, int) else 0)  # as click's standalone mode: always leave through exit
     except click_exc.UsageError as e:  # a bad option value or a missing argument: one line, exit 2
         cmd = e.ctx.command_path if e.ctx is not None else "kgp"
@@ -118,7 +146,9 @@ def main() -> None:
         print(f"Error: {msg}", file=sys.stderr)
         print(f"Hint: see {cmd} --help", file=sys.stderr)
         sys.exit(2)
-    except getattr(click_exc, "Abort", KeyboardInterrupt):
+    except getattr(click_exc, "Abort", KeyboardInterrupt) as e:  # click turns an interrupt into Abort
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            _interrupt_exit()
         print("Error: aborted", file=sys.stderr)
         sys.exit(130)
     except KgpError as e:
@@ -128,9 +158,8 @@ def main() -> None:
         if e.hint:
             print(f"Hint: {e.hint}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # raised before or after typer's own handling
+        _interrupt_exit()
 
 
 if __name__ == "__main__":

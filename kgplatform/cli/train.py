@@ -235,10 +235,12 @@ def register(app: typer.Typer) -> None:
                       f"{r.get('personas', ''):>9}{r.get('memberships', ''):>9}  {r.get('finished', '')}")
             return
         if extract:
-            print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'round':>6}{'ok':>8}{'failed':>8}{'skipped':>9}")
+            print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'round':>10}{'ok':>8}{'failed':>8}{'skipped':>9}"
+                  "  status")
             for r in rows:
                 print(f"{r['id']:<{wid}}{r.get('model', ''):<{wm}}{r.get('dataset') or '-':<{wd}}"
-                      f"{r.get('round', ''):>6}{r.get('ok', ''):>8}{r.get('failed', ''):>8}{r.get('skipped', ''):>9}")
+                      f"{r.get('round', ''):>10}{r.get('ok', ''):>8}{r.get('failed', ''):>8}{r.get('skipped', ''):>9}"
+                      f"  {r.get('status', 'done')}")
             return
         print(f"{'run':<{wid}}{'model':<{wm}}{'dataset':<{wd}}{'full NDCG@10':>13}{'99-neg NDCG@10':>15}"
               f"{'HR@10 full':>11}")

@@ -288,3 +288,76 @@ def test_two_real_llama_servers_one_killed_mid_run(graph, settings, tmp_path, ti
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
+
+
+def _extract_runs(graph) -> list[dict]:
+    return [r["run"] for r in graph.read("runs/list_runs", dataset=TOY, model=None, kinds=["extract"], limit=10)]
+
+
+def test_a_run_that_fails_or_is_interrupted_still_records_its_run_node(toy_graph, home, endpoints):
+    # the backend down: the run aborts, and its Run node says so (it had done nothing)
+    down = endpoints(fail=lambda n: 500)
+    with pytest.raises(ExtractionError):
+        extract(toy_graph, home, round=1, dataset=TOY, backend=backend(home, [down]), progress=False)
+    [failed] = _extract_runs(toy_graph)
+    assert failed["status"] == "failed" and "failed 5 times in a row" in failed["error"]
+    assert (failed["ok"], failed["errors"]) == (0, 5)
+
+    # Ctrl-C (or SIGTERM through the CLI) as the third node is about to be written: two nodes are done, and the
+    # run's record says so, with its status
+    original = toy_graph.write_rows
+    writes = [0]
+
+    def write_rows(name, rows, **kw):
+        if name.startswith("agent/write_"):
+            writes[0] += 1
+            if writes[0] == 3:
+                raise KeyboardInterrupt
+        return original(name, rows, **kw)
+
+    toy_graph.write_rows = write_rows
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            extract(toy_graph, home, round=1, dataset=TOY, backend=backend(home, [endpoints()]), progress=False)
+    finally:
+        toy_graph.write_rows = original
+    runs = {r["status"]: r for r in _extract_runs(toy_graph)}
+    assert set(runs) == {"failed", "interrupted"}
+    assert runs["interrupted"]["ok"] == 2 and runs["interrupted"]["error"] == "KeyboardInterrupt"
+    assert len(done_nodes(toy_graph)) == 2
+
+    # the next run finishes the rest and is recorded as done
+    s = extract(toy_graph, home, round=1, dataset=TOY, backend=backend(home, [endpoints()]), progress=False)
+    assert (s.ok, s.skipped) == (NODES - 2, 2)
+    runs = {r["status"]: r for r in _extract_runs(toy_graph)}
+    assert set(runs) == {"failed", "interrupted", "done"} and runs["done"]["ok"] == NODES - 2
+    assert runs["done"].get("error") is None
+
+
+def test_sigterm_stops_kgp_extract_with_one_error_line_and_a_run_record(toy_graph, home, endpoints, neo4j_server,
+                                                                         tmp_path):
+    from ..test_crash import kgp_cmd, kgp_env, one_error
+
+    slow = endpoints(delay=0.5)  # an answer every half second: the kill lands mid-run
+    env = kgp_env(neo4j_server, tmp_path / "kgp-home", KGP_LLM_ENDPOINT_MODEL="served")
+    proc = subprocess.Popen(kgp_cmd("extract", "--round", "1", "-d", TOY, "--endpoint", slow.url,
+                                    "--model", "served", "--glossary", "none"),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not done_nodes(toy_graph):
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.monotonic() < deadline, "no node done within 120 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert one_error(r, 143) == "Error: terminated (SIGTERM)"
+    done = len(done_nodes(toy_graph))
+    assert 1 <= done < NODES
+    [run] = _extract_runs(toy_graph)
+    assert run["status"] == "interrupted" and run["error"].startswith("Terminated")
+    assert done - 1 <= run["ok"] <= done  # a signal between a node's commit and its count costs at most one

@@ -1,0 +1,42 @@
+"""The ``Run`` node every LLM run leaves behind (round 1/2, knowledge, session intents), also when it stops early.
+
+A run's graph writes are committed node by node as it goes, so one that is interrupted (Ctrl-C, or ``SIGTERM``,
+which the ``kgp`` entry point turns into the same interrupt) or that fails has done real work: its ``Run`` node
+records that work with ``status`` ``'interrupted'`` or ``'failed'`` and the ``error``, instead of leaving edges
+that name a run nobody can list. Only ``SIGKILL`` (or a machine going down) leaves no ``Run`` node; the next
+run resumes all the same.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..db.graph import Graph
+
+#: ``Run.status`` values
+DONE, INTERRUPTED, FAILED = "done", "interrupted", "failed"
+
+
+@contextmanager
+def recorded_run(graph: "Graph", run_id: str, props: Callable[[], dict[str, Any]]) -> Iterator[None]:
+    """Record run ``run_id`` (``agent/record_run``) when the block ends, however it ends.
+
+    ``props`` is called at the end, so the counts are the final ones. An exception from the block is re-raised
+    unchanged after the record; if writing the record fails too (the database may be what failed), that second
+    error is dropped so the user sees the first.
+    """
+    try:
+        yield
+    except BaseException as e:
+        status = INTERRUPTED if isinstance(e, KeyboardInterrupt) else FAILED
+        error = (f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)[:500]
+        try:
+            graph.write("agent/record_run", id=run_id, props={**props(), "status": status, "error": error})
+        except Exception:  # noqa: BLE001 - keep the original error
+            pass
+        raise
+    graph.write("agent/record_run", id=run_id, props={**props(), "status": DONE, "error": None})
+
+
+__all__ = ["DONE", "FAILED", "INTERRUPTED", "recorded_run"]
