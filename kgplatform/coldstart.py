@@ -142,6 +142,30 @@ def cold_start_items(graph: Graph, settings: Settings, dataset: str, items: Sequ
     return report
 
 
+def training_intent(state: dict, intent_index: dict[str, int], key: str, vector: Sequence[float] | None
+                    ) -> tuple[int | None, bool]:
+    """The trained intent node a stored intent counts as, the way training made intents into nodes
+    (``IKGRConfig.merge_intents``, ``min_intent_items``): ``(t, False)`` for node ``t`` (the intent itself, or
+    its merged group's representative); ``(None, True)`` for an intent new to the run, to be embedded on its
+    own; ``(None, False)`` for one training would have dropped (it has no trained node, or, with
+    ``min_intent_items`` > 1, a new intent that only the new node satisfies)."""
+    imap = state.get("intent_map")
+    t = intent_index.get(key)
+    if t is None:
+        texts = state.get("intent_text")
+        if texts is not None and vector is not None and texts.shape[0]:
+            # merging: a new intent close enough to a trained one joins that one's group
+            sims = texts @ torch.nn.functional.normalize(torch.tensor(vector, dtype=torch.float32), dim=0)
+            j = int(torch.argmax(sims))
+            if float(sims[j]) >= state["merge_intents"]:
+                t = j
+        if t is None:
+            return None, state.get("min_intent_items", 1) <= 1
+    if imap is not None:
+        t = int(imap[t])
+    return (t, False) if t >= 0 else (None, False)
+
+
 def _embed_items(graph: Graph, state: dict, dataset: str, ids: list[str]
                  ) -> tuple[dict[str, torch.Tensor], dict[str, list[str]], dict[str, torch.Tensor], dict[str, set]]:
     """Inductive eq. 3 vectors of the new items, their intent sets (keys), vectors for intents new to the run,
@@ -179,15 +203,21 @@ def _embed_items(graph: Graph, state: dict, dataset: str, ids: list[str]
         pending: list[tuple[str, int]] = []  # new intents of this item, with their satisfies relation
         keys: list[str] = []
         if state["use_intents"]:
-            for it in row["intents"]:
+            seen: set[int] = set()
+            # exact before related: where both kinds of one intent (or of a merged group) meet, exact counts
+            for it in sorted(row["intents"], key=lambda x: x["kind"] == schema.RELATED):
                 related = it["kind"] == schema.RELATED
                 if related and not state["related_intents"]:
                     continue
                 r_sat = R_kg + (SAT_RELATED if related else SAT_EXACT)
-                t = intent_index.get(it["key"])
+                t, new = training_intent(state, intent_index, it["key"], it["vector"])
                 if t is not None:
+                    if t in seen:
+                        continue
+                    seen.add(t)
                     h_int = x0[int_off + t]
-                elif it["vector"] is not None and "intent" in state["text_proj"]:
+                    it = {**it, "key": names["intents"][t]}  # the node the run trained for it
+                elif new and it["vector"] is not None and "intent" in state["text_proj"]:
                     h_int = state["text_proj"]["intent"] @ torch.tensor(it["vector"], dtype=torch.float32)
                     pending.append((it["key"], r_sat))
                 else:
@@ -341,11 +371,15 @@ def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequ
     for row in graph.read("coldstart/user_inputs", ids=ids, dataset=dataset, prop=prop):
         text = torch.tensor(row["text"], dtype=torch.float32) if row["text"] is not None else None
         known_items = [it for it in row["items"] if it["id"] in item_index]
+
+        def trained(key: str) -> int | None:  # a stored intent's trained node (merged, dropped: as in training)
+            return training_intent(state, intent_index, key, None)[0] if key in intent_index else None
+
+        profile = [(trained(it["key"]), it["kind"] == schema.RELATED)
+                   for it in sorted(row["intents"], key=lambda x: x["kind"] == schema.RELATED)]
         nb, set_idx = new_user_inputs(
-            state, [item_index[it["id"]] for it in known_items],
-            [(intent_index[it["key"]], it["kind"] == schema.RELATED) for it in row["intents"]
-             if it["key"] in intent_index],
-            [[intent_index[kk] for kk in it["intents"] if kk in intent_index] for it in known_items])
+            state, [item_index[it["id"]] for it in known_items], [(t, rel) for t, rel in profile if t is not None],
+            [list(dict.fromkeys(t for t in map(trained, it["intents"]) if t is not None)) for it in known_items])
         sets = [names["intents"][t] for t in set_idx]
         e_u = embed_new_node(state, nb, text=text, kind="user")
         s = ikgr_scores(e_u.double().numpy()[None], [stack(sets)] if lam else [], V, item_int, lam)[0]

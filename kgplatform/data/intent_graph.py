@@ -50,6 +50,10 @@ class IntentGraph:
     edge_index: Tensor  # [2, 2M] convolution graph, both directions
     edge_type: Tensor  # [2M] relation, reverse = r + R
     edge_weight: Tensor | None = None  # [2M] relative aggregation weight of each edge (None: all 1)
+    #: [T] the intent node each intent counts as after ``merge_intents`` (its group's representative), ``-1``
+    #: where ``min_intent_items`` dropped it; ``None`` when neither applies (every intent is itself). Not a
+    #: buffer of the model: cold start reads it from the run's inductive state.
+    intent_map: Tensor | None = None
 
     @property
     def user_off(self) -> int:
@@ -77,7 +81,7 @@ class IntentGraph:
         return [f"kg{r}" for r in range(self.num_kg_relations)] + list(EXTRA_RELATIONS)
 
     def tensors(self) -> dict[str, Tensor]:
-        return {k: v for k, v in vars(self).items() if isinstance(v, Tensor)}
+        return {k: v for k, v in vars(self).items() if isinstance(v, Tensor) and k != "intent_map"}
 
 
 def padded_sets(owner: Tensor, member: Tensor, weight: Tensor, n_owner: int, cap: int) -> Tensor:
@@ -170,16 +174,20 @@ def build_intent_graph(
     ui = _edges3(train.user_intents, train.user_intent_kind) if use_intents else _edges3(None, None)
     if not related_intents:
         ii, ui = ii[ii[:, 2] == 0], ui[ui[:, 2] == 0]
+    intent_map = None
     if merge_intents > 0 and (ii.numel() or ui.numel()):
         if train.intent_text_emb is None:
             raise ValueError("merge_intents needs the intents' text vectors (run `kgp embed`)")
-        rep = merge_similar(train.intent_text_emb, merge_intents)
-        ii, ui = _remap(ii, rep), _remap(ui, rep)
+        intent_map = merge_similar(train.intent_text_emb, merge_intents)
+        ii, ui = _remap(ii, intent_map), _remap(ui, intent_map)
     if min_intent_items > 1 and ii.numel():
         pairs = torch.unique(ii[:, :2], dim=0)  # an item counts once per intent, exact or related
         n_items = torch.bincount(pairs[:, 1], minlength=max(train.num_intents, 1))
         ii = ii[n_items[ii[:, 1]] >= min_intent_items]
         ui = ui[n_items[ui[:, 1]] >= min_intent_items]
+        if intent_map is None:
+            intent_map = torch.arange(train.num_intents)
+        intent_map = torch.where(n_items[intent_map] >= min_intent_items, intent_map, -1)
     T = train.num_intents if use_intents else 0
     user_off, ent_off, int_off = 0, U, U + E
     R = R_kg + len(EXTRA_RELATIONS)
@@ -258,4 +266,4 @@ def build_intent_graph(
         at = s.numel() + (s.numel() - train_users.numel()) + torch.arange(train_users.numel())
         edge_weight[at] = decay * n / total[train_users]
     return IntentGraph(U, I, E, T, R_kg, item_sets, user_sets, tri_h, tri_r, tri_t, lo, size, present,
-                       edge_index, edge_type, edge_weight)
+                       edge_index, edge_type, edge_weight, intent_map if T else None)

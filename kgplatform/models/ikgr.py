@@ -241,6 +241,7 @@ class IKGR(Recommender):
         self.relation_names = graph.relation_names
         for name, t in graph.tensors().items():
             self.register_buffer(name, t)
+        self.intent_map = graph.intent_map  # merged/dropped intents (cold start reads it; not a buffer)
 
         # --- parameters
         dim = c.embedding_dim
@@ -610,6 +611,12 @@ class IKGR(Recommender):
             "max_item_intents": int(self.config.max_item_intents), "lam": float(self.eval_params()["lam"]),
             "max_user_intents": int(self.config.max_user_intents),
             "inherit_user_intents": bool(self.config.inherit_user_intents),
+            # how the run's intents became nodes: cold start maps a stored intent the same way
+            "intent_map": None if self.intent_map is None else self.intent_map.cpu(),
+            "min_intent_items": int(self.config.min_intent_items),
+            "merge_intents": float(self.config.merge_intents),
+            "intent_text": (torch.nn.functional.normalize(self.intent_text.detach().float().cpu(), dim=1)
+                            if self.config.merge_intents > 0 and hasattr(self, "intent_text") else None),
         }
 
     def eval_grid(self) -> dict[str, list[float]]:

@@ -160,3 +160,56 @@ def test_merge_intents_links_the_items_of_near_duplicate_intents(toy):
     assert sum(1 for r in g2.item_sets if lo in set(r[r >= 0].tolist())) == items_with
     with pytest.raises(Exception, match="merge_intents"):
         build(toy, dataclasses.replace(CFG, merge_intents=1.5))
+
+
+def test_intent_map_says_what_each_intent_became_and_cold_start_maps_the_same_way(toy):
+    """The graph's ``intent_map`` sends each intent to its merged group's representative, or to -1 where
+    ``min_intent_items`` dropped it; the run's inductive state carries it, and cold start's
+    :func:`kgplatform.coldstart.training_intent` maps a stored intent (known, or new and close to a known
+    one) to the node training made of it."""
+    from kgplatform.coldstart import training_intent
+
+    train = training_view(toy, leave_one_out(toy))
+    ii = train.item_intents
+    a, b = int(ii[0, 1]), next(int(t) for t in ii[:, 1].tolist() if t != int(ii[0, 1]))
+    text = train.intent_text_emb.clone()
+    text[b] = text[a]
+    train = dataclasses.replace(train, intent_text_emb=text)
+    lo, hi = min(a, b), max(a, b)
+    assert build_intent_graph(train).intent_map is None  # every intent is itself
+    g = build_intent_graph(train, merge_intents=0.999)
+    assert g.intent_map[hi] == lo and g.intent_map[lo] == lo
+    assert g.intent_map.tolist() == [lo if t == hi else t for t in range(train.num_intents)]
+    g2 = build_intent_graph(train, merge_intents=0.999, min_intent_items=2)
+    kept = {int(t) for t in g2.item_sets[g2.item_sets >= 0].tolist()}
+    for t in range(train.num_intents):
+        m = int(g2.intent_map[t])
+        assert (m == -1) == (g.intent_map[t].item() not in kept), t
+        assert m in (-1, int(g.intent_map[t]))
+
+    model = IKGR_from(train, merge_intents=0.999, min_intent_items=2)
+    state = model.inductive_state()
+    assert torch.equal(state["intent_map"], g2.intent_map) and state["intent_text"].shape == text.shape
+    index = {f"k{t}": t for t in range(train.num_intents)}
+    assert training_intent(state, index, f"k{hi}", None) == ((lo, False) if lo in kept else (None, False))
+    dropped = [t for t in range(train.num_intents) if int(g2.intent_map[t]) == -1]
+    if dropped:
+        assert training_intent(state, index, f"k{dropped[0]}", None) == (None, False)
+    # a new intent: joins the known one whose name it nearly repeats; else, under min_intent_items 2, it would
+    # hold one item (the new one) and is dropped as training drops such intents
+    near = text[lo] + 1e-4
+    assert training_intent(state, index, "new", near.tolist()) == ((lo, False) if lo in kept else (None, False))
+    far = torch.zeros_like(text[0])
+    far[0] = 1.0  # near no known intent's name
+    assert float((F.normalize(text, dim=1) @ far).max()) < 0.999
+    far = far.tolist()
+    assert training_intent(state, index, "new", far) == (None, False)
+    plain = IKGR_from(train).inductive_state()
+    assert training_intent(plain, index, "new", far) == (None, True)  # embedded on its own, as before
+    assert training_intent(plain, index, f"k{hi}", None) == (hi, False)
+
+
+def IKGR_from(train, **options):
+    from kgplatform.models.ikgr import IKGR
+
+    return IKGR.from_training_view(train, dataclasses.replace(CFG, **options))
