@@ -205,13 +205,8 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
                 "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
                 "seconds": round(summary.seconds, 3), "llmCalls": summary.llm_calls}
 
-    with recorded_run(graph, summary.run_id, run_props):
-        try:
-            fuse_knowledge(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
-        finally:
-            summary.cached = cache.hits
-            cache.close()
-            summary.seconds = time.perf_counter() - started
+    with recorded_run(graph, summary, run_props, cache=cache, started=started):
+        fuse_knowledge(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
     return summary
 
 

@@ -420,13 +420,8 @@ def extract_session_intents(graph: Graph, settings: Settings, dataset: str, *, v
                 "seconds": round(s.seconds, 3), "llmCalls": s.llm_calls, "hallucinated": s.hallucinated,
                 "ungrounded": s.ungrounded, "floor": float(floor), "topR": top_r, "trainPrefixes": train_prefixes}
 
-    with recorded_run(graph, s.run_id, run_props):
-        try:
-            guess_intents(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
-        finally:
-            s.cached = cache.hits
-            cache.close()
-            s.seconds = time.perf_counter() - started
+    with recorded_run(graph, s, run_props, cache=cache, started=started):
+        guess_intents(be, todo, cache=cache, retries=settings.llm_retries, on_result=write)
     return s
 
 

@@ -275,20 +275,15 @@ def extract(
                 "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "errors": summary.errors,
                 "skipped": summary.skipped, "seconds": _r3(summary.seconds), "llmCalls": summary.llm_calls}
 
-    with recorded_run(graph, summary.run_id, run_props):
-        try:
-            for label in labels:
-                todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo,
-                               None if ids is None else frozenset(ids), order)
-                if round == 2:
-                    _ensure_vectors(graph, settings, label, todo)
-                _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
-            if round == 1:
-                graph.write("agent/delete_orphan_intents")
-        finally:
-            summary.cached = cache.hits
-            cache.close()
-            summary.seconds = time.perf_counter() - started
+    with recorded_run(graph, summary, run_props, cache=cache, started=started):
+        for label in labels:
+            todo = _select(graph, summary, label, dataset, limit, gloss, prompts, k, retry_failed, shard, redo,
+                           None if ids is None else frozenset(ids), order)
+            if round == 2:
+                _ensure_vectors(graph, settings, label, todo)
+            _run_label(graph, settings, summary, be, prompts, label, todo, k, cache, progress, streak)
+        if round == 1:
+            graph.write("agent/delete_orphan_intents")
     return summary
 
 

@@ -8,35 +8,47 @@ run resumes all the same.
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..db.graph import Graph
+    from .cache import ResultCache
 
 #: ``Run.status`` values
 DONE, INTERRUPTED, FAILED = "done", "interrupted", "failed"
 
 
 @contextmanager
-def recorded_run(graph: "Graph", run_id: str, props: Callable[[], dict[str, Any]]) -> Iterator[None]:
-    """Record run ``run_id`` (``agent/record_run``) when the block ends, however it ends.
+def recorded_run(graph: "Graph", summary: Any, props: Callable[[], dict[str, Any]], *,
+                 cache: "ResultCache | None" = None, started: float | None = None) -> Iterator[None]:
+    """Record run ``summary.run_id`` (``agent/record_run``) when the block ends, however it ends.
 
-    ``props`` is called at the end, so the counts are the final ones. An exception from the block is re-raised
-    unchanged after the record; if writing the record fails too (the database may be what failed), that second
-    error is dropped so the user sees the first.
+    First, whatever happened: ``summary.cached`` gets the ``cache``'s hits and the cache is closed, and
+    ``summary.seconds`` the time since ``started`` (``time.perf_counter()``). Then ``props()`` gives the
+    record's properties (so the counts are the final ones). An exception from the block is re-raised unchanged
+    after the record; if writing the record fails too (the database may be what failed), that second error is
+    dropped so the user sees the first.
     """
     try:
-        yield
+        try:
+            yield
+        finally:
+            if cache is not None:
+                summary.cached = cache.hits
+                cache.close()
+            if started is not None:
+                summary.seconds = time.perf_counter() - started
     except BaseException as e:
         status = INTERRUPTED if isinstance(e, KeyboardInterrupt) else FAILED
         error = (f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)[:500]
         try:
-            graph.write("agent/record_run", id=run_id, props={**props(), "status": status, "error": error})
+            graph.write("agent/record_run", id=summary.run_id, props={**props(), "status": status, "error": error})
         except Exception:  # noqa: BLE001 - keep the original error
             pass
         raise
-    graph.write("agent/record_run", id=run_id, props={**props(), "status": DONE, "error": None})
+    graph.write("agent/record_run", id=summary.run_id, props={**props(), "status": DONE, "error": None})
 
 
 __all__ = ["DONE", "FAILED", "INTERRUPTED", "recorded_run"]
