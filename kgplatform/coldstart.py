@@ -368,13 +368,12 @@ def cold_start_users(graph: Graph, settings: Settings, dataset: str, users: Sequ
     item_int = [stack(i["intents"]) for i in items] if lam else []
     item_pos = {i["id"]: n for n, i in enumerate(items)}
     user_rows, rec_rows = [], []
+    def trained(key: str) -> int | None:  # a stored intent's trained node (merged, dropped: as in training)
+        return training_intent(state, intent_index, key, None)[0] if key in intent_index else None
+
     for row in graph.read("coldstart/user_inputs", ids=ids, dataset=dataset, prop=prop):
         text = torch.tensor(row["text"], dtype=torch.float32) if row["text"] is not None else None
         known_items = [it for it in row["items"] if it["id"] in item_index]
-
-        def trained(key: str) -> int | None:  # a stored intent's trained node (merged, dropped: as in training)
-            return training_intent(state, intent_index, key, None)[0] if key in intent_index else None
-
         profile = [(trained(it["key"]), it["kind"] == schema.RELATED)
                    for it in sorted(row["intents"], key=lambda x: x["kind"] == schema.RELATED)]
         nb, set_idx = new_user_inputs(
