@@ -637,8 +637,12 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
         import shutil
 
         shutil.copyfile(paths["json"], dest / f"{results_name}.json")
-        shutil.copyfile(paths["markdown"], dest / f"{results_name}.md")
-        info(f"saved results/{dataset}/{results_name}.json and .md")
+        md = paths["markdown"].read_text()
+        if paths["plot"].exists():  # the report's plot beside it, under the same name (no shared results.png)
+            shutil.copyfile(paths["plot"], dest / f"{results_name}.png")
+            md = md.replace("](results.png)", f"]({results_name}.png)")
+        (dest / f"{results_name}.md").write_text(md)
+        info(f"saved results/{dataset}/{results_name}.json, .md and .png")
     if as_json:
         print_json({"dataset": dataset, "convention": convention, "models": [sm.to_record() for sm in result.summaries],
                     "differences": result.differences, "recbole": result.recbole,

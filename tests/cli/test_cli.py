@@ -108,7 +108,7 @@ def test_train_recommend_explain_runs(graph, neo4j_server, tmp_path):
     assert (tmp_path / "rb" / "cli-tiny" / "cli-tiny.inter").exists()
 
 
-def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_path):
+def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_path, monkeypatch):
     r = kgp_here(neo4j_server, tmp_path, "ingest", "movielens-100k", "--path", str(TINY), "--dbpedia", str(DBPEDIA),
                  "--name", "cli-tiny-eval")
     assert r.returncode == 0, r.stderr
@@ -133,11 +133,17 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
     # the results file carries the command that produced it
     saved = json.load(open(doc["files"]["json"]))
     assert "evaluate" in saved["command"] and saved["convention"] == "kgp"
+    monkeypatch.chdir(tmp_path)  # --results writes into ./results/<dataset>/ of the checkout it runs in
     r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop,sasrec", "--seeds", "1",
-                 "--train", "sasrec.epochs=1", "--convention", "recbole", "--compare", "sasrec,pop", "--json")
+                 "--train", "sasrec.epochs=1", "--convention", "recbole", "--compare", "sasrec,pop", "--json",
+                 "--results", "side")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["convention"] == "recbole" and doc["models"][1]["convention"] == "recbole"
+    # --results: the report's three files in the checkout's results/<dataset>/, the plot under the report's name
+    saved = tmp_path / "results" / "cli-tiny-eval"
+    assert {p.name for p in saved.iterdir()} == {"side.json", "side.md", "side.png"}
+    assert "](side.png)" in (saved / "side.md").read_text() and "results.png" not in (saved / "side.md").read_text()
     assert any((d["a"], d["b"], d["why"]) == ("sasrec", "pop", "requested") for d in doc["differences"])
     for bad, first in (
         (["--compare", "pop,nope"], "Error: --compare names 'nope', which is not a row here"),
