@@ -211,20 +211,21 @@ def _embed_items(graph: Graph, state: dict, dataset: str, ids: list[str]
                     continue
                 r_sat = R_kg + (SAT_RELATED if related else SAT_EXACT)
                 t, new = training_intent(state, intent_index, it["key"], it["vector"])
+                key = it["key"]
                 if t is not None:
                     if t in seen:
                         continue
                     seen.add(t)
                     h_int = x0[int_off + t]
-                    it = {**it, "key": names["intents"][t]}  # the node the run trained for it
+                    key = names["intents"][t]  # the node the run trained for it
                 elif new and it["vector"] is not None and "intent" in state["text_proj"]:
                     h_int = state["text_proj"]["intent"] @ torch.tensor(it["vector"], dtype=torch.float32)
-                    pending.append((it["key"], r_sat))
+                    pending.append((key, r_sat))
                 else:
                     continue
                 neighbours.append((r_sat + R, h_int))
                 if len(keys) < state["max_item_intents"]:
-                    keys.append(it["key"])
+                    keys.append(key)
         vectors[row["id"]] = embed_new_node(state, neighbours, h_self=h_self)
         for key, r_sat in pending:  # an intent new to the run: eq. 3 over its one neighbour, this item
             if key not in new_intents:
