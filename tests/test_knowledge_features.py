@@ -153,3 +153,8 @@ def test_the_graphs_knowledge_reaches_the_model_and_the_cli(graph, tiny_parsed, 
     assert [m["model"] for m in doc["models"]] == ["bpr", "bpr:knowledge"]
     assert any(d["a"] == "bpr:knowledge" and d["b"] == "bpr" and d["why"] == "with fused knowledge vs without"
                for d in doc["differences"]), doc["differences"]
+    # and again on the test users who have knowledge, the rest getting the learned fallback
+    test_users = leave_one_out(data).users("test")
+    label = f"users with fused knowledge ({int(data.user_knowledge_mask[test_users].sum())} of {len(test_users)})"
+    assert any(d["a"] == "bpr:knowledge" and d.get("users") == label for d in doc["differences"]), \
+        [d.get("users") for d in doc["differences"]]

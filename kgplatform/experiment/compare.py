@@ -103,6 +103,8 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
 
 #: row variant ``model:knowledge``: the model with the embedded fused user knowledge as a feature
 KNOWLEDGE_ROW = "knowledge"
+#: why a ``model:knowledge`` row is paired with ``model``
+KNOWLEDGE_PAIR = "with fused knowledge vs without"
 
 
 def knowledge_models() -> list[str]:
@@ -147,7 +149,7 @@ def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple
     for s in summaries:  # before the baseline pairs: a knowledge row's pair is named for what it tests
         full, _, variant = s.model_name.partition(":")
         if variant and full in names:
-            pairs.append((s.model_name, full, "with fused knowledge vs without" if variant == KNOWLEDGE_ROW
+            pairs.append((s.model_name, full, KNOWLEDGE_PAIR if variant == KNOWLEDGE_ROW
                           else "ablation vs full model"))
     base = [s for s in summaries if s.model_name in BASELINES]
     if base:
@@ -159,6 +161,23 @@ def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple
             seen.add((a, b))
             out.append((a, b, why))
     return out
+
+
+def knowledge_differences(summaries: Sequence[SeedSummary], data: RecData, phase: str = "test",
+                          metrics: Sequence[str] = DIFF_METRICS) -> list[dict]:
+    """The "with fused knowledge vs without" pairs again, on the users of ``phase`` who have fused knowledge
+    (knowledge is usually extracted for part of the users; the others only get the learned fallback vector, so the
+    all-user difference dilutes the effect). Empty when the export read no knowledge or fewer than 2 such users."""
+    mask_all = data.user_knowledge_mask
+    pairs = [p for p in comparison_pairs(summaries) if p[2] == KNOWLEDGE_PAIR]
+    if mask_all is None or not pairs:
+        return []
+    users = np.asarray(summaries[0].users(phase), dtype=np.int64)
+    mask = mask_all.numpy()[users]
+    if int(mask.sum()) < 2:
+        return []
+    label = f"users with fused knowledge ({int(mask.sum())} of {len(users)})"
+    return differences(summaries, pairs, phase, metrics, users=mask, label=label)
 
 
 def differences(summaries: Sequence[SeedSummary], pairs: Sequence[tuple[str, str, str]], phase: str = "test",
@@ -372,7 +391,7 @@ def run_comparison(
         if len(summaries) < len(rows):
             write_report(snapshot(True), out_dir)
             log(f"partial report: {out_dir / 'report.md'}")
-    diffs = differences(summaries, comparison_pairs(summaries, compare))
+    diffs = differences(summaries, comparison_pairs(summaries, compare)) + knowledge_differences(summaries, data)
     rb = jobs.collect(summaries) if jobs is not None else []
     result = snapshot(False, diffs, rb)
     write_report(result, out_dir)

@@ -34,3 +34,44 @@ def test_recbole_trains_once_for_both_protocols(tmp_path):
         assert r["differences"]["NDCG@10"]["users_paired"] == 80
     assert rows["sampled99"]["recbole"]["NDCG@10"] > rows["full"]["recbole"]["NDCG@10"]
     assert (tmp_path / "recbole" / "pop-full").is_dir() and not (tmp_path / "recbole" / "pop-uni99").exists()
+
+
+class _Summary:
+    """The parts of a SeedSummary that the differences read: one seed, per-user test values in ``users`` order."""
+
+    def __init__(self, name, users, values, valid=0.1):
+        import numpy as np
+
+        self.model_name, self._users, self._values = name, np.asarray(users), np.asarray([values], dtype=float)
+        self.stats = {"valid": {"full": {"NDCG@10": (valid, 0.0)}}, "test": {"full": {"NDCG@10": (0.0, 0.0)}}}
+
+    def users(self, phase="test"):
+        return self._users
+
+    def per_user(self, phase, protocol, metric):
+        return self._values
+
+
+def test_knowledge_pairs_are_also_measured_on_the_users_who_have_knowledge():
+    import numpy as np
+    import torch
+
+    from kgplatform.experiment.compare import KNOWLEDGE_PAIR, knowledge_differences
+
+    data = toy_data()
+    n = data.num_users
+    users = list(range(n))[::-1]  # evaluated in reverse index order: the mask must follow the summary's users
+    has = torch.zeros(n, dtype=torch.bool)
+    has[[0, 2, 4]] = True
+    plain = np.zeros(n)
+    with_k = np.where(np.isin(users, [0, 2, 4]), 1.0, -0.2)  # +1 on the knowledge users, −0.2 on the others
+    rows = [_Summary("bpr", users, plain), _Summary("bpr:knowledge", users, with_k)]
+    assert knowledge_differences(rows, data) == []  # the export read no knowledge
+    data.user_knowledge_mask, data.user_knowledge_emb = has, torch.zeros(n, 4)
+    got = knowledge_differences(rows, data, metrics=("NDCG@10",))
+    assert len(got) == 1 and got[0]["a"] == "bpr:knowledge" and got[0]["b"] == "bpr"
+    assert got[0]["why"] == KNOWLEDGE_PAIR and got[0]["users"] == f"users with fused knowledge (3 of {n})"
+    assert got[0]["mean"] == pytest.approx(1.0)  # the all-user mean would be (3 − 0.2·(n − 3)) / n
+    has[:] = False
+    has[1] = True
+    assert knowledge_differences(rows, data) == []  # one user is too few for an interval
