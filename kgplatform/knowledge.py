@@ -210,4 +210,38 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
     return summary
 
 
-__all__ = ["KnowledgeSummary", "entity_name", "extract_knowledge", "item_facts", "user_behaviors"]
+def knowledge_report(graph: Graph, dataset: str, *, top: int = 3, sample: int = 10, seed: int = 0) -> dict[str, Any]:
+    """What the graph holds of a dataset's fused knowledge (``kgp extract --round knowledge --report``): users with
+    a profile and failed ones, and :func:`kgplatform.agent.quality.knowledge_quality` against each user's ``top``
+    reference words of their **training** items only: genres where the dataset's items have them, else category
+    labels (DBpedia ``subject`` facts)."""
+    from .agent.quality import UserKnowledge, item_rows, knowledge_quality, top_reference_words
+
+    status = {r["id"]: r["status"] for r in graph.read("knowledge/existing", dataset=dataset)}
+    profiles = {r["user"]: r for r in graph.read("knowledge/user_knowledge", dataset=dataset)}
+    data, _ = export_recdata(graph, dataset, intents=False, text=False, progress=False)
+    train = training_view(data, leave_one_out(data))
+    items = {r.id: r for r in item_rows(graph, dataset)}
+    by_genre = any(r.genres for r in items.values())  # genres where the dataset has them, else categories
+    users = []
+    for u, uid in enumerate(train.user_ids):
+        if uid not in profiles:
+            continue
+        seq = [items.get(train.item_ids[i]) for i in train.seq_items[int(train.seq_indptr[u]):
+                                                                     int(train.seq_indptr[u + 1])].tolist()]
+        seq = [x for x in seq if x is not None]
+        p = profiles[uid]
+        users.append(UserKnowledge(uid, list(p["likes"] or []), list(p["dislikes"] or []),
+                                   top_reference_words(((x.genres if by_genre else x.reference) for x in seq),
+                                                       top),
+                                   [x.title for x in seq if x.title]))
+    models = sorted({str(r["model"]) for r in profiles.values()})
+    return {"dataset": dataset, "users_in_dataset": data.num_users,
+            "users_ok": sum(s == "ok" for s in status.values()),
+            "users_failed": sum(s == "failed" for s in status.values()), "models": models,
+            "reference_top_words": top, "reference": "genres" if by_genre else "categories",
+            **knowledge_quality(users, sample=sample, seed=seed)}
+
+
+__all__ = ["KnowledgeSummary", "entity_name", "extract_knowledge", "item_facts", "knowledge_report",
+           "user_behaviors"]

@@ -13,7 +13,7 @@ from kgplatform.agent.schemas import InvalidAnswer
 from kgplatform.data import leave_one_out
 from kgplatform.graph.export import export_recdata, item_titles
 from kgplatform.ingest import write_dataset
-from kgplatform.knowledge import entity_name, extract_knowledge, user_behaviors
+from kgplatform.knowledge import entity_name, extract_knowledge, knowledge_report, user_behaviors
 
 from .agent.fakes import scripted_backend
 
@@ -93,6 +93,12 @@ def test_knowledge_is_stored_resumable_and_garbage_is_recorded(tiny, settings):
     assert (again.skipped, again.skipped_failed, again.ok, len(calls)) == (first.ok, first.failed, 0, n)
     assert tiny.driver.execute_query("MATCH (:User)-[r:HAS_KNOWLEDGE]->() RETURN count(r) AS n"
                                      ).records[0]["n"] == 6
+    # the report reads it back: counts, and the measures against each user's training genres
+    rep = knowledge_report(tiny, DS, sample=3)
+    assert (rep["users_ok"], rep["users_failed"], rep["users_with_likes"]) == (first.ok, first.failed, first.ok)
+    assert rep["reference"] == "genres" and rep["users_with_reference"] == first.ok and len(rep["sample"]) == 3
+    assert 0 <= rep["like_agreement_chance"] <= 1 and 0 <= rep["like_agreement_share"] <= 1
+    assert rep["models"] == ["fake-llm"]
 
 
 @pytest.mark.llm

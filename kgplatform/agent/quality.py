@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import NotFound
@@ -76,6 +76,7 @@ class ItemIntents:
     title: str | None
     intents: list[str]
     reference: list[str]  # genre / category labels ([] where the dataset has none)
+    genres: list[str] = field(default_factory=list)  # the genre labels alone
 
 
 def _agrees(intents: Iterable[str], reference_words: set[str]) -> bool:
@@ -121,22 +122,88 @@ def quality(items: Sequence[ItemIntents], *, intent_items: dict[str, int] | None
     }
 
 
-def intent_quality(graph: Graph, dataset: str, *, items: Sequence[str] | None = None, sample: int = 10,
-                   seed: int = 0, page: int = 2000) -> dict[str, Any]:
-    """:func:`quality` of a dataset's exact intents read from the graph (``items``: only these item ids; the
-    shared-intent count still looks at every item of the dataset)."""
+@dataclass
+class UserKnowledge:
+    """One user's fused knowledge as the knowledge measures see it."""
+
+    id: str
+    likes: list[str]
+    dislikes: list[str]
+    reference: list[str]  # the user's top reference words (genres / categories of the training items)
+    titles: list[str]  # titles of the user's training items
+
+
+def top_reference_words(labels_per_item: Iterable[Iterable[str]], top: int = 3) -> list[str]:
+    """The ``top`` content words most frequent over a user's items (each item counts a word once; ties by
+    word), e.g. the user's main genres."""
+    counts: Counter[str] = Counter()
+    for labels in labels_per_item:
+        counts.update(set().union(*(content_words(x) for x in labels)) if labels else set())
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+
+
+def knowledge_quality(users: Sequence[UserKnowledge], *, sample: int = 10, seed: int = 0) -> dict[str, Any]:
+    """Fused-knowledge measures over ``users`` (those with at least one like):
+
+    * ``like_agreement_share``: share of users (with reference words) for whom a like phrase shares a content
+      word with their top reference words (their main genres / categories in training); ``like_agreement_chance``:
+      the same with other users' likes (five fixed random permutations): the gap is what the profiles know.
+    * ``like_echo_share``: share of like phrases that merely echo a title the user took.
+    * ``phrases_per_user``: mean likes / dislikes per user; ``users_with_dislikes``.
+    """
+    ok = [u for u in users if u.likes]
+    ref = [(u, set(u.reference)) for u in ok if u.reference]
+    agreement = chance = None
+    if ref:
+        agreement = sum(_agrees(u.likes, words) for u, words in ref) / len(ref)
+        rng = random.Random(seed)
+        trials = []
+        for _ in range(5):
+            others = [u.likes for u, _ in ref]
+            rng.shuffle(others)
+            trials.append(sum(_agrees(o, words) for o, (_, words) in zip(others, ref)) / len(ref))
+        chance = sum(trials) / len(trials)
+    likes = [(u, x) for u in ok for x in u.likes]
+    picked = random.Random(seed).sample(ok, min(sample, len(ok)))
+    r4 = (lambda x: None if x is None else round(x, 4))
+    return {
+        "users": len(users),
+        "users_with_likes": len(ok),
+        "likes_per_user": r4(len(likes) / len(ok)) if ok else None,
+        "dislikes_per_user": r4(sum(len(u.dislikes) for u in ok) / len(ok)) if ok else None,
+        "users_with_dislikes": sum(bool(u.dislikes) for u in ok),
+        "like_echo_share": r4(sum(any(is_echo(x, t) for t in u.titles) for u, x in likes) / len(likes))
+        if likes else None,
+        "users_with_reference": len(ref),
+        "like_agreement_share": r4(agreement),
+        "like_agreement_chance": r4(chance),
+        "sample": [{"user": u.id, "likes": u.likes, "dislikes": u.dislikes, "top_reference": u.reference}
+                   for u in picked],
+    }
+
+
+def item_rows(graph: Graph, dataset: str, *, page: int = 2000) -> list[ItemIntents]:
+    """Every item of ``dataset`` with its title, exact intents and reference labels (genres / categories)."""
     rows: list[ItemIntents] = []
     after = ""
-    wanted = set(items) if items is not None else None
     while True:
         batch = graph.read("agent/quality_items_page", dataset=dataset, after=after, page=page)
         if not batch:
             break
         after = batch[-1]["id"]
-        rows += [ItemIntents(r["id"], r["title"], list(r["intents"]), [x for x in r["reference"] if x])
-                 for r in batch if wanted is None or r["id"] in wanted]
-    if not after:
+        rows += [ItemIntents(r["id"], r["title"], list(r["intents"]), [x for x in r["reference"] if x],
+                             [x for x in r["genres"] if x]) for r in batch]
+    if not rows:
         raise NotFound(f"dataset {dataset!r} has no items in the graph", hint="kgp stats lists the datasets")
+    return rows
+
+
+def intent_quality(graph: Graph, dataset: str, *, items: Sequence[str] | None = None, sample: int = 10,
+                   seed: int = 0, page: int = 2000) -> dict[str, Any]:
+    """:func:`quality` of a dataset's exact intents read from the graph (``items``: only these item ids; the
+    shared-intent count still looks at every item of the dataset)."""
+    wanted = set(items) if items is not None else None
+    rows = [r for r in item_rows(graph, dataset, page=page) if wanted is None or r.id in wanted]
     counts = {r["name"]: int(r["items"]) for r in graph.read("agent/intent_item_counts", dataset=dataset)}
     names = {n for it in rows for n in it.intents}
     out = quality(rows, intent_items={n: c for n, c in counts.items() if n in names}, sample=sample, seed=seed)

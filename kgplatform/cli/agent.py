@@ -76,8 +76,9 @@ def register(app: typer.Typer) -> None:
                                                                  "localised to (default 5)."),
         floor: Optional[float] = typer.Option(None, "--floor", help="--round sessions: similarity under which an "
                                                                    "answer counts as hallucinated (default 0.7)."),
-        report: bool = typer.Option(False, "--report", help="--round sessions: report what the graph holds "
-                                                           "(hallucination rate, examples) instead of inferring."),
+        report: bool = typer.Option(False, "--report", help="--round sessions or knowledge: report what the graph "
+                                                           "holds (hallucination rate / genre agreement, examples) "
+                                                           "instead of asking the LLM."),
         run: Optional[str] = typer.Option(None, "--run", help="--round sessions --report: only this run."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -119,6 +120,9 @@ def register(app: typer.Typer) -> None:
 
             if not dataset:
                 raise ConfigError("--round knowledge needs --dataset (-d)")
+            if report:
+                _knowledge_report(ctx, dataset, as_json=as_json)
+                return
             with open_graph(ctx) as graph:
                 ks = extract_knowledge(graph, settings(ctx), dataset, limit=limit, shard=shard_t, model=model,
                                        endpoint=endpoint, retry_failed=retry_failed, redo=redo,
@@ -146,6 +150,26 @@ def register(app: typer.Typer) -> None:
                         print(line)
         if as_json:
             print_json([x.to_dict() for x in out])
+
+    def _knowledge_report(ctx: typer.Context, dataset: str, *, as_json: bool) -> None:
+        from ..knowledge import knowledge_report
+
+        with open_graph(ctx, migrate=False) as graph:
+            doc = knowledge_report(graph, dataset)
+        if as_json:
+            print_json(doc)
+            return
+        pct = (lambda x: "-" if x is None else f"{100 * x:.1f}%")
+        print(f"fused knowledge of {dataset}: {doc['users_ok']} of {doc['users_in_dataset']} users ok, "
+              f"{doc['users_failed']} failed ({', '.join(doc['models']) or 'no model'})")
+        print(f"  likes per user {doc['likes_per_user']}, dislikes per user {doc['dislikes_per_user']}; "
+              f"likes that echo a title the user took: {pct(doc['like_echo_share'])}")
+        print(f"  likes sharing a word with the user's top {doc['reference_top_words']} training genres/categories: "
+              f"{pct(doc['like_agreement_share'])} (chance {pct(doc['like_agreement_chance'])}, "
+              f"{doc['users_with_reference']} users)")
+        for x in doc["sample"]:
+            print(f"  {x['user']}: likes {x['likes']}; dislikes {x['dislikes']}; top {doc['reference']} "
+                  f"{x['top_reference']}")
 
     def _sessions(ctx: typer.Context, dataset: Optional[str], *, views: str, train_prefixes: Optional[int],
                   top_r: Optional[int], floor: Optional[float], limit: Optional[int], shard, model, endpoint,

@@ -119,3 +119,24 @@ def test_the_glossary_follows_the_dataset_domain(tiny_graph):
         assert load_glossary(name).entries
     terms = {e.key for e in load_glossary("beauty").match("retinol night serum with SPF 30")}
     assert terms == {"retinol", "serum", "spf"}
+
+
+def test_knowledge_measures_on_hand_made_users():
+    from kgplatform.agent.quality import UserKnowledge, knowledge_quality, top_reference_words
+
+    # each item counts a word once; ties broken by the word
+    assert top_reference_words([["Comedy", "Animation"], ["Comedy"], ["Drama", "Comedy", "comedy"]], 2) == \
+        ["comedy", "animation"]
+    assert top_reference_words([], 3) == []
+    users = [UserKnowledge("a", ["animated comedies"], ["slow dramas"], ["comedy", "animation"], ["Heat (1995)"]),
+             UserKnowledge("b", ["slow dramas", "noir"], [], ["action"], []),
+             UserKnowledge("c", ["Toy Story"], [], [], ["Toy Story (1995)"]),
+             UserKnowledge("d", [], ["horror"], ["horror"], [])]  # no like: not a usable profile
+    q = knowledge_quality(users, sample=2)
+    assert (q["users"], q["users_with_likes"], q["users_with_reference"], q["users_with_dislikes"]) == (4, 3, 2, 1)
+    assert q["like_agreement_share"] == 0.5  # a's "comedies" is a top word of a; b's likes are not action
+    assert q["like_echo_share"] == 0.25  # "Toy Story" of four like phrases
+    assert q["likes_per_user"] == round(4 / 3, 4) and len(q["sample"]) == 2
+    # chance: the likes shuffled over a and b, five times: unshuffled 0.5, swapped 0 (a's words and b's likes, b's
+    # words and a's likes share nothing), so the mean of five is a tenth from 0 to 0.5
+    assert q["like_agreement_chance"] in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
