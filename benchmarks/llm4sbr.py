@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:
 from kgplatform.config import Settings  # noqa: E402
 from kgplatform.db import connect  # noqa: E402
 from kgplatform.embed import load_encoder, recorded_encoder  # noqa: E402
-from kgplatform.experiment.compare import plan_rows  # noqa: E402
+from kgplatform.experiment.compare import needs_session_intents, plan_rows  # noqa: E402
 from kgplatform.experiment.llm4sbr import llm4sbr_experiment  # noqa: E402
 from kgplatform.graph.export import export_recdata  # noqa: E402
 
@@ -83,13 +83,15 @@ def main() -> None:
     settings = Settings()
     graph = connect(settings, start_local=True, log=log)
     try:
-        need_answers = any(r.model_options.get("semantic") == "answer" for r in rows)
+        sessions, need_answers = needs_session_intents(rows)  # the backbone alone and RecBole read none
         encode = None
         if need_answers:
             rec = recorded_encoder(graph)
             encode = load_encoder(settings, rec["name"] if rec else None).encode
-        data, rep = export_recdata(graph, a.dataset, session_intents=True, encode_answers=encode, progress=False)
-        log(f"exported {a.dataset} in {rep.seconds:.1f} s with {len(data.session_intents)} session-intent rows")
+        data, rep = export_recdata(graph, a.dataset, session_intents=sessions, encode_answers=encode,
+                                   progress=False)
+        log(f"exported {a.dataset} in {rep.seconds:.1f} s with "
+            f"{len(data.session_intents) if sessions else 0} session-intent rows")
         cache = _cache_rerun(graph, settings, a.dataset, a.cache_rerun_users) if a.cache_rerun_users else None
     finally:
         graph.close()

@@ -78,7 +78,8 @@ def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[in
     every user, with the differences also restricted to those users) and return the results document."""
     if users not in ("covered", "all"):
         raise ConfigError(f"users must be covered or all, got {users!r}")
-    coverage_all = inference_coverage(data)
+    inferred = data.session_intents is not None  # rows that read no inference (the backbone, RecBole) need none
+    coverage_all = inference_coverage(data) if inferred or users == "covered" else None
     if users == "covered":
         keep = covered_users(data)
         if keep.numel() < 2:
@@ -90,9 +91,9 @@ def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[in
                             with_recbole=with_recbole, recbole_epochs=recbole_epochs, command=command, log=log)
     doc = result.to_json()
     doc["users"] = users
-    doc["coverage"] = inference_coverage(data)
+    doc["coverage"] = inference_coverage(data) if inferred else None
     doc["coverage_whole_dataset"] = coverage_all
-    if users == "all":
+    if users == "all" and inferred:
         mask = covered(data, "test").numpy()
         doc["differences_inferred_users"] = differences(
             result.summaries, comparison_pairs(result.summaries, compare), metrics=PAPER_METRICS, users=mask,

@@ -209,3 +209,11 @@ def test_the_experiment_reports_coverage_and_differences_on_the_inferred_users(t
     assert all(d["n"] == 40 for d in doc["differences"])
     sub = llm4sbr_experiment(data, rows[:1], seeds=[0], train=train, out_dir=tmp_path / "c", log=lambda m: None)
     assert sub["coverage"]["users"] == 10 and sub["coverage_whole_dataset"]["users"] == 40
+    # the backbone alone reads no inference: the experiment runs on data without any (coverage: none)
+    bare = RecData(**{**data.__dict__, "session_intents": None})
+    alone = llm4sbr_experiment(bare, rows[1:], seeds=[0], train=train, out_dir=tmp_path / "b", users="all",
+                               log=lambda m: None)
+    assert alone["coverage"] is None and "differences_inferred_users" not in alone
+    assert [m["model"] for m in alone["models"]] == ["llm4sbr:no_llm"]
+    with pytest.raises(TrainingError, match="no session intents"):  # the covered users need inferences
+        llm4sbr_experiment(bare, rows[1:], seeds=[0], train=train, out_dir=tmp_path / "n", log=lambda m: None)
