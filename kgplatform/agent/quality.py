@@ -83,6 +83,21 @@ def _agrees(intents: Iterable[str], reference_words: set[str]) -> bool:
     return any(content_words(i) & reference_words for i in intents)
 
 
+def _agreement(pairs: Sequence[tuple[Sequence[str], set[str]]], seed: int) -> tuple[float | None, float | None]:
+    """``(share, chance)`` over ``(phrases, reference words)`` pairs: the share of pairs whose phrases share a word
+    with their reference, and the same with the phrases shuffled over the pairs (five fixed permutations)."""
+    if not pairs:
+        return None, None
+    share = sum(_agrees(ph, words) for ph, words in pairs) / len(pairs)
+    rng = random.Random(seed)
+    trials = []
+    for _ in range(5):
+        others = [ph for ph, _ in pairs]
+        rng.shuffle(others)
+        trials.append(sum(_agrees(o, words) for o, (_, words) in zip(others, pairs)) / len(pairs))
+    return share, sum(trials) / len(trials)
+
+
 def quality(items: Sequence[ItemIntents], *, intent_items: dict[str, int] | None = None, sample: int = 10,
             seed: int = 0) -> dict[str, Any]:
     """The measures of the module docstring over ``items`` (those without intents count only in ``items``).
@@ -94,16 +109,7 @@ def quality(items: Sequence[ItemIntents], *, intent_items: dict[str, int] | None
     counts = intent_items if intent_items is not None else Counter(n for it in with_int for n in set(it.intents))
     ref = [(it, set().union(*(content_words(r) for r in it.reference))) for it in with_int if it.reference]
     ref = [(it, words) for it, words in ref if words]
-    agreement = chance = None
-    if ref:
-        agreement = sum(_agrees(it.intents, words) for it, words in ref) / len(ref)
-        rng = random.Random(seed)
-        trials = []
-        for _ in range(5):
-            others = [it.intents for it, _ in ref]
-            rng.shuffle(others)
-            trials.append(sum(_agrees(o, words) for o, (_, words) in zip(others, ref)) / len(ref))
-        chance = sum(trials) / len(trials)
+    agreement, chance = _agreement([(it.intents, words) for it, words in ref], seed)
     picked = random.Random(seed).sample(with_int, min(sample, len(with_int)))
     r4 = (lambda x: None if x is None else round(x, 4))
     return {
@@ -153,16 +159,7 @@ def knowledge_quality(users: Sequence[UserKnowledge], *, sample: int = 10, seed:
     """
     ok = [u for u in users if u.likes]
     ref = [(u, set(u.reference)) for u in ok if u.reference]
-    agreement = chance = None
-    if ref:
-        agreement = sum(_agrees(u.likes, words) for u, words in ref) / len(ref)
-        rng = random.Random(seed)
-        trials = []
-        for _ in range(5):
-            others = [u.likes for u, _ in ref]
-            rng.shuffle(others)
-            trials.append(sum(_agrees(o, words) for o, (_, words) in zip(others, ref)) / len(ref))
-        chance = sum(trials) / len(trials)
+    agreement, chance = _agreement([(u.likes, words) for u, words in ref], seed)
     likes = [(u, x) for u in ok for x in u.likes]
     picked = random.Random(seed).sample(ok, min(sample, len(ok)))
     r4 = (lambda x: None if x is None else round(x, 4))
