@@ -16,6 +16,9 @@ computed over the exact (round 1) intents of a dataset's items:
   the intents of other items (five fixed random permutations), so the gap above chance is what the intents
   know; ``None`` where the dataset has no reference labels (most product catalogues).
 * ``sample``: a seeded random sample of items with their intents, for a person to read.
+
+:func:`knowledge_quality` does the same for fused user knowledge (``kgp extract --round knowledge --report``): its
+likes against each user's top training genres, against chance, and title echoes.
 """
 from __future__ import annotations
 
@@ -155,7 +158,7 @@ def knowledge_quality(users: Sequence[UserKnowledge], *, sample: int = 10, seed:
       word with their top reference words (their main genres / categories in training); ``like_agreement_chance``:
       the same with other users' likes (five fixed random permutations): the gap is what the profiles know.
     * ``like_echo_share``: share of like phrases that merely echo a title the user took.
-    * ``phrases_per_user``: mean likes / dislikes per user; ``users_with_dislikes``.
+    * ``likes_per_user`` / ``dislikes_per_user``: mean phrases per user; ``users_with_dislikes``.
     """
     ok = [u for u in users if u.likes]
     ref = [(u, set(u.reference)) for u in ok if u.reference]
