@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
               f"{doc['users_failed']} failed ({', '.join(doc['models']) or 'no model'})")
         print(f"  likes per user {doc['likes_per_user']}, dislikes per user {doc['dislikes_per_user']}; "
               f"likes that echo a title the user took: {pct(doc['like_echo_share'])}")
-        print(f"  likes sharing a word with the user's top {doc['reference_top_words']} training genres/categories: "
+        print(f"  likes sharing a word with the user's top {doc['reference_top_words']} training {doc['reference']}: "
               f"{pct(doc['like_agreement_share'])} (chance {pct(doc['like_agreement_chance'])}, "
               f"{doc['users_with_reference']} users)")
         for x in doc["sample"]:
