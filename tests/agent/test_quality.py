@@ -140,3 +140,25 @@ def test_knowledge_measures_on_hand_made_users():
     # chance: the likes shuffled over a and b, five times: unshuffled 0.5, swapped 0 (a's words and b's likes, b's
     # words and a's likes share nothing), so the mean of five is a tenth from 0 to 0.5
     assert q["like_agreement_chance"] in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def test_cli_knowledge_report(tiny_graph, neo4j_server, tmp_path, settings):
+    from kgplatform.knowledge import extract_knowledge
+
+    from .fakes import scripted_backend
+
+    answer = json.dumps({"profile": {"likes": ["dramas", "space adventures"], "dislikes": ["horror"],
+                                     "contexts": [], "leanings": []}})
+    ks = extract_knowledge(tiny_graph, settings, TINY_NAME, limit=4, backend=scripted_backend(lambda p, k: answer),
+                           use_cache=False)
+    r = kgp(neo4j_server, tmp_path, "extract", "--round", "knowledge", "-d", TINY_NAME, "--report", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["users_ok"], doc["users_with_likes"], doc["models"]) == (ks.ok, ks.ok, ["fake-llm"])
+    assert doc["likes_per_user"] == 2 and doc["dislikes_per_user"] == 1 and doc["reference"] == "genres"
+    text = kgp(neo4j_server, tmp_path, "extract", "--round", "knowledge", "-d", TINY_NAME, "--report")
+    assert text.returncode == 0 and f"{ks.ok} of 200 users ok" in text.stdout and "training genres" in text.stdout
+    for args, msg in ((["extract", "--round", "knowledge", "--report"], "needs --dataset"),
+                      (["extract", "--round", "knowledge", "-d", "nope", "--report"], "nope")):
+        bad = kgp(neo4j_server, tmp_path, *args)
+        assert bad.returncode != 0 and bad.stderr.strip().startswith("Error:") and msg in bad.stderr, bad.stderr
