@@ -18,7 +18,7 @@ from kgplatform.ingest import write_dataset
 from kgplatform.knowledge import extract_knowledge
 from kgplatform.models import build_model
 from kgplatform.models.bpr import BPRMF
-from kgplatform.nn.user_features import UserFeatureFusion
+from kgplatform.nn.user_features import UserFeatureFusion, knowledge_penalty
 from kgplatform.train import TrainConfig, Trainer
 
 from .agent.fakes import scripted_backend
@@ -52,6 +52,60 @@ def test_the_term_is_w_k_for_users_with_knowledge_and_the_fallback_otherwise():
     assert torch.allclose(out[0], f.proj.weight @ feats[0]) and torch.allclose(out[2], f.proj.weight @ feats[2])
     assert torch.equal(out[1], f.fallback.detach())
     assert f.coverage == pytest.approx(0.4)
+
+
+def test_the_knowledge_penalty_and_dropout_by_hand():
+    feats = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
+    mask = torch.tensor([True, True, False])
+    f = UserFeatureFusion(feats, mask, 2, reg=0.5, dropout=0.5)
+    with torch.no_grad():
+        f.proj.weight.copy_(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))  # W k = (1, 0), (2, 2), user 2: none
+        f.fallback.fill_(7.0)
+    users = torch.tensor([0, 1, 2, 2])
+    # (|(1,0)|^2 + |(2,2)|^2) / 4 users of the step; the user without knowledge adds nothing (nor its fallback)
+    assert f.penalty(users).item() == pytest.approx((1 + 8) / 4)
+    assert knowledge_penalty(f, users)["knowledge_reg"].item() == pytest.approx(0.5 * 9 / 4)
+    assert knowledge_penalty(None, users) == {} and knowledge_penalty(UserFeatureFusion(feats, mask, 2), users) == {}
+    f.eval()  # no dropout when scoring
+    assert torch.equal(f(torch.tensor([0, 1])), torch.tensor([[1.0, 0.0], [2.0, 2.0]]))
+    f.train()
+    torch.manual_seed(0)
+    out = f(torch.tensor([0, 1, 2] * 200))
+    kept = out[0::3].ne(0).any(1)  # user 0's whole term is either dropped or kept, and kept ones are doubled
+    assert torch.equal(out[0::3][kept], torch.tensor([[2.0, 0.0]]).expand(int(kept.sum()), 2))
+    assert torch.equal(out[0::3][~kept], torch.zeros(int((~kept).sum()), 2))
+    assert 0.4 < kept.float().mean().item() < 0.6
+    assert torch.equal(out[2::3], torch.full((200, 2), 7.0))  # the fallback is never dropped
+    with pytest.raises(ValueError):
+        UserFeatureFusion(feats, mask, 2, dropout=1.0)
+
+
+@pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
+def test_each_model_adds_the_knowledge_penalty_to_its_loss(model):
+    data = _with_knowledge(toy_data(num_users=30, num_items=40, seed=3))
+    split = leave_one_out(data)
+    opts = {"user_features": "knowledge", "knowledge_reg": 0.1}
+    net = build_model(model, data, split, opts, torch.Generator().manual_seed(7))
+    assert net.user_fusion.reg == 0.1
+    with torch.no_grad():
+        net.user_fusion.proj.weight.normal_()
+    users = torch.arange(8)
+    if model == "sasrec":
+        batch = {"users": users, "seq": torch.randint(0, data.num_items, (8, 5)),
+                 "target": torch.randint(0, data.num_items, (8, 5))}
+    else:
+        batch = {"users": users, "pos": torch.randint(0, data.num_items, (8,)),
+                 "neg": torch.randint(0, data.num_items, (8,))}
+    out = net.loss(batch)
+    assert out["knowledge_reg"].item() == pytest.approx(0.1 * net.user_fusion.penalty(users).item())
+    assert out["knowledge_reg"].item() > 0
+    out["knowledge_reg"].backward()
+    assert net.user_fusion.proj.weight.grad.abs().sum() > 0
+    assert "knowledge_reg" not in build_model(model, data, split, {"user_features": "knowledge"}).loss(batch)
+    with pytest.raises(TrainingError, match="knowledge_dropout"):
+        build_model(model, data, split, opts | {"knowledge_dropout": 1.5})
+    with pytest.raises(TrainingError, match="knowledge_reg"):
+        build_model(model, data, split, opts | {"knowledge_reg": -1})
 
 
 @pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
@@ -156,5 +210,10 @@ def test_the_graphs_knowledge_reaches_the_model_and_the_cli(graph, tiny_parsed, 
     # and again on the test users who have knowledge, the rest getting the learned fallback
     test_users = leave_one_out(data).users("test")
     label = f"users with fused knowledge ({int(data.user_knowledge_mask[test_users].sum())} of {len(test_users)})"
-    assert any(d["a"] == "bpr:knowledge" and d.get("users") == label for d in doc["differences"]), \
-        [d.get("users") for d in doc["differences"]]
+    assert any(d["a"] == "bpr:knowledge" and d.get("users") == label and d["phase"] == "test"
+               for d in doc["differences"]), [d.get("users") for d in doc["differences"]]
+    # and on the validation users who have knowledge, where knowledge_reg / knowledge_dropout are chosen
+    valid_users = leave_one_out(data).users("valid")
+    vlabel = f"users with fused knowledge ({int(data.user_knowledge_mask[valid_users].sum())} of {len(valid_users)})"
+    assert any(d["a"] == "bpr:knowledge" and d.get("users") == vlabel and d["phase"] == "valid"
+               for d in doc["differences"]), [(d.get("users"), d["phase"]) for d in doc["differences"]]

@@ -391,7 +391,10 @@ def run_comparison(
         if len(summaries) < len(rows):
             write_report(snapshot(True), out_dir)
             log(f"partial report: {out_dir / 'report.md'}")
-    diffs = differences(summaries, comparison_pairs(summaries, compare)) + knowledge_differences(summaries, data)
+    # knowledge rows: also on the users with knowledge, on validation too (where settings such as knowledge_reg
+    # are chosen) as well as test
+    diffs = (differences(summaries, comparison_pairs(summaries, compare)) + knowledge_differences(summaries, data)
+             + knowledge_differences(summaries, data, phase="valid"))
     rb = jobs.collect(summaries) if jobs is not None else []
     result = snapshot(False, diffs, rb)
     write_report(result, out_dir)

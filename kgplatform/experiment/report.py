@@ -67,7 +67,8 @@ def differences_table(diffs: Sequence[dict]) -> str:
     out = ["**Paired differences (A − B, same users; 95 % bootstrap interval, two-sided p)**\n",
            "| A | B | why | protocol | metric | A − B [95 % CI] | p | verdict |", "|---" * 8 + "|"]
     for d in diffs:
-        why = d["why"] + (f"; {d['users']}" if d.get("users") else "")
+        why = d["why"] + (f"; {d['users']}" if d.get("users") else "") \
+            + (f"; {d['phase']}" if d.get("phase", "test") != "test" else "")
         out.append(f"| {d['a']} | {d['b']} | {why} | {d['protocol']} | {d['metric']} | "
                    f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | {d['p_value']:.3g} | {d['verdict']} |")
     return "\n".join(out) + "\n"

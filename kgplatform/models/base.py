@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+from kgplatform.nn.user_features import knowledge_penalty
 
 
 class Recommender(nn.Module):
@@ -149,7 +150,8 @@ class NextItemRecommender(Recommender):
         tgt = batch["target"]
         m = tgt >= 0
         logits = h[m] @ self.item_emb.weight[: self.num_items].t()
-        return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))}
+        return {"ce": sequence_ce(logits, tgt[m], batch.get("norm"))} | knowledge_penalty(
+            getattr(self, "user_fusion", None), batch.get("users"))
 
     def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
         return torch.einsum("bd,bcd->bc", self.with_user_term(self.last_hidden(seq), users), self.item_emb(items))

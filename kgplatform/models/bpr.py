@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_choice, check_float, check_int
-from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
+from kgplatform.models.options import check_bool, check_choice, check_float, check_int, check_user_feature_options
+from kgplatform.nn.user_features import UserFeatureFusion, knowledge_penalty
 
 
 @dataclass
@@ -19,6 +19,9 @@ class BPRConfig:
         reg_weight: L2 weight on the embeddings of the batch (0 = rely on the optimiser's weight decay).
         user_features: ``none`` or ``knowledge`` (the embedded fused user knowledge added to the user vector
             through :class:`~kgplatform.nn.user_features.UserFeatureFusion`).
+        knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
+            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
         sparse_grad: sparse gradients for the user and item tables, stepped by ``SparseAdam`` (lazy Adam: only
             the rows a batch touched move), so a step costs O(batch) instead of O(users + items); off by
             default (dense Adam, as RecBole). Not combinable with weight decay.
@@ -27,13 +30,15 @@ class BPRConfig:
     embedding_dim: int = 64
     reg_weight: float = 0.0
     user_features: str = "none"
+    knowledge_reg: float = 0.0
+    knowledge_dropout: float = 0.0
     sparse_grad: bool = False
 
     def validate(self) -> BPRConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
         check_int(self, "embedding_dim", 1)
         check_float(self, "reg_weight", 0.0)
-        check_choice(self, "user_features", USER_FEATURES)
+        check_user_feature_options(self)
         check_bool(self, "sparse_grad")
         return self
 
@@ -87,7 +92,7 @@ class BPRMF(Recommender):
         out = {"bpr": -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()}
         if self.config.reg_weight:
             out["reg"] = self.config.reg_weight * (u.pow(2).sum() + p.pow(2).sum() + n.pow(2).sum()) / u.shape[0]
-        return out
+        return out | knowledge_penalty(self.user_fusion, batch["users"])
 
     def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
         return torch.einsum("bd,bcd->bc", self._user(users), self.item_emb(items))

@@ -12,11 +12,13 @@ from torch import Tensor, nn
 
 from kgplatform.data.intent_graph import CONSUMES, IntentGraph
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_choice, check_float, check_floats, check_int
+from kgplatform.models.options import (
+    check_bool, check_choice, check_float, check_floats, check_int, check_user_feature_options,
+)
 from kgplatform.nn.intent import IntentTranslation, Weighting, max_cos_per_item
 from kgplatform.nn.kg_conv import KGConv, PreparedGraph
 from kgplatform.nn.transh import TransH
-from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion, user_feature_fusion
+from kgplatform.nn.user_features import UserFeatureFusion, knowledge_penalty, user_feature_fusion
 
 
 @dataclass
@@ -68,6 +70,9 @@ class IKGRConfig:
         user_features: ``none`` or ``knowledge`` (not the paper's): the embedded fused user knowledge added to
             the users' input vectors :math:`\mathbf{h}^{(0)}_u` through
             :class:`~kgplatform.nn.user_features.UserFeatureFusion`, before the KG convolution.
+        knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
+            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
 
     The weak points the IKGR issue lists, each a switch measured by ``benchmarks/ikgr_variants.py`` (not the paper's;
     defaults keep the model as it was):
@@ -116,6 +121,8 @@ class IKGRConfig:
     propagation: Literal["batch", "sampled", "full"] = "batch"
     neighbour_samples: int = 32
     user_features: str = "none"
+    knowledge_reg: float = 0.0
+    knowledge_dropout: float = 0.0
     item_bias: bool = False
     user_recency: float = 0.0
     user_embedding: bool = True
@@ -136,7 +143,7 @@ class IKGRConfig:
         check_choice(self, "weighting", ("similar", "dissimilar", "linear"))
         check_choice(self, "rec_loss", ("softmax", "full_softmax", "bpr", "none"))
         check_choice(self, "propagation", ("batch", "sampled", "full"))
-        check_choice(self, "user_features", USER_FEATURES)
+        check_user_feature_options(self)
         for name in ("conv_interactions", "use_intents", "related_intents", "intent_scoring", "intent_translation",
                      "inherit_user_intents", "tune_lambda", "item_bias",
                      "user_embedding", "pair_intents_without_positive", "use_kg"):
@@ -218,7 +225,8 @@ class IKGR(Recommender):
         )
         return cls(graph, item_text=train.item_text_emb, user_text=train.user_text_emb,
                    intent_text=train.intent_text_emb if graph.num_intents else None, config=c,
-                   user_fusion=user_feature_fusion(train, c.user_features, c.embedding_dim, "ikgr"))
+                   user_fusion=user_feature_fusion(train, c.user_features, c.embedding_dim, "ikgr", c.knowledge_reg,
+                                                   c.knowledge_dropout))
 
     def __init__(
         self,
@@ -439,10 +447,10 @@ class IKGR(Recommender):
         return -F.logsigmoid(diff).mean()
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Named losses of one step (``rec``, ``kg``, ``norm``); see ``propagation`` in :class:`IKGRConfig`."""
-        if self.config.propagation == "full":
-            return self._loss_full(batch)
-        return self._loss_batch(batch)
+        """Named losses of one step (``rec``, ``kg``, ``norm``, and ``knowledge_reg`` with ``knowledge_reg``); see
+        ``propagation`` in :class:`IKGRConfig`."""
+        out = self._loss_full(batch) if self.config.propagation == "full" else self._loss_batch(batch)
+        return out | knowledge_penalty(self.user_fusion, batch["users"])
 
     def _loss_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The step's losses from Eq. 3 on the nodes it reads only (:meth:`propagate` with ``index``): the same

@@ -13,8 +13,10 @@ from torch_geometric.sampler import NodeSamplerInput
 
 from kgplatform.data.neighbor import CSRNeighborSampler
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_choice, check_fanouts, check_float, check_int, refuse
-from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
+from kgplatform.models.options import (
+    check_bool, check_choice, check_fanouts, check_float, check_int, check_user_feature_options, refuse,
+)
+from kgplatform.nn.user_features import UserFeatureFusion, knowledge_penalty
 
 
 @dataclass
@@ -30,6 +32,9 @@ class LightGCNConfig:
         user_features: ``none`` or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
             the layer-0 user vectors through :class:`~kgplatform.nn.user_features.UserFeatureFusion`, so it
             propagates like the learned part.
+        knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
+            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
         loader: how training computes the batch's embeddings. ``full``: propagate the whole graph at every
             step (memory grows with the graph). ``neighbor``: propagate only over the sampled
             ``num_layers``-hop neighbourhood of the batch's users and items
@@ -47,6 +52,8 @@ class LightGCNConfig:
     reg_weight: float = 1e-5
     require_pow: bool = False
     user_features: str = "none"
+    knowledge_reg: float = 0.0
+    knowledge_dropout: float = 0.0
     loader: Literal["full", "neighbor"] = "full"
     num_neighbors: tuple[int, ...] = (10, 10)
     sparse_grad: bool = False
@@ -57,7 +64,7 @@ class LightGCNConfig:
         check_int(self, "num_layers", 0)  # 0 layers: plain matrix factorisation
         check_float(self, "reg_weight", 0.0)
         check_bool(self, "require_pow")
-        check_choice(self, "user_features", USER_FEATURES)
+        check_user_feature_options(self)
         check_choice(self, "loader", ("full", "neighbor"))
         check_fanouts(self, "num_neighbors")
         check_bool(self, "sparse_grad")
@@ -308,7 +315,7 @@ class LightGCN(Recommender):
             else:
                 reg = sum(torch.linalg.norm(e) for e in ego)
             out["reg"] = self.config.reg_weight * reg / users.shape[0]
-        return out
+        return out | knowledge_penalty(self.user_fusion, users)
 
     def score(self, users: Tensor, items: Tensor, seq: Tensor | None = None) -> Tensor:
         u_all, i_all = self._embeddings()

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import NextItemRecommender, sequence_ce  # noqa: F401 (re-exported)
-from kgplatform.models.options import check_choice, check_float, check_int, refuse
-from kgplatform.nn.user_features import USER_FEATURES, UserFeatureFusion
+from kgplatform.models.options import check_choice, check_float, check_int, check_user_feature_options, refuse
+from kgplatform.nn.user_features import UserFeatureFusion
 
 
 @dataclass
@@ -30,6 +30,9 @@ class SASRecConfig:
             every position's output :math:`\mathbf{h}_t` through
             :class:`~kgplatform.nn.user_features.UserFeatureFusion` (a user-level term: the same for all of a
             user's windows; the knowledge itself comes from the training split only).
+        knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
+            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
     """
 
     hidden_size: int = 64
@@ -41,6 +44,8 @@ class SASRecConfig:
     layer_norm_eps: float = 1e-12
     train_stride: int = 1
     user_features: str = "none"
+    knowledge_reg: float = 0.0
+    knowledge_dropout: float = 0.0
 
     def validate(self) -> SASRecConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""
@@ -48,7 +53,7 @@ class SASRecConfig:
             check_int(self, name, 1)
         check_float(self, "dropout", 0.0, 1.0, hi_open=True)
         check_float(self, "layer_norm_eps", 0.0, lo_open=True)
-        check_choice(self, "user_features", USER_FEATURES)
+        check_user_feature_options(self)
         if self.hidden_size % self.num_heads:
             raise refuse(self, "num_heads", f"hidden_size ({self.hidden_size}) must be divisible by num_heads "
                                             f"({self.num_heads})")

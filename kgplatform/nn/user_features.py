@@ -22,20 +22,38 @@ class UserFeatureFusion(nn.Module):
     it where its user representation is formed (BPR-MF and LightGCN: the layer-0 user vector; SASRec: the
     session representation :math:`\mathbf{h}_t`).
 
+    Each :math:`\mathbf{k}_u` is unique, so :math:`\mathbf{W}\mathbf{k}_u` can act as a second free vector
+    for the users who have knowledge. Two optional regularisers limit that (both off by default):
+
+    .. math::
+        \mathcal{L}_{\text{knowledge}} = \frac{\lambda_k}{|B|} \sum_{u \in B} m_u \lVert \mathbf{W}\mathbf{k}_u
+        \rVert^2
+
+    over the step's users (:meth:`penalty`, added to the model's loss by :func:`knowledge_penalty`), and
+    *knowledge dropout*: while training, each user's knowledge term is dropped (zeroed) with probability
+    :math:`p` and the kept ones scaled by :math:`1/(1-p)`, so the model cannot lean on it for any one user.
+
     Args:
         features (Tensor): ``[num_users, f]`` feature vectors (rows of users without features are ignored).
         mask (Tensor): ``[num_users]`` bool, ``True`` where the user has a feature vector.
         out_dim (int): the model's user vector size.
+        reg (float): :math:`\lambda_k`, the L2 weight of the knowledge term (0 = none).
+        dropout (float): :math:`p`, the per-user knowledge dropout while training (0 = none).
 
     Shapes:
         - **forward**: users ``[B]`` (or ``None`` for all users) → ``[B, out_dim]``
     """
 
-    def __init__(self, features: Tensor, mask: Tensor, out_dim: int) -> None:
+    def __init__(self, features: Tensor, mask: Tensor, out_dim: int, reg: float = 0.0,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if features.dim() != 2 or mask.shape != (features.shape[0],):
             raise ValueError(f"features [U, f] and mask [U] expected, got {tuple(features.shape)} and "
                              f"{tuple(mask.shape)}")
+        if reg < 0 or not 0 <= dropout < 1:
+            raise ValueError(f"reg >= 0 and 0 <= dropout < 1 expected, got {reg} and {dropout}")
+        self.reg = float(reg)
+        self.dropout = float(dropout)
         feats = torch.where(mask[:, None], features.float(), torch.zeros((), dtype=torch.float32))
         self.register_buffer("features", feats.contiguous(), persistent=False)
         self.register_buffer("mask", mask.bool().contiguous(), persistent=False)
@@ -55,14 +73,33 @@ class UserFeatureFusion(nn.Module):
     def forward(self, users: Tensor | None = None) -> Tensor:
         feats = self.features if users is None else self.features[users]
         has = (self.mask if users is None else self.mask[users])[:, None]
-        return torch.where(has, self.proj(feats), self.fallback)
+        term = self.proj(feats)
+        if self.training and self.dropout:
+            keep = torch.rand(term.shape[0], 1, device=term.device) >= self.dropout
+            term = term * keep / (1.0 - self.dropout)
+        return torch.where(has, term, self.fallback)
+
+    def penalty(self, users: Tensor) -> Tensor:
+        r""":math:`\frac{1}{|B|}\sum_{u \in B} m_u \lVert \mathbf{W}\mathbf{k}_u \rVert^2` over ``users``
+        (unweighted; :func:`knowledge_penalty` applies :math:`\lambda_k`)."""
+        term = self.proj(self.features[users]) * self.mask[users, None]
+        return term.pow(2).sum() / max(int(users.numel()), 1)
+
+
+def knowledge_penalty(fusion: UserFeatureFusion | None, users: Tensor | None) -> dict[str, Tensor]:
+    """``{"knowledge_reg": λ_k · penalty}`` for a model's loss dict, or ``{}`` without a fusion module, a
+    weight, or the step's users."""
+    if fusion is None or not fusion.reg or users is None:
+        return {}
+    return {"knowledge_reg": fusion.reg * fusion.penalty(users)}
 
 
 USER_FEATURES = ("none", "knowledge")
 
-
-def user_feature_fusion(train, kind: str, out_dim: int, model: str) -> UserFeatureFusion | None:
-    """The fusion module for ``kind`` (``"none"`` → ``None``) from a training view's feature matrices;
+def user_feature_fusion(train, kind: str, out_dim: int, model: str, reg: float = 0.0,
+                        dropout: float = 0.0) -> UserFeatureFusion | None:
+    """The fusion module for ``kind`` (``"none"`` → ``None``) from a training view's feature matrices, with the
+    knowledge term's L2 weight ``reg`` and per-user dropout ``dropout``;
     :class:`~kgplatform.errors.TrainingError` when the data carries none."""
     from kgplatform.errors import TrainingError
 
@@ -73,5 +110,5 @@ def user_feature_fusion(train, kind: str, out_dim: int, model: str) -> UserFeatu
                 or not bool(train.user_knowledge_mask.any()):
             raise TrainingError(f"{model}: user_features=knowledge, but {train.dataset} has no embedded fused "
                                 f"knowledge", hint=f"run kgp extract --round knowledge -d {train.dataset} first")
-        return UserFeatureFusion(train.user_knowledge_emb, train.user_knowledge_mask, out_dim)
+        return UserFeatureFusion(train.user_knowledge_emb, train.user_knowledge_mask, out_dim, reg, dropout)
     raise TrainingError(f"{model}: unknown user_features {kind!r}", hint="one of: " + ", ".join(USER_FEATURES))
