@@ -183,13 +183,17 @@ def register(app: typer.Typer) -> None:
                                        "(pop,bpr,lightgcn,sasrec,gru4rec,srgnn,kgcn,kgat)."),
         recbole_epochs: list[str] = typer.Option(
             [], "--recbole-epochs", help="MODEL=N: RecBole's epoch cap for that model (repeatable)."),
+        recbole_set: list[str] = typer.Option(
+            [], "--recbole-set", help="MODEL.KEY=value: a RecBole setting for that model (repeatable), e.g. "
+                                      "--recbole-set sasrec.MAX_ITEM_LIST_LENGTH=20; not the data, split, "
+                                      "protocol or seed."),
         results: Optional[str] = typer.Option(
             None, "--results", help="Also save the report as results/<dataset>/<NAME>.json and .md in the checkout."),
         write_back: bool = typer.Option(False, "--write-back", help="Also write each model's first run back."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Compare models under both protocols with 95 % intervals; results.json, report.md, results.png."""
-        from ..experiment.compare import plan_rows
+        from ..experiment.compare import check_recbole_config, plan_rows
 
         names = [m.strip() for m in models.split(",") if m.strip()]
         variants = [a.strip() for a in ablations.split(",") if a.strip()]
@@ -198,11 +202,13 @@ def register(app: typer.Typer) -> None:
         pairs = _parse_pairs(compare, [r.name for r in rows])
         rb_models = [m.strip() for m in with_recbole.split(",") if m.strip()]
         rb_epochs = _parse_epochs(recbole_epochs, rb_models)
+        rb_config = _parse_model_sets(recbole_set, "--recbole-set")
+        check_recbole_config(rb_config, rb_models)
         if results is not None and (not results or "/" in results or results.startswith(".")):
             raise ConfigError(f"--results expects a plain file name, got {results!r}")
         _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
              convention=convention, k=10, write_back=write_back, as_json=as_json, report=True, compare=pairs,
-             with_recbole=rb_models, recbole_epochs=rb_epochs, results_name=results)
+             with_recbole=rb_models, recbole_epochs=rb_epochs, recbole_config=rb_config, results_name=results)
 
     @app.command()
     def runs(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
@@ -567,7 +573,7 @@ def _new_folder(path: Path) -> Path:
 
 def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_seconds, convention: str, k: int,
          write_back: bool, as_json: bool, report: bool, compare=(), with_recbole=(), recbole_epochs=None,
-         results_name: str | None = None) -> None:
+         recbole_config=None, results_name: str | None = None) -> None:
     """Export the dataset once, run :func:`kgplatform.experiment.run_comparison`, print and save."""
     from ..eval.evaluate import check_convention
     from ..experiment import run_comparison
@@ -627,7 +633,8 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
 
         out_dir = _new_folder(out_dir)  # two commands started in the same second must not share one
         result = run_comparison(data, rows, seeds=seeds, train=train, out_dir=out_dir, compare=compare,
-                                with_recbole=with_recbole, recbole_epochs=recbole_epochs, log=info, on_row=on_row)
+                                with_recbole=with_recbole, recbole_epochs=recbole_epochs,
+                                recbole_config=recbole_config, log=info, on_row=on_row)
     from ..experiment.report import differences_table, markdown_tables, recbole_table
 
     paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md", "plot": out_dir / "results.png"}

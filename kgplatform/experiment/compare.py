@@ -33,6 +33,11 @@ BASELINES = ("pop", "bpr", "lightgcn", "kgcn", "gru4rec", "sasrec", "srgnn")
 RECBOLE_NAMES = {"pop": "Pop", "bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "gru4rec": "GRU4Rec",
                  "srgnn": "SRGNN", "kgcn": "KGCN", "kgat": "KGAT"}
 DIFF_METRICS = ("NDCG@10", "HR@10")
+#: RecBole settings a side-by-side run may not override: they fix the data, the split, the protocol and the seed
+#: that make the two sides comparable (the epoch cap has its own option)
+RECBOLE_FIXED = frozenset({"data_path", "dataset", "model", "seed", "epochs", "eval_args", "metrics", "topk",
+                           "valid_metric", "benchmark_filename", "load_col", "USER_ID_FIELD", "ITEM_ID_FIELD",
+                           "TIME_FIELD", "checkpoint_dir", "device", "use_gpu"})
 TRAIN_FIELDS_FIXED = {"seed", "device", "cache_dir", "run_dir", "convention"}
 
 
@@ -236,6 +241,20 @@ def _raw(gid: str) -> str:
     return gid.split(":", 1)[1] if ":" in gid else gid
 
 
+def check_recbole_config(config: dict[str, dict] | None, models: Sequence[str]) -> None:
+    """Per-model RecBole settings for a side-by-side run: only models being run, and none of
+    :data:`RECBOLE_FIXED`; :class:`~kgplatform.errors.ConfigError` otherwise."""
+    stray = sorted(set(config or {}) - set(models))
+    if stray:
+        raise ConfigError(f"--recbole-set names {', '.join(stray)}, which is not in --with-recbole")
+    fixed = sorted({k for opts in (config or {}).values() for k in opts} & RECBOLE_FIXED)
+    if fixed:
+        raise ConfigError(f"RecBole option(s) {', '.join(fixed)} cannot be set in a side-by-side run: they fix "
+                          f"the data, split, protocol or seed both sides share",
+                          hint="model and training settings only, e.g. --recbole-set sasrec.MAX_ITEM_LIST_LENGTH=20;"
+                               " the epoch cap: --recbole-epochs")
+
+
 class RecBoleJobs:
     """RecBole 1.2.1 runs on our export of the data (the same split), started before our own training and run
     one at a time in a background thread (each a subprocess in RecBole's own virtualenv), so both sides train
@@ -254,7 +273,8 @@ class RecBoleJobs:
         if unknown:
             raise ConfigError(f"--with-recbole: no RecBole counterpart for {', '.join(unknown)}",
                               hint="one of: " + ", ".join(RECBOLE_NAMES))
-        self.data, self.log, self.seed = data, log, seed
+        check_recbole_config(config, models)
+        self.data, self.log, self.seed, self.config = data, log, seed, {m: dict(o) for m, o in (config or {}).items()}
         atomic = save_recbole(data, work / "atomic")[0].parent
         self.jobs: list[tuple[str, str, str, Any]] = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recbole")
@@ -294,6 +314,8 @@ class RecBoleJobs:
                     proto = "full" if read == "full" else "sampled" + read[len("uni"):]
                     row = _pair_with_recbole(self.data, by.get(m), m, read, proto, r, self.seed)
                     row["recbole_trained_for"] = mode
+                    # the settings asked for, as RecBole's final config holds them
+                    row["recbole_options"] = {k: res.config.get(k) for k in self.config.get(m, {})}
                     out.append(row)
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -338,6 +360,7 @@ def run_comparison(
     compare: Sequence[tuple[str, str]] = (),
     with_recbole: Sequence[str] = (),
     recbole_epochs: dict[str, int] | None = None,
+    recbole_config: dict[str, dict] | None = None,
     recbole_parallel: bool = True,
     recbole_train_once: bool = True,
     command: str | None = None,
@@ -352,7 +375,9 @@ def run_comparison(
         out_dir: run folders, ``results.json``, ``report.md`` and ``results.png`` go here; the report is
             rewritten after each row, so a stopped comparison keeps its finished rows.
         on_row: called with each finished row (e.g. to write the run back to the graph).
-        with_recbole / recbole_epochs / recbole_parallel: RecBole 1.2.1 counterparts of these rows on the same
+        with_recbole / recbole_epochs / recbole_config / recbole_parallel: RecBole 1.2.1 counterparts of these
+            rows (``recbole_config``: per-model RecBole settings, e.g. ``{"sasrec": {"MAX_ITEM_LIST_LENGTH": 20}}``;
+            the data, split, protocol and seed stay fixed, :data:`RECBOLE_FIXED`) on the same
             split, both protocols; with ``recbole_parallel`` they run beside our training, one torch thread each;
             with ``recbole_train_once`` (default) RecBole trains once per model with early stopping on full-ranking
             validation NDCG@10 (as our Trainer does) and that model is tested under both protocols; otherwise it
@@ -377,7 +402,8 @@ def run_comparison(
 
             os.environ["OMP_NUM_THREADS"] = "1"  # inherited by RecBole's subprocesses
             torch.set_num_threads(1)
-        jobs = RecBoleJobs(data, with_recbole, out_dir / "recbole", epochs=recbole_epochs, parallel=recbole_parallel,
+        jobs = RecBoleJobs(data, with_recbole, out_dir / "recbole", epochs=recbole_epochs, config=recbole_config,
+                           parallel=recbole_parallel,
                            train_once=recbole_train_once, log=log)
     for row in rows:
         cfg = TrainConfig(**(dict(train) | row.train_options | {"run_dir": out_dir / row.name.replace(":", "-")}))

@@ -151,6 +151,9 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
         (["--convention", "rebole"], "Error: unknown convention 'rebole'"),
         (["--with-recbole", "pop"], "Error: "),
         (["--with-recbole", "ikgr"], "Error: --with-recbole: no RecBole counterpart for ikgr"),
+        (["--with-recbole", "pop", "--recbole-set", "pop.epochs=3"], "Error: RecBole option(s) epochs cannot be set"),
+        (["--recbole-set", "pop.train_batch_size=512"], "Error: --recbole-set names pop, which is not in"),
+        (["--with-recbole", "pop", "--recbole-set", "pop=3"], "Error: --recbole-set expects MODEL.key=value"),
     ):
         r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", *bad,
                      env_extra={"KGP_RECBOLE_VENV": str(tmp_path / "no-such-venv")})

@@ -26,14 +26,28 @@ def test_recbole_trains_once_for_both_protocols(tmp_path):
         pytest.skip(f"no RecBole venv at {venv}")
     data = toy_data(num_users=80, num_items=200, num_groups=4, seq_len=8, seed=0, kg=False, intents=False)
     res = run_comparison(data, plan_rows(["pop"]), seeds=[1], train={"device": "cpu", "convention": "recbole"},
-                         out_dir=tmp_path, with_recbole=["pop"], log=lambda m: None, command="test")
+                         out_dir=tmp_path, with_recbole=["pop"], recbole_config={"pop": {"train_batch_size": 512}},
+                         log=lambda m: None, command="test")
     rows = {r["protocol"]: r for r in res.recbole}
     assert set(rows) == {"full", "sampled99"}
     assert {r["recbole_trained_for"] for r in rows.values()} == {"full"}
+    # the setting reached RecBole (its final config; RecBole's default is 2048)
+    assert all(r["recbole_options"] == {"train_batch_size": 512} for r in rows.values())
     for r in rows.values():
         assert r["differences"]["NDCG@10"]["users_paired"] == 80
     assert rows["sampled99"]["recbole"]["NDCG@10"] > rows["full"]["recbole"]["NDCG@10"]
     assert (tmp_path / "recbole" / "pop-full").is_dir() and not (tmp_path / "recbole" / "pop-uni99").exists()
+
+
+def test_recbole_settings_may_not_change_the_shared_split_or_protocol():
+    from kgplatform.experiment.compare import check_recbole_config
+
+    check_recbole_config({"sasrec": {"MAX_ITEM_LIST_LENGTH": 20, "train_batch_size": 512}}, ["sasrec", "pop"])
+    check_recbole_config(None, ["pop"])
+    with pytest.raises(ConfigError, match="eval_args, seed cannot be set"):
+        check_recbole_config({"sasrec": {"seed": 1, "eval_args": {}}}, ["sasrec"])
+    with pytest.raises(ConfigError, match="names gru4rec, which is not in --with-recbole"):
+        check_recbole_config({"gru4rec": {"MAX_ITEM_LIST_LENGTH": 20}}, ["sasrec"])
 
 
 class _Summary:
