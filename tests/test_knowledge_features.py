@@ -78,6 +78,12 @@ def test_the_knowledge_penalty_and_dropout_by_hand():
     assert torch.equal(out[2::3], torch.full((200, 2), 7.0))  # the fallback is never dropped
     with pytest.raises(ValueError):
         UserFeatureFusion(feats, mask, 2, dropout=1.0)
+    # without a learned fallback the users without knowledge keep exactly the plain model's vector
+    nf = UserFeatureFusion(feats, mask, 2, fallback=False)
+    torch.optim.Adam(nf.parameters(), lr=1.0).zero_grad()
+    nf(torch.tensor([0, 2])).sum().backward()
+    assert nf.fallback.grad is None and nf.proj.weight.grad is not None
+    assert not any(p is nf.fallback for p in nf.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
@@ -106,6 +112,7 @@ def test_each_model_adds_the_knowledge_penalty_to_its_loss(model):
         build_model(model, data, split, opts | {"knowledge_dropout": 1.5})
     with pytest.raises(TrainingError, match="knowledge_reg"):
         build_model(model, data, split, opts | {"knowledge_reg": -1})
+    assert not build_model(model, data, split, opts | {"knowledge_fallback": False}).user_fusion.fallback.requires_grad
 
 
 @pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])

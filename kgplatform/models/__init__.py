@@ -46,13 +46,13 @@ def _build_pop(train: RecData, cfg: POPConfig, gen: torch.Generator) -> POP:
 def _build_bpr(train: RecData, cfg: BPRConfig, gen: torch.Generator) -> BPRMF:
     return BPRMF(train.num_users, train.num_items, cfg,
                  user_feature_fusion(train, cfg.user_features, cfg.embedding_dim, "bpr", cfg.knowledge_reg,
-                                     cfg.knowledge_dropout))
+                                     cfg.knowledge_dropout, cfg.knowledge_fallback))
 
 
 def _build_sasrec(train: RecData, cfg: SASRecConfig, gen: torch.Generator) -> SASRec:
     return SASRec(train.num_users, train.num_items, cfg,
                   user_feature_fusion(train, cfg.user_features, cfg.hidden_size, "sasrec", cfg.knowledge_reg,
-                                      cfg.knowledge_dropout))
+                                      cfg.knowledge_dropout, cfg.knowledge_fallback))
 
 
 def _kg(data: RecData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -75,7 +75,7 @@ def _build_lightgcn(train: RecData, cfg: LightGCNConfig, gen: torch.Generator) -
     users, items = train_pairs(train)  # training interactions only: the graph never sees valid/test items
     return LightGCN(train.num_users, train.num_items, users, items, cfg,
                     user_feature_fusion(train, cfg.user_features, cfg.embedding_dim, "lightgcn", cfg.knowledge_reg,
-                                        cfg.knowledge_dropout))
+                                        cfg.knowledge_dropout, cfg.knowledge_fallback))
 
 
 def _build_gru4rec(train: RecData, cfg: GRU4RecConfig, gen: torch.Generator) -> GRU4Rec:

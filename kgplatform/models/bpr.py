@@ -20,8 +20,9 @@ class BPRConfig:
         user_features: ``none`` or ``knowledge`` (the embedded fused user knowledge added to the user vector
             through :class:`~kgplatform.nn.user_features.UserFeatureFusion`).
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
-            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
-            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none);
+            knowledge_fallback: learn the vector of the users without knowledge (``False``: zero, as the plain
+            model). See :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
         sparse_grad: sparse gradients for the user and item tables, stepped by ``SparseAdam`` (lazy Adam: only
             the rows a batch touched move), so a step costs O(batch) instead of O(users + items); off by
             default (dense Adam, as RecBole). Not combinable with weight decay.
@@ -32,6 +33,7 @@ class BPRConfig:
     user_features: str = "none"
     knowledge_reg: float = 0.0
     knowledge_dropout: float = 0.0
+    knowledge_fallback: bool = True
     sparse_grad: bool = False
 
     def validate(self) -> BPRConfig:

@@ -71,8 +71,9 @@ class IKGRConfig:
             the users' input vectors :math:`\mathbf{h}^{(0)}_u` through
             :class:`~kgplatform.nn.user_features.UserFeatureFusion`, before the KG convolution.
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
-            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
-            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none);
+            knowledge_fallback: learn the vector of the users without knowledge (``False``: zero, as the plain
+            model). See :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
 
     The weak points the IKGR issue lists, each a switch measured by ``benchmarks/ikgr_variants.py`` (not the paper's;
     defaults keep the model as it was):
@@ -123,6 +124,7 @@ class IKGRConfig:
     user_features: str = "none"
     knowledge_reg: float = 0.0
     knowledge_dropout: float = 0.0
+    knowledge_fallback: bool = True
     item_bias: bool = False
     user_recency: float = 0.0
     user_embedding: bool = True
@@ -226,7 +228,7 @@ class IKGR(Recommender):
         return cls(graph, item_text=train.item_text_emb, user_text=train.user_text_emb,
                    intent_text=train.intent_text_emb if graph.num_intents else None, config=c,
                    user_fusion=user_feature_fusion(train, c.user_features, c.embedding_dim, "ikgr", c.knowledge_reg,
-                                                   c.knowledge_dropout))
+                                                   c.knowledge_dropout, c.knowledge_fallback))
 
     def __init__(
         self,

@@ -33,8 +33,9 @@ class LightGCNConfig:
             the layer-0 user vectors through :class:`~kgplatform.nn.user_features.UserFeatureFusion`, so it
             propagates like the learned part.
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
-            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
-            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none);
+            knowledge_fallback: learn the vector of the users without knowledge (``False``: zero, as the plain
+            model). See :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
         loader: how training computes the batch's embeddings. ``full``: propagate the whole graph at every
             step (memory grows with the graph). ``neighbor``: propagate only over the sampled
             ``num_layers``-hop neighbourhood of the batch's users and items
@@ -54,6 +55,7 @@ class LightGCNConfig:
     user_features: str = "none"
     knowledge_reg: float = 0.0
     knowledge_dropout: float = 0.0
+    knowledge_fallback: bool = True
     loader: Literal["full", "neighbor"] = "full"
     num_neighbors: tuple[int, ...] = (10, 10)
     sparse_grad: bool = False

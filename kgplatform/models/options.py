@@ -154,10 +154,12 @@ def refuse(cfg: Any, name: str, message: str) -> TrainingError:
 
 
 def check_user_feature_options(cfg: Any) -> None:
-    """A model config's ``user_features``, ``knowledge_reg`` (≥ 0) and ``knowledge_dropout`` ([0, 1)) fields; see
+    """A model config's ``user_features``, ``knowledge_reg`` (≥ 0), ``knowledge_dropout`` ([0, 1)) and
+    ``knowledge_fallback`` fields; see
     :class:`~kgplatform.nn.user_features.UserFeatureFusion`."""
     from kgplatform.nn.user_features import USER_FEATURES
 
     check_choice(cfg, "user_features", USER_FEATURES)
     check_float(cfg, "knowledge_reg", 0.0)
     check_float(cfg, "knowledge_dropout", 0.0, 1.0, hi_open=True)
+    check_bool(cfg, "knowledge_fallback")

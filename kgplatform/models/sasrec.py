@@ -31,8 +31,9 @@ class SASRecConfig:
             :class:`~kgplatform.nn.user_features.UserFeatureFusion` (a user-level term: the same for all of a
             user's windows; the knowledge itself comes from the training split only).
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
-            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none). See
-            :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
+            the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none);
+            knowledge_fallback: learn the vector of the users without knowledge (``False``: zero, as the plain
+            model). See :class:`~kgplatform.nn.user_features.UserFeatureFusion`.
     """
 
     hidden_size: int = 64
@@ -46,6 +47,7 @@ class SASRecConfig:
     user_features: str = "none"
     knowledge_reg: float = 0.0
     knowledge_dropout: float = 0.0
+    knowledge_fallback: bool = True
 
     def validate(self) -> SASRecConfig:
         """Check (and coerce) every field; :class:`~kgplatform.errors.TrainingError` names a bad one."""

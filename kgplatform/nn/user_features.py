@@ -39,13 +39,16 @@ class UserFeatureFusion(nn.Module):
         out_dim (int): the model's user vector size.
         reg (float): :math:`\lambda_k`, the L2 weight of the knowledge term (0 = none).
         dropout (float): :math:`p`, the per-user knowledge dropout while training (0 = none).
+        fallback (bool): learn :math:`\mathbf{f}`; ``False`` keeps it at zero, so users without features get
+            exactly the plain model's vector (a learned :math:`\mathbf{f}` is one more vector shared by all of
+            them, which changes their training too).
 
     Shapes:
         - **forward**: users ``[B]`` (or ``None`` for all users) → ``[B, out_dim]``
     """
 
     def __init__(self, features: Tensor, mask: Tensor, out_dim: int, reg: float = 0.0,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, fallback: bool = True) -> None:
         super().__init__()
         if features.dim() != 2 or mask.shape != (features.shape[0],):
             raise ValueError(f"features [U, f] and mask [U] expected, got {tuple(features.shape)} and "
@@ -58,7 +61,7 @@ class UserFeatureFusion(nn.Module):
         self.register_buffer("features", feats.contiguous(), persistent=False)
         self.register_buffer("mask", mask.bool().contiguous(), persistent=False)
         self.proj = nn.Linear(features.shape[1], out_dim, bias=False)
-        self.fallback = nn.Parameter(torch.zeros(out_dim))
+        self.fallback = nn.Parameter(torch.zeros(out_dim), requires_grad=bool(fallback))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -97,9 +100,9 @@ def knowledge_penalty(fusion: UserFeatureFusion | None, users: Tensor | None) ->
 USER_FEATURES = ("none", "knowledge")
 
 def user_feature_fusion(train, kind: str, out_dim: int, model: str, reg: float = 0.0,
-                        dropout: float = 0.0) -> UserFeatureFusion | None:
+                        dropout: float = 0.0, fallback: bool = True) -> UserFeatureFusion | None:
     """The fusion module for ``kind`` (``"none"`` → ``None``) from a training view's feature matrices, with the
-    knowledge term's L2 weight ``reg`` and per-user dropout ``dropout``;
+    knowledge term's L2 weight ``reg``, per-user dropout ``dropout`` and a learned or zero ``fallback``;
     :class:`~kgplatform.errors.TrainingError` when the data carries none."""
     from kgplatform.errors import TrainingError
 
@@ -110,5 +113,6 @@ def user_feature_fusion(train, kind: str, out_dim: int, model: str, reg: float =
                 or not bool(train.user_knowledge_mask.any()):
             raise TrainingError(f"{model}: user_features=knowledge, but {train.dataset} has no embedded fused "
                                 f"knowledge", hint=f"run kgp extract --round knowledge -d {train.dataset} first")
-        return UserFeatureFusion(train.user_knowledge_emb, train.user_knowledge_mask, out_dim, reg, dropout)
+        return UserFeatureFusion(train.user_knowledge_emb, train.user_knowledge_mask, out_dim, reg, dropout,
+                                 fallback)
     raise TrainingError(f"{model}: unknown user_features {kind!r}", hint="one of: " + ", ".join(USER_FEATURES))
