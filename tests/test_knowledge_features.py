@@ -87,6 +87,24 @@ def test_the_knowledge_penalty_and_dropout_by_hand():
 
 
 @pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
+def test_a_knowledge_row_starts_from_the_same_draws_as_its_model(model):
+    """Common random numbers: with the same seed, the model with user features gets exactly the plain model's
+    initial weights (the knowledge term starts at zero without drawing), so a paired difference between the two
+    rows measures the knowledge, not a different initialisation."""
+    data = _with_knowledge(toy_data(num_users=30, num_items=40, seed=3))
+    split = leave_one_out(data)
+    torch.manual_seed(11)
+    plain = build_model(model, data, split, {}, torch.Generator().manual_seed(7))
+    after_plain = torch.rand(3)
+    torch.manual_seed(11)
+    fused = build_model(model, data, split, {"user_features": "knowledge"}, torch.Generator().manual_seed(7))
+    assert torch.equal(torch.rand(3), after_plain)
+    got = fused.state_dict()
+    for k, v in plain.state_dict().items():
+        assert torch.equal(got[k], v), k
+
+
+@pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
 def test_each_model_adds_the_knowledge_penalty_to_its_loss(model):
     data = _with_knowledge(toy_data(num_users=30, num_items=40, seed=3))
     split = leave_one_out(data)

@@ -139,7 +139,10 @@ class SASRec(NextItemRecommender):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        fusion = set(self.user_fusion.modules()) if self.user_fusion is not None else set()
         for m in self.modules():
+            if m in fusion:  # zero, not drawn: the other weights get the same draws as without user features
+                continue
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, std=0.02)
                 if isinstance(m, nn.Linear) and m.bias is not None:
@@ -150,7 +153,7 @@ class SASRec(NextItemRecommender):
         with torch.no_grad():
             self.item_emb.weight[self.num_items].zero_()
         if self.user_fusion is not None:
-            self.user_fusion.reset_parameters()  # the loop above re-drew its projection: back to zero
+            self.user_fusion.reset_parameters()
 
     def encode(self, seq: Tensor) -> Tensor:
         """Hidden state at every position, ``[B, L, d]`` (``seq`` right-padded with ``-1``)."""

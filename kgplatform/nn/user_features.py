@@ -60,7 +60,8 @@ class UserFeatureFusion(nn.Module):
         feats = torch.where(mask[:, None], features.float(), torch.zeros((), dtype=torch.float32))
         self.register_buffer("features", feats.contiguous(), persistent=False)
         self.register_buffer("mask", mask.bool().contiguous(), persistent=False)
-        self.proj = nn.Linear(features.shape[1], out_dim, bias=False)
+        with torch.random.fork_rng(devices=[]):  # zeroed below: leave the global random stream as the plain
+            self.proj = nn.Linear(features.shape[1], out_dim, bias=False)  # model would find it (same init)
         self.fallback = nn.Parameter(torch.zeros(out_dim), requires_grad=bool(fallback))
         self.reset_parameters()
 
