@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import Recommender
-from kgplatform.models.options import check_bool, check_choice, check_float, check_int, check_user_feature_options
+from kgplatform.models.options import check_bool, check_float, check_int, check_user_feature_options
 from kgplatform.nn.user_features import UserFeatureFusion, knowledge_penalty
 
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgplatform.models.base import NextItemRecommender, sequence_ce  # noqa: F401 (re-exported)
-from kgplatform.models.options import check_choice, check_float, check_int, check_user_feature_options, refuse
+from kgplatform.models.options import check_float, check_int, check_user_feature_options, refuse
 from kgplatform.nn.user_features import UserFeatureFusion
 
 

@@ -15,8 +15,9 @@ class UserFeatureFusion(nn.Module):
     where :math:`\mathbf{k}_u` is the user's fixed feature vector (the text embedding of the knowledge the LLM
     fused from the user's *training* behaviours), :math:`m_u \in \{0, 1\}` says whether the user has one,
     :math:`\mathbf{W}` is a learned projection to the model's size and :math:`\mathbf{f}` a learned fallback
-    vector for users without features. :math:`\mathbf{W}` and :math:`\mathbf{f}` start at zero, so training
-    starts from the plain model and moves away from it only as far as the features help the loss.
+    vector for users without features (held at zero with ``fallback=False``). :math:`\mathbf{W}` and
+    :math:`\mathbf{f}` start at zero, without drawing random numbers, so training starts from the plain model's
+    exact weights and moves away from it only as far as the features help the loss.
 
     This module returns the added term :math:`m_u \mathbf{W}\mathbf{k}_u + (1 - m_u)\mathbf{f}`; the model adds
     it where its user representation is formed (BPR-MF and LightGCN: the layer-0 user vector; SASRec: the
