@@ -84,3 +84,25 @@ class TrainingError(KgpError):
     """Export, training or evaluation cannot proceed."""
 
     exit_code = 12
+
+
+def interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The interrupt (Ctrl-C, or ``SIGTERM`` as the CLI raises it) that ``exc`` is, or that it was raised while
+    handling (its ``__cause__`` / ``__context__`` chain); None when there is none.
+
+    An interrupt can land anywhere, including inside the Neo4j driver while it reads a reply; the driver's own
+    clean-up (rolling back, resetting the connection) then fails with an error of its own (``BufferError``,
+    ``ServiceUnavailable``, …) that hides the interrupt. Such an error is the interrupt's consequence, so a run is
+    recorded, and the command ends, as interrupted.
+    """
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        todo.extend((e.__context__, e.__cause__))
+    return None

@@ -12,6 +12,8 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from ..errors import interrupt_behind
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..db.graph import Graph
     from .cache import ResultCache
@@ -41,8 +43,11 @@ def recorded_run(graph: "Graph", summary: Any, props: Callable[[], dict[str, Any
             if started is not None:
                 summary.seconds = time.perf_counter() - started
     except BaseException as e:
-        status = INTERRUPTED if isinstance(e, KeyboardInterrupt) else FAILED
-        error = (f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)[:500]
+        # an error the driver raised while cleaning up after an interrupt is recorded as that interrupt
+        interrupt = interrupt_behind(e)
+        status = INTERRUPTED if interrupt is not None else FAILED
+        first = interrupt if interrupt is not None else e
+        error = (f"{type(first).__name__}: {first}" if str(first) else type(first).__name__)[:500]
         try:
             graph.write("agent/record_run", id=summary.run_id, props={**props(), "status": status, "error": error})
         except Exception:  # noqa: BLE001 - keep the original error

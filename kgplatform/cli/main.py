@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import KgpError
+from ..errors import KgpError, interrupt_behind
 from . import agent as agent_cli
 from . import browser as browser_cli
 from . import db as db_cli
@@ -147,18 +147,24 @@ def main() -> None:
         print(f"Hint: see {cmd} --help", file=sys.stderr)
         sys.exit(2)
     except getattr(click_exc, "Abort", KeyboardInterrupt) as e:  # click turns an interrupt into Abort
-        if isinstance(e.__cause__, KeyboardInterrupt):
+        if interrupt_behind(e) is not None:
             _interrupt_exit()
         print("Error: aborted", file=sys.stderr)
         sys.exit(130)
     except KgpError as e:
+        if interrupt_behind(e) is not None:  # e.g. "cannot reach Neo4j" because the interrupt broke a connection
+            _interrupt_exit()
         if debug:
             traceback.print_exc()
         print(f"Error: {e}", file=sys.stderr)
         if e.hint:
             print(f"Hint: {e.hint}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:  # raised before or after typer's own handling
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - an interrupt, raised before or after typer's own handling, or
+        if interrupt_behind(e) is None:  # an error raised while cleaning up after one (see interrupt_behind)
+            raise
         _interrupt_exit()
 
 

@@ -1,0 +1,105 @@
+"""An interrupt (Ctrl-C, or SIGTERM as `kgp` raises it) that lands inside the Neo4j driver while it reads a reply.
+
+The driver's clean-up then fails on its own (neo4j 6.x: the read buffer is still exported to the interrupted
+``recv_into``, so the rollback's read raises ``BufferError``) and that error hides the interrupt. Seen once in CI
+as a traceback and exit 1 from a SIGTERM'd `kgp extract`. These tests put the interrupt exactly there, at each of
+the first reads of a query, instead of waiting for a signal to hit it by chance."""
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+
+import pytest
+from neo4j._async_compat.network._bolt_socket import BoltSocketBase
+
+from kgplatform.agent.runlog import recorded_run
+from kgplatform.errors import DatabaseUnavailable, interrupt_behind
+
+from .cli.test_cli import kgp_here
+
+READS = range(1, 5)  # the interrupt at the 1st … 4th socket read after it is armed
+#: `kgp stats` first connects (its first reads), so its queries' reads come later
+CLI_READS = range(1, 9)
+
+
+@contextlib.contextmanager
+def interrupt_at_read(k: int, raise_it):
+    """From now on, the ``k``-th socket read of the driver runs ``raise_it()`` instead (as a signal handler that
+    raises would, from inside ``recv_into``)."""
+    original = BoltSocketBase.recv_into
+    reads = [0]
+
+    def recv_into(self, buffer, nbytes):
+        reads[0] += 1
+        if reads[0] == k:
+            raise_it()
+        return original(self, buffer, nbytes)
+
+    BoltSocketBase.recv_into = recv_into
+    try:
+        yield
+    finally:
+        BoltSocketBase.recv_into = original
+
+
+def _interrupt():
+    raise KeyboardInterrupt
+
+
+def test_interrupt_behind_follows_cause_and_context():
+    assert interrupt_behind(None) is None and interrupt_behind(ValueError("x")) is None
+    ki = KeyboardInterrupt()
+    assert interrupt_behind(ki) is ki
+    try:
+        try:
+            raise ki
+        except KeyboardInterrupt:
+            try:
+                raise BufferError("exports")  # the driver's clean-up, while the interrupt is handled
+            except BufferError as e:
+                raise DatabaseUnavailable("cannot reach Neo4j") from e
+    except DatabaseUnavailable as e:
+        assert interrupt_behind(e) is ki
+    loop = ValueError("a")  # a cycle in the chain ends
+    loop.__context__ = loop
+    assert interrupt_behind(loop) is None
+
+
+@pytest.mark.parametrize("k", READS)
+def test_an_interrupt_in_a_driver_read_stays_an_interrupt_in_the_run_record(graph, k):
+    """Whatever the driver raises on the way out, the interrupt is behind it, the Run node says 'interrupted'
+    with the interrupt as its error, and the connection pool still answers afterwards."""
+    summary = SimpleNamespace(run_id=f"interrupted-read-{k}")
+    with pytest.raises(BaseException) as raised:
+        with recorded_run(graph, summary, lambda: {"dataset": "none", "ok": 0}):
+            with interrupt_at_read(k, _interrupt):
+                for _ in range(3):
+                    graph.read("stats/list_datasets")
+                    with graph.transaction() as tx:
+                        tx.run("stats/list_datasets")
+    assert interrupt_behind(raised.value) is not None, raised.value
+    run = _run(graph, summary.run_id)
+    assert (run["status"], run["error"]) == ("interrupted", "KeyboardInterrupt")
+
+
+def _run(graph, run_id: str) -> dict:
+    with graph.driver.session(database=graph.info.database, default_access_mode="READ") as s:
+        return s.execute_read(lambda tx: tx.run("MATCH (r:Run {id: $id}) RETURN r {.*} AS r", id=run_id).single()[0])
+
+
+@pytest.mark.parametrize("k", CLI_READS)
+def test_sigterm_in_a_driver_read_is_one_error_line_and_exit_143(tiny_graph, neo4j_server, tmp_path, k):
+    import kgplatform.cli.main as cli_main
+
+    def sigterm():
+        cli_main._on_sigterm(15, None)  # what the signal does when it lands in recv_into
+
+    try:
+        with interrupt_at_read(k, sigterm):
+            r = kgp_here(neo4j_server, tmp_path, "stats", "--json")
+    finally:
+        cli_main._terminated[0] = False
+    assert r.returncode == 143, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert [line for line in r.stderr.splitlines() if line.startswith("Error:")] == ["Error: terminated (SIGTERM)"]
+    assert r.stdout == ""
