@@ -52,6 +52,17 @@ def test_the_term_is_w_k_for_users_with_knowledge_and_the_fallback_otherwise():
     assert torch.allclose(out[0], f.proj.weight @ feats[0]) and torch.allclose(out[2], f.proj.weight @ feats[2])
     assert torch.equal(out[1], f.fallback.detach())
     assert f.coverage == pytest.approx(0.4)
+    # the control (user_features=fallback): the same users get the same learned f, the knowledge users nothing,
+    # and W never moves (no gradient, and no penalty or dropout to apply to it)
+    c = UserFeatureFusion(feats, mask, 4, reg=1.0, dropout=0.5, knowledge=False)
+    with torch.no_grad():
+        c.fallback.normal_()
+    out = c(torch.tensor([0, 1, 2, 3]))
+    assert torch.equal(out[[0, 2]], torch.zeros(2, 4))
+    assert torch.equal(out[[1, 3]], c.fallback.detach().expand(2, 4))
+    out.sum().backward()
+    assert c.proj.weight.grad is None and not c.proj.weight.requires_grad and c.fallback.grad is not None
+    assert c.reg == 0.0 and c.dropout == 0.0 and knowledge_penalty(c, torch.tensor([0, 2])) == {}
 
 
 def test_the_knowledge_penalty_and_dropout_by_hand():
@@ -86,8 +97,9 @@ def test_the_knowledge_penalty_and_dropout_by_hand():
     assert not any(p is nf.fallback for p in nf.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("kind", ["knowledge", "fallback"])
 @pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
-def test_a_knowledge_row_starts_from_the_same_draws_as_its_model(model):
+def test_a_knowledge_row_starts_from_the_same_draws_as_its_model(model, kind):
     """Common random numbers: with the same seed, the model with user features gets exactly the plain model's
     initial weights (the knowledge term starts at zero without drawing), so a paired difference between the two
     rows measures the knowledge, not a different initialisation."""
@@ -97,7 +109,7 @@ def test_a_knowledge_row_starts_from_the_same_draws_as_its_model(model):
     plain = build_model(model, data, split, {}, torch.Generator().manual_seed(7))
     after_plain = torch.rand(3)
     torch.manual_seed(11)
-    fused = build_model(model, data, split, {"user_features": "knowledge"}, torch.Generator().manual_seed(7))
+    fused = build_model(model, data, split, {"user_features": kind}, torch.Generator().manual_seed(7))
     assert torch.equal(torch.rand(3), after_plain)
     got = fused.state_dict()
     for k, v in plain.state_dict().items():
@@ -133,12 +145,13 @@ def test_each_model_adds_the_knowledge_penalty_to_its_loss(model):
     assert not build_model(model, data, split, opts | {"knowledge_fallback": False}).user_fusion.fallback.requires_grad
 
 
+@pytest.mark.parametrize("kind", ["knowledge", "fallback"])
 @pytest.mark.parametrize("model", ["bpr", "lightgcn", "sasrec", "ikgr"])
-def test_models_start_as_the_plain_model_and_score_with_the_term(model):
+def test_models_start_as_the_plain_model_and_score_with_the_term(model, kind):
     data = _with_knowledge(toy_data(num_users=30, num_items=40, seed=3))
     split = leave_one_out(data)
     plain = build_model(model, data, split, {}, torch.Generator().manual_seed(7))
-    fused = build_model(model, data, split, {"user_features": "knowledge"}, torch.Generator().manual_seed(7))
+    fused = build_model(model, data, split, {"user_features": kind}, torch.Generator().manual_seed(7))
     assert fused.user_fusion is not None and plain.state_dict().keys() <= fused.state_dict().keys()
     fused.load_state_dict(plain.state_dict(), strict=False)  # the same learned part; the term is still zero
     users = torch.arange(data.num_users)
@@ -175,12 +188,34 @@ def test_a_model_asked_for_knowledge_refuses_data_without_it():
 
 
 def test_knowledge_rows_and_their_refusals():
-    rows = plan_rows(["bpr", "bpr:knowledge", "sasrec:knowledge"])
-    assert [r.model_options.get("user_features", "none") for r in rows] == ["none", "knowledge", "knowledge"]
+    rows = plan_rows(["bpr", "bpr:knowledge", "sasrec:knowledge", "bpr:fallback"])
+    assert [r.model_options.get("user_features", "none") for r in rows] == ["none", "knowledge", "knowledge",
+                                                                             "fallback"]
     from kgplatform.errors import ConfigError
 
     with pytest.raises(ConfigError, match="takes no user features"):
         plan_rows(["kgcn:knowledge"])
+    with pytest.raises(ConfigError, match="takes no user features"):
+        plan_rows(["kgcn:fallback"])
+    # the control without its fallback vector would be the plain model
+    data = _with_knowledge(toy_data(num_users=10, num_items=12, seed=1))
+    with pytest.raises(TrainingError, match="knowledge_fallback"):
+        build_model("bpr", data, leave_one_out(data), {"user_features": "fallback", "knowledge_fallback": False})
+
+
+def test_the_knowledge_rows_are_paired_with_the_model_and_with_the_fallback_control():
+    from types import SimpleNamespace
+
+    from kgplatform.experiment.compare import comparison_pairs
+
+    def row(name, ndcg=0.1):
+        return SimpleNamespace(model_name=name, stats={"valid": {"full": {"NDCG@10": [ndcg]}}})
+
+    pairs = comparison_pairs([row("lightgcn"), row("lightgcn:knowledge"), row("lightgcn:fallback")])
+    assert {(a, b, why) for a, b, why in pairs} >= {
+        ("lightgcn:knowledge", "lightgcn", "with fused knowledge vs without"),
+        ("lightgcn:knowledge", "lightgcn:fallback", "with fused knowledge vs the fallback vector alone"),
+        ("lightgcn:fallback", "lightgcn", "fallback vector alone vs without")}
 
 
 def test_the_graphs_knowledge_reaches_the_model_and_the_cli(graph, tiny_parsed, neo4j_server, tmp_path, settings):
@@ -225,13 +260,15 @@ def test_the_graphs_knowledge_reaches_the_model_and_the_cli(graph, tiny_parsed, 
     text = next(e.text for e in explain(graph, user, items[0]) if e.kind == "fused knowledge")
     assert "HAS_KNOWLEDGE" in text and "LLM-generated" in text
 
-    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", DS, "--models", "bpr,bpr:knowledge", "--seeds", "2024",
-            "--epochs", "1", "--json")
+    r = kgp(neo4j_server, tmp_path, "evaluate", "-d", DS, "--models", "bpr,bpr:knowledge,bpr:fallback", "--seeds",
+            "2024", "--epochs", "1", "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
-    assert [m["model"] for m in doc["models"]] == ["bpr", "bpr:knowledge"]
-    assert any(d["a"] == "bpr:knowledge" and d["b"] == "bpr" and d["why"] == "with fused knowledge vs without"
-               for d in doc["differences"]), doc["differences"]
+    assert [m["model"] for m in doc["models"]] == ["bpr", "bpr:knowledge", "bpr:fallback"]
+    for a, b, why in (("bpr:knowledge", "bpr", "with fused knowledge vs without"),
+                      ("bpr:knowledge", "bpr:fallback", "with fused knowledge vs the fallback vector alone"),
+                      ("bpr:fallback", "bpr", "fallback vector alone vs without")):
+        assert any((d["a"], d["b"], d["why"]) == (a, b, why) for d in doc["differences"]), doc["differences"]
     # and again on the test users who have knowledge, the rest getting the learned fallback
     test_users = leave_one_out(data).users("test")
     label = f"users with fused knowledge ({int(data.user_knowledge_mask[test_users].sum())} of {len(test_users)})"

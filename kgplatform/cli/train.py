@@ -132,7 +132,8 @@ def register(app: typer.Typer) -> None:
         no_write_back: bool = typer.Option(False, "--no-write-back", help="Do not write the run back to the graph."),
         user_features: str = typer.Option(
             "none", "--user-features", help="none | knowledge: add the embedded fused user knowledge (kgp extract "
-                                            "--round knowledge) to the user representation (bpr, lightgcn, sasrec, ikgr)."),
+                                            "--round knowledge) to the user representation (bpr, lightgcn, sasrec, ikgr); "
+                                            "fallback: its control, the learned vector of the users without it alone."),
         backbone: Optional[str] = typer.Option(
             None, "--backbone", help="llm4sbr: srgnn (default) | sasrec, the behavioural session model."),
         as_json: bool = JsonOpt,
@@ -174,7 +175,8 @@ def register(app: typer.Typer) -> None:
             "", help="Ablations as extra rows, MODEL:NAME (a bare NAME is ikgr's): ikgr:no_aug,exact_only,"
                      "no_int_scoring,no_int_trans; persona-sasrec:no_persona,mean_persona,no_llm_init,no_rerank,"
                      "anonymous; llm4sbr:no_llm,long_only,short_only,no_localization,no_align; "
-                     "bpr/lightgcn/sasrec:knowledge (with the fused user knowledge)."),
+                     "bpr/lightgcn/sasrec/ikgr:knowledge (with the fused user knowledge), "
+                     "MODEL:fallback (its control: the fallback vector alone)."),
         compare: list[str] = typer.Option(
             [], "--compare", help="A,B: report the paired difference A − B with its interval (repeatable)."),
         convention: str = ConventionOpt,

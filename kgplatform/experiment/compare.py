@@ -65,7 +65,7 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
     for n in names:
         m, _, variant = n.partition(":")
         spec = get_spec(m)
-        if variant == KNOWLEDGE_ROW:
+        if variant in FEATURE_ROWS:
             if "user_features" not in {f.name for f in dataclasses.fields(spec.config_cls)}:
                 raise ConfigError(f"{n}: {m} takes no user features",
                                   hint="models with --user-features knowledge: " + ", ".join(knowledge_models()))
@@ -96,8 +96,8 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
         m, _, variant = n.partition(":")
         opts = dict(model_options) | per_model_opts.get(m, {}) | (per_model_opts.get(n, {}) if variant else {})
         spec = get_spec(m)
-        if variant == KNOWLEDGE_ROW:
-            opts = opts | {"user_features": "knowledge"}
+        if variant in FEATURE_ROWS:
+            opts = opts | {"user_features": variant}
         elif variant:
             opts = dataclasses.asdict(spec.config_cls().ablation(variant)) | opts
         spec.make_config(opts)  # unknown option names fail here, before any training
@@ -108,8 +108,16 @@ def plan_rows(models: Sequence[str], ablations: Sequence[str] = (), *, model_opt
 
 #: row variant ``model:knowledge``: the model with the embedded fused user knowledge as a feature
 KNOWLEDGE_ROW = "knowledge"
+#: row variant ``model:fallback``: its control, the same model with only the learned fallback vector of the users
+#: without knowledge (the knowledge term held at zero)
+FALLBACK_ROW = "fallback"
+FEATURE_ROWS = (KNOWLEDGE_ROW, FALLBACK_ROW)
 #: why a ``model:knowledge`` row is paired with ``model``
 KNOWLEDGE_PAIR = "with fused knowledge vs without"
+#: why a ``model:fallback`` row is paired with ``model``
+FALLBACK_PAIR = "fallback vector alone vs without"
+#: why ``model:knowledge`` is paired with ``model:fallback``: what the knowledge adds beyond the fallback vector
+KNOWLEDGE_VS_FALLBACK = "with fused knowledge vs the fallback vector alone"
 
 
 def knowledge_models() -> list[str]:
@@ -151,11 +159,13 @@ def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple
             if n not in names:
                 raise ConfigError(f"--compare names {n!r}, which is not a row here", hint="rows: " + ", ".join(names))
     pairs: list[tuple[str, str, str]] = [(a, b, "requested") for a, b in requested]
+    why_variant = {KNOWLEDGE_ROW: KNOWLEDGE_PAIR, FALLBACK_ROW: FALLBACK_PAIR}
     for s in summaries:  # before the baseline pairs: a knowledge row's pair is named for what it tests
         full, _, variant = s.model_name.partition(":")
         if variant and full in names:
-            pairs.append((s.model_name, full, KNOWLEDGE_PAIR if variant == KNOWLEDGE_ROW
-                          else "ablation vs full model"))
+            pairs.append((s.model_name, full, why_variant.get(variant, "ablation vs full model")))
+        if variant == KNOWLEDGE_ROW and f"{full}:{FALLBACK_ROW}" in names:
+            pairs.append((s.model_name, f"{full}:{FALLBACK_ROW}", KNOWLEDGE_VS_FALLBACK))
     base = [s for s in summaries if s.model_name in BASELINES]
     if base:
         best = max(base, key=lambda s: s.stats["valid"]["full"]["NDCG@10"][0]).model_name
@@ -170,11 +180,12 @@ def comparison_pairs(summaries: Sequence[SeedSummary], requested: Sequence[tuple
 
 def knowledge_differences(summaries: Sequence[SeedSummary], data: RecData, phase: str = "test",
                           metrics: Sequence[str] = DIFF_METRICS) -> list[dict]:
-    """The "with fused knowledge vs without" pairs again, on the users of ``phase`` who have fused knowledge
-    (knowledge is usually extracted for part of the users; the others only get the learned fallback vector, so the
-    all-user difference dilutes the effect). Empty when the export read no knowledge or fewer than 2 such users."""
+    """The pairs of the knowledge rows (with fused knowledge vs without, vs the fallback vector alone, the fallback
+    alone vs without) again, on the users of ``phase`` who have fused knowledge (knowledge is usually extracted for
+    part of the users; the others only get the learned fallback vector, so the all-user difference dilutes the
+    effect). Empty when the export read no knowledge or fewer than 2 such users."""
     mask_all = data.user_knowledge_mask
-    pairs = [p for p in comparison_pairs(summaries) if p[2] == KNOWLEDGE_PAIR]
+    pairs = [p for p in comparison_pairs(summaries) if p[2] in (KNOWLEDGE_PAIR, KNOWLEDGE_VS_FALLBACK, FALLBACK_PAIR)]
     if mask_all is None or not pairs:
         return []
     users = np.asarray(summaries[0].users(phase), dtype=np.int64)

@@ -163,3 +163,6 @@ def check_user_feature_options(cfg: Any) -> None:
     check_float(cfg, "knowledge_reg", 0.0)
     check_float(cfg, "knowledge_dropout", 0.0, 1.0, hi_open=True)
     check_bool(cfg, "knowledge_fallback")
+    if cfg.user_features == "fallback" and not cfg.knowledge_fallback:
+        raise refuse(cfg, "knowledge_fallback", "user_features=fallback is the learned fallback vector alone; "
+                                                "without it the model is the plain one (user_features=none)")

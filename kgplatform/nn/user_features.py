@@ -43,26 +43,31 @@ class UserFeatureFusion(nn.Module):
         fallback (bool): learn :math:`\mathbf{f}`; ``False`` keeps it at zero, so users without features get
             exactly the plain model's vector (a learned :math:`\mathbf{f}` is one more vector shared by all of
             them, which changes their training too).
+        knowledge (bool): use the features; ``False`` holds :math:`\mathbf{W}` at zero, so the module is only
+            the fallback :math:`(1 - m_u)\,\mathbf{f}` for the same users: the control that separates what the
+            features add from what the shared fallback vector does (``user_features=fallback``).
 
     Shapes:
         - **forward**: users ``[B]`` (or ``None`` for all users) → ``[B, out_dim]``
     """
 
     def __init__(self, features: Tensor, mask: Tensor, out_dim: int, reg: float = 0.0,
-                 dropout: float = 0.0, fallback: bool = True) -> None:
+                 dropout: float = 0.0, fallback: bool = True, knowledge: bool = True) -> None:
         super().__init__()
         if features.dim() != 2 or mask.shape != (features.shape[0],):
             raise ValueError(f"features [U, f] and mask [U] expected, got {tuple(features.shape)} and "
                              f"{tuple(mask.shape)}")
         if reg < 0 or not 0 <= dropout < 1:
             raise ValueError(f"reg >= 0 and 0 <= dropout < 1 expected, got {reg} and {dropout}")
-        self.reg = float(reg)
-        self.dropout = float(dropout)
+        self.reg = float(reg) if knowledge else 0.0
+        self.dropout = float(dropout) if knowledge else 0.0
+        self.use_knowledge = bool(knowledge)
         feats = torch.where(mask[:, None], features.float(), torch.zeros((), dtype=torch.float32))
         self.register_buffer("features", feats.contiguous(), persistent=False)
         self.register_buffer("mask", mask.bool().contiguous(), persistent=False)
         with torch.random.fork_rng(devices=[]):  # zeroed below: leave the global random stream as the plain
             self.proj = nn.Linear(features.shape[1], out_dim, bias=False)  # model would find it (same init)
+        self.proj.weight.requires_grad_(self.use_knowledge)
         self.fallback = nn.Parameter(torch.zeros(out_dim), requires_grad=bool(fallback))
         self.reset_parameters()
 
@@ -78,6 +83,8 @@ class UserFeatureFusion(nn.Module):
     def forward(self, users: Tensor | None = None) -> Tensor:
         feats = self.features if users is None else self.features[users]
         has = (self.mask if users is None else self.mask[users])[:, None]
+        if not self.use_knowledge:
+            return torch.where(has, torch.zeros((), dtype=self.fallback.dtype, device=has.device), self.fallback)
         term = self.proj(feats)
         if self.training and self.dropout:
             keep = torch.rand(term.shape[0], 1, device=term.device) >= self.dropout
@@ -99,22 +106,25 @@ def knowledge_penalty(fusion: UserFeatureFusion | None, users: Tensor | None) ->
     return {"knowledge_reg": fusion.reg * fusion.penalty(users)}
 
 
-USER_FEATURES = ("none", "knowledge")
+#: ``user_features`` values: none; the fused knowledge (W·k_u, f for users without); ``fallback``: the control with
+#: the same users and the same learned f, but W held at zero
+USER_FEATURES = ("none", "knowledge", "fallback")
 
 def user_feature_fusion(train, kind: str, out_dim: int, model: str, reg: float = 0.0,
                         dropout: float = 0.0, fallback: bool = True) -> UserFeatureFusion | None:
-    """The fusion module for ``kind`` (``"none"`` → ``None``) from a training view's feature matrices, with the
-    knowledge term's L2 weight ``reg``, per-user dropout ``dropout`` and a learned or zero ``fallback``;
+    """The fusion module for ``kind`` (``"none"`` → ``None``; ``"fallback"``: the knowledge users' mask with the
+    knowledge term held at zero) from a training view's feature matrices, with the knowledge term's L2 weight
+    ``reg``, per-user dropout ``dropout`` and a learned or zero ``fallback``;
     :class:`~kgplatform.errors.TrainingError` when the data carries none."""
     from kgplatform.errors import TrainingError
 
     if kind == "none":
         return None
-    if kind == "knowledge":
+    if kind in ("knowledge", "fallback"):
         if train.user_knowledge_emb is None or train.user_knowledge_mask is None \
                 or not bool(train.user_knowledge_mask.any()):
-            raise TrainingError(f"{model}: user_features=knowledge, but {train.dataset} has no embedded fused "
+            raise TrainingError(f"{model}: user_features={kind}, but {train.dataset} has no embedded fused "
                                 f"knowledge", hint=f"run kgp extract --round knowledge -d {train.dataset} first")
         return UserFeatureFusion(train.user_knowledge_emb, train.user_knowledge_mask, out_dim, reg, dropout,
-                                 fallback)
+                                 fallback, knowledge=kind == "knowledge")
     raise TrainingError(f"{model}: unknown user_features {kind!r}", hint="one of: " + ", ".join(USER_FEATURES))
