@@ -88,7 +88,7 @@ def _run(graph, run_id: str) -> dict:
 
 
 @pytest.mark.parametrize("k", CLI_READS)
-def test_sigterm_in_a_driver_read_is_one_error_line_and_exit_143(tiny_graph, neo4j_server, tmp_path, k):
+def test_sigterm_in_a_driver_read_is_one_error_line_and_exit_143(graph, neo4j_server, tmp_path, k):
     import kgplatform.cli.main as cli_main
 
     def sigterm():
