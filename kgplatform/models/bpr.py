@@ -17,7 +17,8 @@ class BPRConfig:
     """Args:
         embedding_dim: size of user and item vectors.
         reg_weight: L2 weight on the embeddings of the batch (0 = rely on the optimiser's weight decay).
-        user_features: ``none`` or ``knowledge`` (the embedded fused user knowledge added to the user vector
+        user_features: ``none``, ``fallback`` (the control: only the fallback vector of the users without
+            knowledge) or ``knowledge`` (the embedded fused user knowledge added to the user vector
             through :class:`~kgplatform.nn.user_features.UserFeatureFusion`).
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of
             the step's users (0 = none); knowledge_dropout: its per-user dropout while training (0 = none);

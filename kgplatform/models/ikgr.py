@@ -67,7 +67,8 @@ class IKGRConfig:
             neighbourhoods); an approximation during training only, scoring always propagates the full graph.
             ``full``: Eq. 3 for every node of the graph at every step (the reference).
         neighbour_samples: in-neighbours per node with ``propagation="sampled"``.
-        user_features: ``none`` or ``knowledge`` (not the paper's): the embedded fused user knowledge added to
+        user_features: ``none``, ``fallback`` (the control: only the fallback vector of the users without
+            knowledge) or ``knowledge`` (not the paper's): the embedded fused user knowledge added to
             the users' input vectors :math:`\mathbf{h}^{(0)}_u` through
             :class:`~kgplatform.nn.user_features.UserFeatureFusion`, before the KG convolution.
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of

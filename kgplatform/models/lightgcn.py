@@ -29,7 +29,8 @@ class LightGCNConfig:
         reg_weight: weight of the L2 term on the batch's ego (layer-0) embeddings.
         require_pow: RecBole's ``EmbLoss`` flag: ``False`` uses the Frobenius norms
             :math:`\\|\\cdot\\|_2` of the three batch matrices, ``True`` their squares halved.
-        user_features: ``none`` or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
+        user_features: ``none``, ``fallback`` (the control: only the fallback vector of the users without
+            knowledge) or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
             the layer-0 user vectors through :class:`~kgplatform.nn.user_features.UserFeatureFusion`, so it
             propagates like the learned part.
         knowledge_reg: with ``user_features=knowledge``, the L2 weight :math:`\lambda_k` on the knowledge term of

@@ -26,7 +26,8 @@ class SASRecConfig:
             RecBole's): ``1`` (default) gives every training target exactly its last ``max_seq_len`` items,
             as RecBole's prefix augmentation; ``s > 1`` needs about ``s`` times fewer windows for targets
             with longer histories, which then see between ``max_seq_len - s + 1`` and ``max_seq_len`` items.
-        user_features: ``none`` or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
+        user_features: ``none``, ``fallback`` (the control: only the fallback vector of the users without
+            knowledge) or ``knowledge`` (not RecBole's): the embedded fused user knowledge added to
             every position's output :math:`\mathbf{h}_t` through
             :class:`~kgplatform.nn.user_features.UserFeatureFusion` (a user-level term: the same for all of a
             user's windows; the knowledge itself comes from the training split only).
