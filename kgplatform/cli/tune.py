@@ -95,14 +95,19 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Seed of the user sample and the bootstrap."),
         with_candidates: Optional[bool] = typer.Option(None, "--with-candidates/--history-only",
                                                        help="Prompt form (default: the adapter's, else history only)."),
+        only_knowledge: bool = typer.Option(False, "--only-knowledge", help="Only the users whose prompt shows "
+                                            "fused knowledge (before --users draws its sample)."),
+        knowledge_ablation: bool = typer.Option(False, "--knowledge-ablation", help="Also score every model on the "
+                                                "same users with the knowledge line replaced by '(none yet)'; "
+                                                "reports with - without, paired by user."),
         device: str = DeviceOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Re-rank each user's stored candidates by the LLM's likelihood: HR@1/5/10, NDCG@10, MRR with 95 %
-        bootstrap intervals, untuned vs tuned (paired difference)."""
-        from ..eval.stats import bootstrap_interval, paired_difference
+        bootstrap intervals, untuned vs tuned (paired difference), and with vs without the fused knowledge."""
         from ..graph.instructions import read_instructions
-        from ..tune import evaluate_rerank, load_adapter, load_base, select_rows
+        from ..tune import (evaluate_with_ablation, load_adapter, load_base, rerank_report, rows_with_knowledge,
+                            select_rows)
         from ..tune.lora import read_meta
         from ..tune.rerank import AGGREGATES
 
@@ -118,38 +123,48 @@ def register(app: typer.Typer) -> None:
         wc = with_candidates if with_candidates is not None else bool(meta.get("config", {}).get("with_candidates"))
         from ..tune.base import candidate_titles, resolve_base, resolve_device
 
-        rows = select_rows(read_instructions(path), users, seed)
+        rows = read_instructions(path)
+        if only_knowledge:
+            rows = rows_with_knowledge(rows)
+            if not rows:
+                raise ConfigError(f"{path}: no example shows fused knowledge",
+                                  hint=f"kgp extract --round knowledge -d {dataset}, then kgp export --format "
+                                  "instructions again")
+        rows = select_rows(rows, users, seed)
         if not rows:
             raise ConfigError(f"{path}: no examples")
+        if knowledge_ablation and not rows_with_knowledge(rows):
+            raise ConfigError(f"--knowledge-ablation: no example of {path.name} shows fused knowledge",
+                              hint=f"kgp extract --round knowledge -d {dataset}, then kgp export --format "
+                              "instructions again")
         for r in rows:
             candidate_titles(r)
         resolve_base(base, settings(ctx).home)
         resolve_device(device)
         b = load_base(base, settings(ctx).home, device)
-        runs = {"untuned": evaluate_rerank(b, rows, with_candidates=wc)}
+        runs = evaluate_with_ablation(b, rows, "untuned", knowledge_ablation=knowledge_ablation, with_candidates=wc)
         if adapter is not None:
             load_adapter(b, adapter)
-            runs["tuned"] = evaluate_rerank(b, rows, with_candidates=wc)
+            runs |= evaluate_with_ablation(b, rows, "tuned", knowledge_ablation=knowledge_ablation,
+                                           with_candidates=wc)
         doc: dict = {"dataset": dataset, "phase": phase, "users": len(rows), "score": score, "base": b.model_id,
-                     "adapter": str(adapter) if adapter else None, "with_candidates": wc, "models": {}}
-        for name, r in runs.items():
-            doc["models"][name] = {"seconds_per_user": round(r.seconds_per_user, 3),
-                                   **{k: bootstrap_interval(v.numpy(), seed=seed).to_dict()
-                                      for k, v in r.metrics[score].items()}}
-        if "tuned" in runs:
-            doc["tuned_minus_untuned"] = {
-                k: paired_difference(runs["tuned"].metrics[score][k].numpy(), runs["untuned"].metrics[score][k].numpy(),
-                                     names=("tuned", "untuned"), seed=seed).to_dict()
-                for k in runs["tuned"].metrics[score]}
+                     "adapter": str(adapter) if adapter else None, "with_candidates": wc,
+                     "only_knowledge": only_knowledge, "with_knowledge": len(rows_with_knowledge(rows)),
+                     **rerank_report(runs, score=score, seed=seed)}
+        runs_first = next(iter(runs.values()))
         if as_json:
             print_json(doc)
             return
-        print(f"{dataset} {phase}: {len(rows)} users, {runs['untuned'].candidates} candidates each, score {score}")
+        print(f"{dataset} {phase}: {len(rows)} users ({doc['with_knowledge']} with fused knowledge), "
+              f"{runs_first.candidates} candidates each, score {score}")
         for name, m in doc["models"].items():
             cells = "  ".join(f"{k} {m[k]['mean']:.4f} [{m[k]['low']:.4f}, {m[k]['high']:.4f}]"
                               for k in ("HR@1", "NDCG@10", "MRR"))
-            print(f"  {name:8} {cells}  ({m['seconds_per_user']} s/user)")
-        for k, d in doc.get("tuned_minus_untuned", {}).items():
-            if k in ("HR@1", "NDCG@10", "MRR"):
-                print(f"  tuned - untuned {k}: {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] p={d['p_value']:.3g}",
-                      file=sys.stdout)
+            print(f"  {name:20} {cells}  ({m['seconds_per_user']} s/user)")
+        pairs = [("tuned - untuned", doc.get("tuned_minus_untuned", {}))]
+        pairs += [(f"{n}: with - without knowledge", d) for n, d in doc.get("knowledge_minus_none", {}).items()]
+        for label, diffs in pairs:
+            for k, d in diffs.items():
+                if k in ("HR@1", "NDCG@10", "MRR"):
+                    print(f"  {label} {k}: {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+                          f"p={d['p_value']:.3g}", file=sys.stdout)

@@ -40,10 +40,13 @@ RECENT = 10
 INSTRUCTION = ("You recommend items. From what is known about the user and the items they took most recently, "
                "pick the one candidate they will take next. Answer with its title.")
 FIELDS = ("instruction", "input", "output", "user", "phase", "target", "candidates")
+KNOWLEDGE_LINE = "User knowledge: "
+NO_KNOWLEDGE = "(none yet)"
 
 
 def _input(knowledge: str | None, recent: list[str], candidates: list[str]) -> str:
-    lines = [f"User knowledge: {knowledge or '(none yet)'}",
+    knowledge = " ".join((knowledge or "").split())  # one line: the ablation below replaces the first line
+    lines = [f"{KNOWLEDGE_LINE}{knowledge or NO_KNOWLEDGE}",
              "Recent items: " + ("; ".join(recent) if recent else "(none)"),
              "Candidates:"]
     lines += [f"{k + 1}. {t}" for k, t in enumerate(candidates)]
@@ -110,6 +113,24 @@ def user_knowledge_texts(graph: Graph, dataset: str) -> dict[str, str]:
     return {r["user"]: r["text"] for r in graph.read("knowledge/user_knowledge", dataset=dataset) if r["text"]}
 
 
+def example_knowledge(row: dict[str, Any]) -> str | None:
+    """The fused knowledge an example's input shows, or None where it says there is none."""
+    first = row["input"].partition("\n")[0]
+    if not first.startswith(KNOWLEDGE_LINE):
+        return None
+    text = first[len(KNOWLEDGE_LINE):].strip()
+    return None if text in ("", NO_KNOWLEDGE) else text
+
+
+def without_knowledge(row: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``row`` whose input says the user has no knowledge, all else equal: the ablation that isolates
+    what the knowledge line adds to a prompt."""
+    first, sep, rest = row["input"].partition("\n")
+    if not first.startswith(KNOWLEDGE_LINE):
+        return dict(row)
+    return {**row, "input": f"{KNOWLEDGE_LINE}{NO_KNOWLEDGE}{sep}{rest}"}
+
+
 def save_instructions(examples: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
     """``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` under ``out``, each written whole then renamed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -150,5 +171,5 @@ def read_instructions(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["FIELDS", "INSTRUCTION", "instruction_examples", "read_instructions", "save_instructions",
-           "user_knowledge_texts"]
+__all__ = ["FIELDS", "INSTRUCTION", "KNOWLEDGE_LINE", "NO_KNOWLEDGE", "example_knowledge", "instruction_examples",
+           "read_instructions", "save_instructions", "user_knowledge_texts", "without_knowledge"]

@@ -28,9 +28,12 @@ import torch
 
 from ..errors import ConfigError
 from ..eval.metrics import rank_counts, rank_metrics
+from ..eval.stats import bootstrap_interval, paired_difference
+from ..graph.instructions import example_knowledge, without_knowledge
 from .base import Base, candidate_titles, encode_answer, encode_prompt, prompt_text
 
 AGGREGATES = ("mean", "sum")
+NO_KNOWLEDGE = ":no_knowledge"  # suffix of a model's run on the same rows with the knowledge line blanked
 HR_KS = (1, 5, 10)
 NDCG_KS = (10,)
 
@@ -148,4 +151,48 @@ def evaluate_rerank(base: Base, rows: list[dict], *, with_candidates: bool = Fal
     return res
 
 
-__all__ = ["AGGREGATES", "RerankEval", "candidate_scores", "evaluate_rerank", "naive_scores", "select_rows"]
+def rows_with_knowledge(rows: list[dict]) -> list[dict]:
+    """The examples whose prompt shows fused knowledge (the users ``kgp extract --round knowledge`` reached)."""
+    return [r for r in rows if example_knowledge(r) is not None]
+
+
+def evaluate_with_ablation(base: Base, rows: list[dict], name: str, *, knowledge_ablation: bool = False,
+                           with_candidates: bool = False, chunk: int = 50) -> dict[str, RerankEval]:
+    """``{name: eval}``, plus ``{name + NO_KNOWLEDGE: eval}`` of the same rows, in the same order, with every
+    knowledge line replaced by "(none yet)" when ``knowledge_ablation`` (what the knowledge adds, paired by user)."""
+    out = {name: evaluate_rerank(base, rows, with_candidates=with_candidates, chunk=chunk)}
+    if knowledge_ablation:
+        if not rows_with_knowledge(rows):
+            raise ConfigError("--knowledge-ablation: no example shows fused knowledge, so both runs would be equal",
+                              hint="kgp extract --round knowledge -d DATASET, then kgp export --format instructions")
+        out[name + NO_KNOWLEDGE] = evaluate_rerank(base, [without_knowledge(r) for r in rows],
+                                                   with_candidates=with_candidates, chunk=chunk)
+    return out
+
+
+def rerank_report(runs: dict[str, RerankEval], *, score: str, seed: int = 0) -> dict:
+    """Intervals per run and the paired differences a re-ranking comparison reports (95 % bootstrap over users):
+    ``tuned_minus_untuned`` when both ran, and ``knowledge_minus_none[model]`` (with − without the knowledge
+    line) for each model scored both ways."""
+    if score not in AGGREGATES:
+        raise ConfigError(f"unknown score {score!r} (mean|sum)")
+    doc: dict = {"models": {name: {"seconds_per_user": round(r.seconds_per_user, 3),
+                                   **{k: bootstrap_interval(v.numpy(), seed=seed).to_dict()
+                                      for k, v in r.metrics[score].items()}}
+                            for name, r in runs.items()}}
+
+    def diff(a: str, b: str) -> dict:
+        return {k: paired_difference(runs[a].metrics[score][k].numpy(), runs[b].metrics[score][k].numpy(),
+                                     names=(a, b), seed=seed).to_dict()
+                for k in runs[a].metrics[score]}
+
+    if "tuned" in runs and "untuned" in runs:
+        doc["tuned_minus_untuned"] = diff("tuned", "untuned")
+    ablated = {n: n + NO_KNOWLEDGE for n in runs if n + NO_KNOWLEDGE in runs}
+    if ablated:
+        doc["knowledge_minus_none"] = {n: diff(n, a) for n, a in ablated.items()}
+    return doc
+
+
+__all__ = ["AGGREGATES", "NO_KNOWLEDGE", "RerankEval", "candidate_scores", "evaluate_rerank",
+           "evaluate_with_ablation", "naive_scores", "rerank_report", "rows_with_knowledge", "select_rows"]

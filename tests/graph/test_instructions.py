@@ -9,8 +9,8 @@ import pytest
 from kgplatform.data import leave_one_out, sample_negatives
 from kgplatform.errors import ConfigError
 from kgplatform.graph.export import export_recdata, item_titles
-from kgplatform.graph.instructions import (FIELDS, RECENT, instruction_examples, read_instructions,
-                                           save_instructions)
+from kgplatform.graph.instructions import (FIELDS, RECENT, example_knowledge, instruction_examples,
+                                           read_instructions, save_instructions, without_knowledge)
 from kgplatform.ingest import write_dataset
 
 DS = "ml-tiny"
@@ -61,6 +61,26 @@ def test_examples_follow_the_split_and_the_stored_candidates(exported, tmp_path)
     first = rows["train"][0] if rows["train"][0]["user"] == data.user_ids[0] else None
     assert first is None or "User knowledge: likes: animated comedies" in first["input"]
     assert all("User knowledge: (none yet)" in r["input"] for r in rows["train"] if r["user"] != data.user_ids[0])
+
+
+def test_the_knowledge_line_is_read_and_blanked_with_all_else_equal(exported):
+    data, titles = exported
+    split = leave_one_out(data)
+    know = {data.user_ids[0]: "likes: animated\ncomedies;\n dislikes: horror", data.user_ids[1]: "  \n "}
+    ex = instruction_examples(data, titles, know, split=split, seed=7, train_candidates=5)
+    for phase, rows in ex.items():
+        for r in rows:
+            if r["user"] == data.user_ids[0]:  # a multi-line text is kept on the knowledge line, whitespace folded
+                assert example_knowledge(r) == "likes: animated comedies; dislikes: horror"
+                assert r["input"].count("\n") == without_knowledge(r)["input"].count("\n")
+            else:  # no text, or only whitespace, reads as none
+                assert example_knowledge(r) is None and "User knowledge: (none yet)\n" in r["input"]
+            blank = without_knowledge(r)
+            assert example_knowledge(blank) is None and blank["input"].startswith("User knowledge: (none yet)\n")
+            assert blank["input"].split("\n")[1:] == r["input"].split("\n")[1:]
+            assert {k: v for k, v in blank.items() if k != "input"} == {k: v for k, v in r.items() if k != "input"}
+            assert without_knowledge(blank) == blank
+    assert example_knowledge({"input": "Recent items: a\nCandidates:"}) is None  # no knowledge line at all
 
 
 def test_a_corrupt_jsonl_names_its_line(tmp_path):
