@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from kgplatform.config import package_dir
+from kgplatform.errors import ConfigError
 from kgplatform.graph.instructions import INSTRUCTION, read_instructions
 
 pytest.importorskip("peft")
@@ -118,3 +119,58 @@ def test_corrupt_jsonl_is_one_error_line(tmp_path):
     r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(tmp_path / "data"), "--phase", "train")
     assert "--phase" in one_error(r)
     assert not (tmp_path / "a").exists()
+
+
+def with_knowledge(rows_: list[dict], texts: dict[int, str]) -> list[dict]:
+    """``rows_`` with the knowledge line of row k set to ``texts[k]``, written the way the exporter writes it."""
+    out = copy.deepcopy(rows_)
+    for k, text in texts.items():
+        out[k]["input"] = out[k]["input"].replace("User knowledge: (none yet)", f"User knowledge: {text}", 1)
+    return out
+
+
+KNOWS = {0: "likes: Coen brothers crime films, Fargo; dislikes: space horror", 2: "likes: Humphrey Bogart classics"}
+
+
+def test_the_knowledge_ablation_scores_the_same_rows_with_the_line_blanked(base):
+    from kgplatform.tune import evaluate_with_ablation, rerank_report, rows_with_knowledge
+
+    plain = rows(4)
+    known = with_knowledge(plain, KNOWS)
+    assert [r["user"] for r in rows_with_knowledge(known)] == ["u0", "u2"] and rows_with_knowledge(plain) == []
+    runs = evaluate_with_ablation(base, known, "untuned", knowledge_ablation=True)
+    assert list(runs) == ["untuned", "untuned:no_knowledge"]
+    by_hand = evaluate_rerank(base, plain)  # the rows as they were before any knowledge was written in
+    for k, v in by_hand.metrics["mean"].items():
+        assert torch.equal(runs["untuned:no_knowledge"].metrics["mean"][k], v), k
+    # the knowledge reaches the prompt: the scores of the rows that have it move, the others' do not
+    for k in range(4):
+        a, b = candidate_scores(base, known[k])["mean"], candidate_scores(base, plain[k])["mean"]
+        assert (k in KNOWS) == bool((a - b).abs().max() > 1e-3), k
+    doc = rerank_report(runs, score="mean")
+    d = doc["knowledge_minus_none"]["untuned"]["MRR"]
+    want = float((runs["untuned"].metrics["mean"]["MRR"] - by_hand.metrics["mean"]["MRR"]).mean())
+    assert abs(d["mean"] - want) < 1e-9 and d["low"] <= d["mean"] <= d["high"]
+    assert set(doc["models"]) == {"untuned", "untuned:no_knowledge"} and "tuned_minus_untuned" not in doc
+    with pytest.raises(ConfigError, match="no example shows fused knowledge"):
+        evaluate_with_ablation(base, plain, "untuned", knowledge_ablation=True)
+
+
+def test_rerank_eval_cli_with_only_knowledge_and_the_ablation(tmp_path):
+    data = tmp_path / "data"
+    write_jsonl(data / "test.jsonl", with_knowledge(rows(4), KNOWS))
+    r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), "--only-knowledge", "--knowledge-ablation",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["users"] == 2 and doc["with_knowledge"] == 2 and doc["only_knowledge"] is True
+    assert set(doc["models"]) == {"untuned", "untuned:no_knowledge"}
+    assert set(doc["knowledge_minus_none"]["untuned"]) >= {"HR@1", "NDCG@10", "MRR"}
+    r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), "--knowledge-ablation")
+    assert r.returncode == 0 and "untuned: with - without knowledge HR@1" in r.stdout, r.stderr
+    assert "4 users (2 with fused knowledge)" in r.stdout
+    # without any knowledge in the file: one error line, before the model is loaded
+    write_jsonl(data / "test.jsonl", rows(3))
+    for flag in ("--only-knowledge", "--knowledge-ablation"):
+        assert "shows fused knowledge" in one_error(kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data),
+                                                        flag))
