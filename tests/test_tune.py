@@ -166,6 +166,7 @@ def test_rerank_eval_cli_with_only_knowledge_and_the_ablation(tmp_path):
     assert doc["users"] == 2 and doc["with_knowledge"] == 2 and doc["only_knowledge"] is True
     assert set(doc["models"]) == {"untuned", "untuned:no_knowledge"}
     assert set(doc["knowledge_minus_none"]["untuned"]) >= {"HR@1", "NDCG@10", "MRR"}
+    assert "[rerank] untuned: 2/2 users" in r.stderr and "[rerank] untuned:no_knowledge: 2/2 users" in r.stderr
     r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), "--knowledge-ablation")
     assert r.returncode == 0 and "untuned: with - without knowledge HR@1" in r.stdout, r.stderr
     assert "4 users (2 with fused knowledge)" in r.stdout

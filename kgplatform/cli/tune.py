@@ -142,11 +142,17 @@ def register(app: typer.Typer) -> None:
         resolve_base(base, settings(ctx).home)
         resolve_device(device)
         b = load_base(base, settings(ctx).home, device)
-        runs = evaluate_with_ablation(b, rows, "untuned", knowledge_ablation=knowledge_ablation, with_candidates=wc)
+
+        def progress(name: str, done: int, total: int) -> None:
+            if done % 10 == 0 or done == total:
+                info(f"[rerank] {name}: {done}/{total} users")
+
+        runs = evaluate_with_ablation(b, rows, "untuned", knowledge_ablation=knowledge_ablation, with_candidates=wc,
+                                      progress=progress)
         if adapter is not None:
             load_adapter(b, adapter)
             runs |= evaluate_with_ablation(b, rows, "tuned", knowledge_ablation=knowledge_ablation,
-                                           with_candidates=wc)
+                                           with_candidates=wc, progress=progress)
         doc: dict = {"dataset": dataset, "phase": phase, "users": len(rows), "score": score, "base": b.model_id,
                      "adapter": str(adapter) if adapter else None, "with_candidates": wc,
                      "only_knowledge": only_knowledge, "with_knowledge": len(rows_with_knowledge(rows)),

@@ -22,7 +22,9 @@ from __future__ import annotations
 import copy
 import inspect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -157,17 +159,20 @@ def rows_with_knowledge(rows: list[dict]) -> list[dict]:
 
 
 def evaluate_with_ablation(base: Base, rows: list[dict], name: str, *, knowledge_ablation: bool = False,
-                           with_candidates: bool = False, chunk: int = 50) -> dict[str, RerankEval]:
+                           with_candidates: bool = False, chunk: int = 50,
+                           progress: Callable[[str, int, int], None] | None = None) -> dict[str, RerankEval]:
     """``{name: eval}``, plus ``{name + NO_KNOWLEDGE: eval}`` of the same rows, in the same order, with every
-    knowledge line replaced by "(none yet)" when ``knowledge_ablation`` (what the knowledge adds, paired by user)."""
-    out = {name: evaluate_rerank(base, rows, with_candidates=with_candidates, chunk=chunk)}
+    knowledge line replaced by "(none yet)" when ``knowledge_ablation`` (what the knowledge adds, paired by user).
+    ``progress(run name, users done, users)`` is called after each user."""
+    if knowledge_ablation and not rows_with_knowledge(rows):
+        raise ConfigError("--knowledge-ablation: no example shows fused knowledge, so both runs would be equal",
+                          hint="kgp extract --round knowledge -d DATASET, then kgp export --format instructions")
+    runs = {name: rows}
     if knowledge_ablation:
-        if not rows_with_knowledge(rows):
-            raise ConfigError("--knowledge-ablation: no example shows fused knowledge, so both runs would be equal",
-                              hint="kgp extract --round knowledge -d DATASET, then kgp export --format instructions")
-        out[name + NO_KNOWLEDGE] = evaluate_rerank(base, [without_knowledge(r) for r in rows],
-                                                   with_candidates=with_candidates, chunk=chunk)
-    return out
+        runs[name + NO_KNOWLEDGE] = [without_knowledge(r) for r in rows]
+    return {n: evaluate_rerank(base, rs, with_candidates=with_candidates, chunk=chunk,
+                               progress=None if progress is None else partial(progress, n))
+            for n, rs in runs.items()}
 
 
 def rerank_report(runs: dict[str, RerankEval], *, score: str, seed: int = 0) -> dict:
