@@ -118,6 +118,8 @@ KNOWLEDGE_PAIR = "with fused knowledge vs without"
 FALLBACK_PAIR = "fallback vector alone vs without"
 #: why ``model:knowledge`` is paired with ``model:fallback``: what the knowledge adds beyond the fallback vector
 KNOWLEDGE_VS_FALLBACK = "with fused knowledge vs the fallback vector alone"
+#: the pairs :func:`knowledge_differences` repeats on the users who have fused knowledge
+KNOWLEDGE_PAIRS = (KNOWLEDGE_PAIR, KNOWLEDGE_VS_FALLBACK, FALLBACK_PAIR)
 
 
 def knowledge_models() -> list[str]:
@@ -185,7 +187,7 @@ def knowledge_differences(summaries: Sequence[SeedSummary], data: RecData, phase
     part of the users; the others only get the learned fallback vector, so the all-user difference dilutes the
     effect). Empty when the export read no knowledge or fewer than 2 such users."""
     mask_all = data.user_knowledge_mask
-    pairs = [p for p in comparison_pairs(summaries) if p[2] in (KNOWLEDGE_PAIR, KNOWLEDGE_VS_FALLBACK, FALLBACK_PAIR)]
+    pairs = [p for p in comparison_pairs(summaries) if p[2] in KNOWLEDGE_PAIRS]
     if mask_all is None or not pairs:
         return []
     users = np.asarray(summaries[0].users(phase), dtype=np.int64)
