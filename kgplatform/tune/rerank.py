@@ -35,7 +35,7 @@ from ..graph.instructions import example_knowledge, without_knowledge
 from .base import Base, candidate_titles, encode_answer, encode_prompt, prompt_text
 
 AGGREGATES = ("mean", "sum")
-NO_KNOWLEDGE = ":no_knowledge"  # suffix of a model's run on the same rows with the knowledge line blanked
+ABLATED = ":no_knowledge"  # suffix of a model's run on the same rows with the knowledge line blanked
 HR_KS = (1, 5, 10)
 NDCG_KS = (10,)
 
@@ -161,15 +161,15 @@ def rows_with_knowledge(rows: list[dict]) -> list[dict]:
 def evaluate_with_ablation(base: Base, rows: list[dict], name: str, *, knowledge_ablation: bool = False,
                            with_candidates: bool = False, chunk: int = 50,
                            progress: Callable[[str, int, int], None] | None = None) -> dict[str, RerankEval]:
-    """``{name: eval}``, plus ``{name + NO_KNOWLEDGE: eval}`` of the same rows, in the same order, with every
+    """``{name: eval}``, plus ``{name + ABLATED: eval}`` of the same rows, in the same order, with every
     knowledge line replaced by "(none yet)" when ``knowledge_ablation`` (what the knowledge adds, paired by user).
     ``progress(run name, users done, users)`` is called after each user."""
     if knowledge_ablation and not rows_with_knowledge(rows):
-        raise ConfigError("--knowledge-ablation: no example shows fused knowledge, so both runs would be equal",
+        raise ConfigError("knowledge ablation: no example shows fused knowledge, so both runs would be equal",
                           hint="kgp extract --round knowledge -d DATASET, then kgp export --format instructions")
     runs = {name: rows}
     if knowledge_ablation:
-        runs[name + NO_KNOWLEDGE] = [without_knowledge(r) for r in rows]
+        runs[name + ABLATED] = [without_knowledge(r) for r in rows]
     return {n: evaluate_rerank(base, rs, with_candidates=with_candidates, chunk=chunk,
                                progress=None if progress is None else partial(progress, n))
             for n, rs in runs.items()}
@@ -193,11 +193,11 @@ def rerank_report(runs: dict[str, RerankEval], *, score: str, seed: int = 0) -> 
 
     if "tuned" in runs and "untuned" in runs:
         doc["tuned_minus_untuned"] = diff("tuned", "untuned")
-    ablated = {n: n + NO_KNOWLEDGE for n in runs if n + NO_KNOWLEDGE in runs}
+    ablated = {n: n + ABLATED for n in runs if n + ABLATED in runs}
     if ablated:
         doc["knowledge_minus_none"] = {n: diff(n, a) for n, a in ablated.items()}
     return doc
 
 
-__all__ = ["AGGREGATES", "NO_KNOWLEDGE", "RerankEval", "candidate_scores", "evaluate_rerank",
+__all__ = ["ABLATED", "AGGREGATES", "RerankEval", "candidate_scores", "evaluate_rerank",
            "evaluate_with_ablation", "naive_scores", "rerank_report", "rows_with_knowledge", "select_rows"]
