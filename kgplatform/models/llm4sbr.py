@@ -5,7 +5,7 @@ localised to catalogue items (stage 1, ``kgp extract --round sessions``).
 
 The inferences are read from :attr:`RecData.session_intents` (every row built from the items before its
 prefix's target only; see :mod:`kgplatform.data.session_intents`); a prefix without one uses a learned fallback
-vector.
+vector, or (``fallback="backbone"``) the backbone alone.
 """
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ class LLM4SBRConfig:
             ``answer`` (the encoded raw answer: the "no localisation" ablation).
         align_weight: weight of the alignment and the uniformity losses (the paper's 0.1); 0 switches them off.
         use_llm: ``False`` drops the semantic views altogether (the backbone alone, trained the same way).
+        fallback: what a prefix with no inference in any view is scored with. ``learned`` (the paper's fusion,
+            each missing view replaced by a learned vector) or ``backbone`` (``h = h_b``: such a prefix is scored by
+            the backbone alone, and the semantic side only changes the prefixes the LLM saw).
+        gate_bias: the gate's initial bias :math:`\mathbf{b}_g` (0: :math:`g \approx 0.5` at the start; 3:
+            :math:`g \approx 0.95`, starting close to the backbone).
     """
 
     backbone: str = "srgnn"
@@ -58,14 +63,19 @@ class LLM4SBRConfig:
     semantic: str = "localized"
     align_weight: float = 0.1
     use_llm: bool = True
+    fallback: str = "learned"
+    gate_bias: float = 0.0
 
+    #: named rows (``llm4sbr:NAME``): the paper's ablations, then two variants of the fusion for prefixes the LLM
+    #: did not see (``backbone_fallback``) and of the gate's start (``open_gate``)
     ABLATIONS: ClassVar[tuple[str, ...]] = ("full", "no_llm", "long_only", "short_only", "no_localization",
-                                            "no_align")
+                                            "no_align", "backbone_fallback", "open_gate")
 
     def ablation(self, name: str) -> LLM4SBRConfig:
         changes = {"full": {}, "no_llm": {"use_llm": False}, "long_only": {"views": ("long",)},
                    "short_only": {"views": ("short",)}, "no_localization": {"semantic": "answer"},
-                   "no_align": {"align_weight": 0.0}}
+                   "no_align": {"align_weight": 0.0}, "backbone_fallback": {"fallback": "backbone"},
+                   "open_gate": {"gate_bias": 3.0}}
         if name not in changes:
             raise ValueError(f"unknown ablation {name!r}; one of {', '.join(changes)}")
         return dataclasses.replace(self, **changes[name])
@@ -77,6 +87,8 @@ class LLM4SBRConfig:
         check_float(self, "dropout", 0.0, 1.0, hi_open=True)
         check_float(self, "align_weight", 0.0)
         check_choice(self, "semantic", ("localized", "answer"))
+        check_choice(self, "fallback", ("learned", "backbone"))
+        check_float(self, "gate_bias", -20.0, 20.0)
         if isinstance(self.views, str):
             self.views = tuple(v.strip() for v in self.views.split(",") if v.strip())
         if not isinstance(self.views, (list, tuple)) or not self.views or any(v not in VIEWS for v in self.views) \
@@ -157,7 +169,8 @@ class LLM4SBR(Recommender):
     batch's prefixes that have an inference for :math:`v`, :math:`\beta` = ``align_weight`` and
     :math:`\mathcal{L}_{\text{ce}}` the backbone's (every training target once per epoch,
     :class:`~kgplatform.train.samplers.PrefixSampler`). With ``use_llm=False``, :math:`\mathbf{h} = \mathbf{h}_b`:
-    the backbone alone, trained the same way.
+    the backbone alone, trained the same way; with ``fallback="backbone"``, :math:`\mathbf{h} = \mathbf{h}_b` for
+    every prefix that has no inference in any view.
 
     Args:
         num_users / num_items: sizes.
@@ -190,7 +203,7 @@ class LLM4SBR(Recommender):
             self.register_buffer("has", table.has, persistent=False)
             d_text = table.z.shape[-1]
             self.semantic = nn.ModuleDict({v: SemanticView(d_text, c.embedding_dim) for v in c.views})
-            self.fusion = GatedFusion(c.embedding_dim, len(c.views))
+            self.fusion = GatedFusion(c.embedding_dim, len(c.views), gate_bias=c.gate_bias)
 
     # ---- the representation
     def lookup(self, users: Tensor, prefix_end: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -219,6 +232,10 @@ class LLM4SBR(Recommender):
             out[f"p_{v}"], out[f"has_{v}"] = p, has[:, k]
             ps.append(p)
         out["h"], out["gate"] = self.fusion(hb, ps)
+        if self.config.fallback == "backbone":
+            seen = has.any(1)
+            out["h"] = torch.where(seen[:, None], out["h"], hb)
+            out["gate"] = torch.where(seen[:, None], out["gate"], torch.ones_like(out["gate"]))
         return out
 
     # ---- the contract

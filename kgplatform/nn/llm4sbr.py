@@ -103,16 +103,19 @@ class GatedFusion(nn.Module):
     Args:
         dim: session representation size.
         num_views: :math:`V`.
+        gate_bias: the initial :math:`\mathbf{b}_g` (every entry; 0 starts at :math:`g \approx 0.5`, a large
+            positive value at :math:`g \approx 1`, the behavioural vector alone).
 
     Shapes:
         - **forward**: ``hb`` ``[B, dim]``, ``views`` list of ``V`` × ``[B, dim]`` → (``h`` ``[B, dim]``,
           ``g`` ``[B, dim]``)
     """
 
-    def __init__(self, dim: int, num_views: int) -> None:
+    def __init__(self, dim: int, num_views: int, gate_bias: float = 0.0) -> None:
         super().__init__()
         self.sem = nn.Linear(num_views * dim, dim)
         self.gate = nn.Linear(2 * dim, dim)
+        nn.init.constant_(self.gate.bias, gate_bias)
 
     def forward(self, hb: Tensor, views: list[Tensor]) -> tuple[Tensor, Tensor]:
         hs = self.sem(torch.cat(views, -1))

@@ -107,6 +107,39 @@ def test_no_llm_is_the_backbone_alone():
     assert torch.allclose(m.full_scores(users, seq, torch.tensor([4, 2])), ref.full_scores(users, seq), atol=1e-6)
 
 
+def test_backbone_fallback_scores_unseen_prefixes_with_the_backbone_and_the_gate_starts_where_told():
+    """``fallback="backbone"``: a prefix with no inference in any view gets exactly the backbone's vector, an
+    inferred one the fused vector (which differs); ``fallback="learned"`` fuses both. ``gate_bias`` sets the gate's
+    start: 3 → g ≈ 0.95 for every prefix."""
+    data = _data(num_users=4, ends=[3])
+    table = PrefixTable.from_data(data, ("long", "short"), "localized")
+    seq = data.seq_items.view(4, 8)[:, :6]
+    users, ends = torch.tensor([0, 1, 2, 3]), torch.tensor([3, 5, 3, 2])  # users 0 and 2 at an inferred prefix
+    seen = torch.tensor([True, False, True, False])
+    out = {}
+    for fallback in ("learned", "backbone"):
+        torch.manual_seed(0)
+        m = LLM4SBR(4, 30, LLM4SBRConfig(embedding_dim=8, max_seq_len=8, fallback=fallback).validate(), table).eval()
+        local, glob = m.backbone.session_views(seq)
+        hb = m.backbone.session_fuse(local, glob)
+        r = m.represent(seq, users, ends)
+        out[fallback] = r["h"]
+        same = torch.isclose(r["h"], hb, atol=1e-6).all(1)
+        if fallback == "backbone":
+            assert same.tolist() == (~seen).tolist()
+            assert bool((r["gate"][~seen] == 1).all())
+        else:
+            assert not bool(same.any())
+    assert torch.allclose(out["learned"][seen], out["backbone"][seen], atol=1e-6)  # same init, same fused vector
+    torch.manual_seed(0)
+    g = LLM4SBR(4, 30, LLM4SBRConfig(embedding_dim=8, max_seq_len=8, gate_bias=3.0).validate(), table).eval()
+    gate = g.represent(seq, users, ends)["gate"].detach()
+    assert 0.85 < float(gate.mean()) < 0.99 and float(gate.min()) > 0.5
+    torch.manual_seed(0)
+    half = LLM4SBR(4, 30, LLM4SBRConfig(embedding_dim=8, max_seq_len=8).validate(), table).eval()
+    assert abs(float(half.represent(seq, users, ends)["gate"].detach().mean()) - 0.5) < 0.1
+
+
 def test_sasrec_backbone_trains_and_the_losses_are_finite():
     data = _data(num_users=30)
     train = training_view(data)
@@ -148,8 +181,12 @@ def test_options_ablations_and_missing_inputs():
     opts = {r.name: r.model_options for r in rows}
     assert opts["llm4sbr:no_llm"]["use_llm"] is False and opts["llm4sbr:no_align"]["align_weight"] == 0.0
     assert tuple(opts["llm4sbr:long_only"]["views"]) == ("long",) and opts["llm4sbr:no_localization"]["semantic"] == "answer"
+    variants = {r.name: r.model_options for r in plan_rows([], ["llm4sbr:backbone_fallback", "llm4sbr:open_gate"])}
+    assert variants["llm4sbr:backbone_fallback"]["fallback"] == "backbone"
+    assert variants["llm4sbr:open_gate"]["gate_bias"] == 3.0
     spec = get_spec("llm4sbr")
-    for bad in ({"backbone": "gru"}, {"views": "medium"}, {"align_weight": -1}, {"semantic": "raw"}):
+    for bad in ({"backbone": "gru"}, {"views": "medium"}, {"align_weight": -1}, {"semantic": "raw"},
+                {"fallback": "zero"}, {"gate_bias": "open"}, {"gate_bias": float("nan")}):
         with pytest.raises(TrainingError):
             spec.make_config(bad)
     plain = RecData.from_sequences("toy", ["u0", "u1"], ["i0", "i1", "i2"], [[0, 1, 2, 0], [1, 2, 0, 1]])
