@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -16,6 +17,8 @@ import torch
 from kgplatform.config import package_dir
 from kgplatform.errors import ConfigError
 from kgplatform.graph.instructions import INSTRUCTION, read_instructions
+
+from .cli.inprocess import kgp_in_process
 
 pytest.importorskip("peft")
 pytest.importorskip("gguf")
@@ -97,6 +100,13 @@ def kgp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+def kgp_inline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """What :func:`kgp` runs, inside this process (tests/cli/inprocess.py)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGP_")}
+    env["KGP_HOME"] = str(tmp_path / "home")
+    return kgp_in_process(env, *args)
+
+
 def one_error(r) -> str:
     errors = [x for x in r.stderr.splitlines() if x.startswith("Error:")]
     assert r.returncode != 0 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
@@ -114,9 +124,9 @@ def test_missing_base_model_is_one_error_line(tmp_path):
 def test_corrupt_jsonl_is_one_error_line(tmp_path):
     p = write_jsonl(tmp_path / "data" / "train.jsonl", rows(2))
     p.write_text(p.read_text() + '{"instruction": "x", "input": \n')
-    r = kgp(tmp_path, "tune", "-d", "toy", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "a"))
+    r = kgp_inline(tmp_path, "tune", "-d", "toy", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "a"))
     assert "train.jsonl:3: not JSON" in one_error(r)
-    r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(tmp_path / "data"), "--phase", "train")
+    r = kgp_inline(tmp_path, "rerank-eval", "-d", "toy", "--data", str(tmp_path / "data"), "--phase", "train")
     assert "--phase" in one_error(r)
     assert not (tmp_path / "a").exists()
 
@@ -156,9 +166,10 @@ def test_the_knowledge_ablation_scores_the_same_rows_with_the_line_blanked(base)
         evaluate_with_ablation(base, plain, "untuned", knowledge_ablation=True)
 
 
-def test_rerank_eval_cli_with_only_knowledge_and_the_ablation(tmp_path):
+def test_rerank_eval_cli_with_only_knowledge_and_the_ablation(tmp_path, base):
     data = tmp_path / "data"
     write_jsonl(data / "test.jsonl", with_knowledge(rows(4), KNOWS))
+    # one real process: the command loads the packaged model itself
     r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), "--only-knowledge", "--knowledge-ablation",
             "--json")
     assert r.returncode == 0, r.stderr
@@ -167,11 +178,14 @@ def test_rerank_eval_cli_with_only_knowledge_and_the_ablation(tmp_path):
     assert set(doc["models"]) == {"untuned", "untuned:no_knowledge"}
     assert set(doc["knowledge_minus_none"]["untuned"]) >= {"HR@1", "NDCG@10", "MRR"}
     assert "[rerank] untuned: 2/2 users" in r.stderr and "[rerank] untuned:no_knowledge: 2/2 users" in r.stderr
-    r = kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), "--knowledge-ablation")
+    # the rest in this process, with the model already loaded (the same weights)
+    with mock.patch("kgplatform.tune.load_base", return_value=base):
+        r = kgp_inline(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), "--knowledge-ablation")
     assert r.returncode == 0 and "untuned: with - without knowledge HR@1" in r.stdout, r.stderr
     assert "4 users (2 with fused knowledge)" in r.stdout
     # without any knowledge in the file: one error line, before the model is loaded
     write_jsonl(data / "test.jsonl", rows(3))
     for flag in ("--only-knowledge", "--knowledge-ablation"):
-        assert "shows fused knowledge" in one_error(kgp(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data),
-                                                        flag))
+        with mock.patch("kgplatform.tune.load_base", side_effect=AssertionError("the model was loaded")):
+            r = kgp_inline(tmp_path, "rerank-eval", "-d", "toy", "--data", str(data), flag)
+        assert "shows fused knowledge" in one_error(r)
