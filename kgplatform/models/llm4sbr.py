@@ -47,6 +47,10 @@ class LLM4SBRConfig:
         fallback: what a prefix with no inference in any view is scored with. ``learned`` (the paper's fusion,
             each missing view replaced by a learned vector) or ``backbone`` (``h = h_b``: such a prefix is scored by
             the backbone alone, and the semantic side only changes the prefixes the LLM saw).
+        align_mean: how the alignment and uniformity terms are averaged: ``inferred`` (over the batch's prefixes
+            that have an inference, the paper's, where every prefix has one) or ``batch`` (their sum over those
+            prefixes divided by the batch size, so at low coverage an inferred prefix weighs like one example
+            instead of like the whole batch).
         gate_bias: the gate's initial bias :math:`\mathbf{b}_g` (0: :math:`g \approx 0.5` at the start; 3:
             :math:`g \approx 0.95`, starting close to the backbone).
     """
@@ -65,17 +69,19 @@ class LLM4SBRConfig:
     use_llm: bool = True
     fallback: str = "learned"
     gate_bias: float = 0.0
+    align_mean: str = "inferred"
 
     #: named rows (``llm4sbr:NAME``): the paper's ablations, then two variants of the fusion for prefixes the LLM
-    #: did not see (``backbone_fallback``) and of the gate's start (``open_gate``)
+    #: did not see (``backbone_fallback``), of the gate's start (``open_gate``) and of the alignment's weight at low
+    #: coverage (``batch_align``)
     ABLATIONS: ClassVar[tuple[str, ...]] = ("full", "no_llm", "long_only", "short_only", "no_localization",
-                                            "no_align", "backbone_fallback", "open_gate")
+                                            "no_align", "backbone_fallback", "open_gate", "batch_align")
 
     def ablation(self, name: str) -> LLM4SBRConfig:
         changes = {"full": {}, "no_llm": {"use_llm": False}, "long_only": {"views": ("long",)},
                    "short_only": {"views": ("short",)}, "no_localization": {"semantic": "answer"},
                    "no_align": {"align_weight": 0.0}, "backbone_fallback": {"fallback": "backbone"},
-                   "open_gate": {"gate_bias": 3.0}}
+                   "open_gate": {"gate_bias": 3.0}, "batch_align": {"align_mean": "batch"}}
         if name not in changes:
             raise ValueError(f"unknown ablation {name!r}; one of {', '.join(changes)}")
         return dataclasses.replace(self, **changes[name])
@@ -88,6 +94,7 @@ class LLM4SBRConfig:
         check_float(self, "align_weight", 0.0)
         check_choice(self, "semantic", ("localized", "answer"))
         check_choice(self, "fallback", ("learned", "backbone"))
+        check_choice(self, "align_mean", ("inferred", "batch"))
         check_float(self, "gate_bias", -20.0, 20.0)
         if isinstance(self.views, str):
             self.views = tuple(v.strip() for v in self.views.split(",") if v.strip())
@@ -166,7 +173,8 @@ class LLM4SBR(Recommender):
 
     with :math:`a(\text{long}) = g`, :math:`a(\text{short}) = l` (same-view pairs), the alignment and uniformity
     terms (:func:`~kgplatform.nn.llm4sbr.alignment_loss`, :func:`~kgplatform.nn.llm4sbr.uniformity_loss`) over the
-    batch's prefixes that have an inference for :math:`v`, :math:`\beta` = ``align_weight`` and
+    batch's prefixes that have an inference for :math:`v` (with ``align_mean="batch"`` each view's terms are
+    multiplied by the share of the batch that has that inference), :math:`\beta` = ``align_weight`` and
     :math:`\mathcal{L}_{\text{ce}}` the backbone's (every training target once per epoch,
     :class:`~kgplatform.train.samplers.PrefixSampler`). With ``use_llm=False``, :math:`\mathbf{h} = \mathbf{h}_b`:
     the backbone alone, trained the same way; with ``fallback="backbone"``, :math:`\mathbf{h} = \mathbf{h}_b` for
@@ -248,8 +256,9 @@ class LLM4SBR(Recommender):
             for v in self.config.views:
                 m = r[f"has_{v}"]
                 s, p = r[ALIGNED_WITH[v]][m], r[f"p_{v}"][m]
-                align = align + alignment_loss(s, p)
-                uniform = uniform + 0.5 * (uniformity_loss(s) + uniformity_loss(p))
+                share = m.float().mean() if self.config.align_mean == "batch" else 1.0
+                align = align + share * alignment_loss(s, p)
+                uniform = uniform + share * 0.5 * (uniformity_loss(s) + uniformity_loss(p))
             out["align"] = beta * align
             out["uniform"] = beta * uniform
         return out

@@ -140,6 +140,24 @@ def test_backbone_fallback_scores_unseen_prefixes_with_the_backbone_and_the_gate
     assert abs(float(half.represent(seq, users, ends)["gate"].detach().mean()) - 0.5) < 0.1
 
 
+def test_batch_align_weighs_the_terms_by_the_inferred_share_of_the_batch():
+    """``align_mean="batch"``: the alignment and uniformity terms are the per-inferred-prefix ones times the share of
+    the batch with an inference (here 2 of 4 prefixes, both views), the cross-entropy unchanged."""
+    data = _data(num_users=4, ends=[3])
+    table = PrefixTable.from_data(data, ("long", "short"), "localized")
+    batch = {"seq": data.seq_items.view(4, 8)[:, :6], "users": torch.tensor([0, 1, 2, 3]),
+             "prefix_end": torch.tensor([3, 5, 3, 2]), "target": torch.tensor([1, 2, 3, 4])}
+    out = {}
+    for mean in ("inferred", "batch"):
+        torch.manual_seed(0)
+        m = LLM4SBR(4, 30, LLM4SBRConfig(embedding_dim=8, max_seq_len=8, align_mean=mean).validate(), table).eval()
+        out[mean] = {k: float(v.detach()) for k, v in m.loss(batch).items()}
+    assert out["batch"]["ce"] == pytest.approx(out["inferred"]["ce"])
+    assert out["inferred"]["align"] > 0
+    for k in ("align", "uniform"):
+        assert out["batch"][k] == pytest.approx(0.5 * out["inferred"][k], rel=1e-5)
+
+
 def test_sasrec_backbone_trains_and_the_losses_are_finite():
     data = _data(num_users=30)
     train = training_view(data)
@@ -181,12 +199,13 @@ def test_options_ablations_and_missing_inputs():
     opts = {r.name: r.model_options for r in rows}
     assert opts["llm4sbr:no_llm"]["use_llm"] is False and opts["llm4sbr:no_align"]["align_weight"] == 0.0
     assert tuple(opts["llm4sbr:long_only"]["views"]) == ("long",) and opts["llm4sbr:no_localization"]["semantic"] == "answer"
-    variants = {r.name: r.model_options for r in plan_rows([], ["llm4sbr:backbone_fallback", "llm4sbr:open_gate"])}
+    variants = {r.name: r.model_options for r in plan_rows([], ["llm4sbr:backbone_fallback", "llm4sbr:open_gate",
+                                                               "llm4sbr:batch_align"])}
     assert variants["llm4sbr:backbone_fallback"]["fallback"] == "backbone"
-    assert variants["llm4sbr:open_gate"]["gate_bias"] == 3.0
+    assert variants["llm4sbr:open_gate"]["gate_bias"] == 3.0 and variants["llm4sbr:batch_align"]["align_mean"] == "batch"
     spec = get_spec("llm4sbr")
     for bad in ({"backbone": "gru"}, {"views": "medium"}, {"align_weight": -1}, {"semantic": "raw"},
-                {"fallback": "zero"}, {"gate_bias": "open"}, {"gate_bias": float("nan")}):
+                {"fallback": "zero"}, {"gate_bias": "open"}, {"gate_bias": float("nan")}, {"align_mean": "all"}):
         with pytest.raises(TrainingError):
             spec.make_config(bad)
     plain = RecData.from_sequences("toy", ["u0", "u1"], ["i0", "i1", "i2"], [[0, 1, 2, 0], [1, 2, 0, 1]])
