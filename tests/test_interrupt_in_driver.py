@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from neo4j._async_compat.network._bolt_socket import BoltSocketBase
@@ -81,6 +82,33 @@ def test_an_interrupt_in_a_driver_read_stays_an_interrupt_in_the_run_record(grap
     assert isinstance(graph.read("stats/list_datasets"), list)  # the pool still answers
     run = _run(graph, summary.run_id)
     assert (run["status"], run["error"]) == ("interrupted", "KeyboardInterrupt")
+
+
+def test_the_run_record_is_tried_twice_and_a_lost_one_is_noted_on_the_first_error(graph):
+    """After an error, a failed record write (a connection the interrupt broke) is tried once more; if that fails
+    too, the user's error is the first one, with the lost record in its notes."""
+    real_write = graph.write
+    fails = [1]
+
+    def flaky(name, **params):
+        if name == "agent/record_run" and fails[0] > 0:
+            fails[0] -= 1
+            raise BufferError("Existing exports of data: object cannot be re-sized")
+        return real_write(name, **params)
+
+    summary = SimpleNamespace(run_id="record-retried")
+    with mock.patch.object(graph, "write", side_effect=flaky):
+        with pytest.raises(KeyboardInterrupt):
+            with recorded_run(graph, summary, lambda: {"dataset": "none", "ok": 0}):
+                raise KeyboardInterrupt
+    assert fails[0] == 0 and _run(graph, "record-retried")["status"] == "interrupted"
+    fails[0] = 2
+    summary = SimpleNamespace(run_id="record-lost")
+    with mock.patch.object(graph, "write", side_effect=flaky):
+        with pytest.raises(ValueError, match="the block's own") as raised:
+            with recorded_run(graph, summary, lambda: {"dataset": "none", "ok": 0}):
+                raise ValueError("the block's own error")
+    assert any("record-lost was not written: BufferError" in n for n in raised.value.__notes__)
 
 
 def _run(graph, run_id: str) -> dict:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: ``Run.status`` values
 DONE, INTERRUPTED, FAILED = "done", "interrupted", "failed"
+#: tries at writing the record of a run that ended with an error (the write is idempotent: a MERGE on the id)
+RECORD_ATTEMPTS = 2
 
 
 @contextmanager
@@ -30,8 +32,9 @@ def recorded_run(graph: "Graph", summary: Any, props: Callable[[], dict[str, Any
     First, whatever happened: ``summary.cached`` gets the ``cache``'s hits and the cache is closed, and
     ``summary.seconds`` the time since ``started`` (``time.perf_counter()``). Then ``props()`` gives the
     record's properties (so the counts are the final ones). An exception from the block is re-raised unchanged
-    after the record; if writing the record fails too (the database may be what failed), that second error is
-    dropped so the user sees the first.
+    after the record; writing the record is tried twice (an interrupt inside the driver can leave one connection
+    broken), and if both fail (the database may be what failed) that second error is only added to the first
+    one's notes, so the user sees the first.
     """
     try:
         try:
@@ -48,10 +51,14 @@ def recorded_run(graph: "Graph", summary: Any, props: Callable[[], dict[str, Any
         status = INTERRUPTED if interrupt is not None else FAILED
         first = interrupt if interrupt is not None else e
         error = (f"{type(first).__name__}: {first}" if str(first) else type(first).__name__)[:500]
-        try:
-            graph.write("agent/record_run", id=summary.run_id, props={**props(), "status": status, "error": error})
-        except Exception:  # noqa: BLE001 - keep the original error
-            pass
+        record = {**props(), "status": status, "error": error}
+        for attempt in range(RECORD_ATTEMPTS):  # the connection the interrupt hit may be broken: a second one
+            try:
+                graph.write("agent/record_run", id=summary.run_id, props=record)
+                break
+            except Exception as w:  # noqa: BLE001 - keep the original error; say why in its notes (KGP_DEBUG)
+                if attempt == RECORD_ATTEMPTS - 1:
+                    e.add_note(f"the Run record {summary.run_id} was not written: {type(w).__name__}: {w}")
         raise
     graph.write("agent/record_run", id=summary.run_id, props={**props(), "status": DONE, "error": None})
 
