@@ -71,8 +71,8 @@ class LLM4SBRConfig:
     gate_bias: float = 0.0
     align_mean: str = "inferred"
 
-    #: named rows (``llm4sbr:NAME``): the paper's ablations, then two variants of the fusion for prefixes the LLM
-    #: did not see (``backbone_fallback``), of the gate's start (``open_gate``) and of the alignment's weight at low
+    #: named rows (``llm4sbr:NAME``): the paper's ablations, then variants of the scoring of prefixes the LLM did
+    #: not see (``backbone_fallback``), of the gate's start (``open_gate``) and of the alignment's weight at low
     #: coverage (``batch_align``)
     ABLATIONS: ClassVar[tuple[str, ...]] = ("full", "no_llm", "long_only", "short_only", "no_localization",
                                             "no_align", "backbone_fallback", "open_gate", "batch_align")
