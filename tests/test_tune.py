@@ -92,19 +92,22 @@ def test_a_few_lora_steps_lower_the_loss_and_the_adapter_loads(base, tmp_path):
     assert float(after.metrics["mean"]["HR@1"].mean()) == 1.0
 
 
-def kgp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `kgp` call here: no KGP_ settings of the caller, a home in ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KGP_")}
     env["KGP_HOME"] = str(tmp_path / "home")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return env
+
+
+def kgp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = _env(tmp_path) | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.run([sys.executable, "-m", "kgplatform.cli.main", *args], env=env, capture_output=True,
                           text=True, timeout=300)
 
 
 def kgp_inline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """What :func:`kgp` runs, inside this process (tests/cli/inprocess.py)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KGP_")}
-    env["KGP_HOME"] = str(tmp_path / "home")
-    return kgp_in_process(env, *args)
+    return kgp_in_process(_env(tmp_path), *args)
 
 
 def one_error(r) -> str:
