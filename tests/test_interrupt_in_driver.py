@@ -1,12 +1,17 @@
 """An interrupt (Ctrl-C, or SIGTERM as `kgp` raises it) that lands inside the Neo4j driver while it reads a reply.
 
-The driver's clean-up then fails on its own (neo4j 6.x: the read buffer is still exported to the interrupted
-``recv_into``, so the rollback's read raises ``BufferError``) and that error hides the interrupt. Seen once in CI
-as a traceback and exit 1 from a SIGTERM'd `kgp extract`. These tests put the interrupt exactly there, at each of
-the first reads of a query, instead of waiting for a signal to hit it by chance."""
+Left to itself, the driver keeps using the connection with its read position inside a message: its clean-up then
+fails on its own (the read buffer is still exported to the interrupted ``recv_into``, so the rollback's read raises
+``BufferError``, which hides the interrupt; seen once in CI as a traceback and exit 1 from a SIGTERM'd
+`kgp extract`), or reads a message's bytes as a chunk size and waits ~120 s for data that never comes.
+:mod:`kgplatform.db.interrupts` makes such an interrupt drop the connection instead. These tests put the
+interrupt exactly there, at each of the first reads of a query (on a connection the pool already holds, so the
+reads are the reply's chunk sizes and bodies, not the handshake's), instead of waiting for a signal to hit it by
+chance."""
 from __future__ import annotations
 
 import contextlib
+import time
 from types import SimpleNamespace
 from unittest import mock
 
@@ -18,7 +23,9 @@ from kgplatform.errors import DatabaseUnavailable, interrupt_behind
 
 from .cli.test_cli import kgp_here
 
-READS = range(1, 5)  # the interrupt at the 1st … 4th socket read after it is armed
+READS = range(1, 9)  # the interrupt at the 1st … 8th socket read after it is armed
+#: an interrupted query gives up at once; the out-of-step read this guards against waited ~120 s
+PROMPT_S = 10.0
 #: `kgp stats` first connects (its first reads), so its queries' reads come later
 CLI_READS = range(1, 9)
 
@@ -68,9 +75,11 @@ def test_interrupt_behind_follows_cause_and_context():
 
 @pytest.mark.parametrize("k", READS)
 def test_an_interrupt_in_a_driver_read_stays_an_interrupt_in_the_run_record(graph, k):
-    """Whatever the driver raises on the way out, the interrupt is behind it, the Run node says 'interrupted'
-    with the interrupt as its error, and the connection pool still answers afterwards."""
+    """The interrupt itself comes out, at once (no clean-up error in its place, no wait on an out-of-step read);
+    the Run node says 'interrupted' with the interrupt as its error; the connection pool still answers."""
+    graph.read("stats/list_datasets")  # the pool holds a connection: the armed reads are a reply's, whatever ran before
     summary = SimpleNamespace(run_id=f"interrupted-read-{k}")
+    t0 = time.monotonic()
     with pytest.raises(BaseException) as raised:
         with recorded_run(graph, summary, lambda: {"dataset": "none", "ok": 0}):
             with interrupt_at_read(k, _interrupt):
@@ -78,7 +87,8 @@ def test_an_interrupt_in_a_driver_read_stays_an_interrupt_in_the_run_record(grap
                     graph.read("stats/list_datasets")
                     with graph.transaction() as tx:
                         tx.run("stats/list_datasets")
-    assert interrupt_behind(raised.value) is not None, raised.value
+    assert type(raised.value) is KeyboardInterrupt, repr(raised.value)
+    assert time.monotonic() - t0 < PROMPT_S
     assert isinstance(graph.read("stats/list_datasets"), list)  # the pool still answers
     run = _run(graph, summary.run_id)
     assert (run["status"], run["error"]) == ("interrupted", "KeyboardInterrupt")
@@ -132,3 +142,19 @@ def test_sigterm_in_a_driver_read_is_one_error_line_and_exit_143(graph, neo4j_se
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
     assert [line for line in r.stderr.splitlines() if line.startswith("Error:")] == ["Error: terminated (SIGTERM)"]
     assert r.stdout == ""
+
+
+def test_the_driver_fix_is_installed_once_and_its_log_filter_drops_only_interrupts(graph):
+    import logging
+
+    from neo4j._sync.io import Bolt
+
+    from kgplatform.db import interrupts
+
+    wrapped = Bolt.fetch_message
+    assert interrupts.install() and Bolt.fetch_message is wrapped  # Graph.open installed it; again is a no-op
+    assert getattr(wrapped, "__wrapped__", None) is not None
+    record = lambda *args: logging.LogRecord("neo4j.io", logging.ERROR, __file__, 1,  # noqa: E731
+                                             "[#%04X]  _: <CONNECTION> error: %s: %r", args, None)
+    assert not interrupts._not_an_interrupt(record(1, "Failed to read", KeyboardInterrupt()))
+    assert interrupts._not_an_interrupt(record(1, "Failed to read", OSError("reset by peer")))

@@ -16,6 +16,7 @@ from neo4j import GraphDatabase, Query, RoutingControl, unit_of_work
 from neo4j import exceptions as neo4j_exc
 
 from ..errors import AuthenticationFailed, DatabaseUnavailable, QueryError
+from . import interrupts
 from .queries import NamedQuery, QueryRegistry, default_registry
 
 
@@ -76,6 +77,7 @@ class Graph:
     def open(cls, info: ConnectionInfo, registry: QueryRegistry | None = None, *, retry_s: float = 30.0,
              **kw: Any) -> "Graph":
         """Connect (``retry_s``: the driver's retry budget for transient transaction failures)."""
+        interrupts.install()  # an interrupt in a reply read drops that connection (see kgplatform.db.interrupts)
         auth = (info.user or "neo4j", info.password or "") if info.password is not None else None
         with translate_errors(info.uri):
             try:
