@@ -6,8 +6,8 @@ fails on its own (the read buffer is still exported to the interrupted ``recv_in
 `kgp extract`), or reads a message's bytes as a chunk size and waits ~120 s for data that never comes.
 :mod:`kgplatform.db.interrupts` makes such an interrupt drop the connection instead. These tests put the
 interrupt exactly there, at each of the first reads of a query (on a connection the pool already holds, so the
-reads are the reply's chunk sizes and bodies, not the handshake's), instead of waiting for a signal to hit it by
-chance."""
+reads are the reply's chunk sizes and bodies, not the handshake's), or part way through a write, instead of waiting
+for a signal to hit it by chance."""
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +50,36 @@ def interrupt_at_read(k: int, raise_it):
         BoltSocketBase.recv_into = original
 
 
+@contextlib.contextmanager
+def interrupt_at_write(k: int):
+    """From now on, the ``k``-th socket write of the driver sends half its bytes and then raises the interrupt (as
+    a signal that lands while ``sendall`` is part way through a message would)."""
+    original = BoltSocketBase.sendall
+    writes = [0]
+
+    def sendall(self, data):
+        writes[0] += 1
+        if writes[0] == k:
+            original(self, bytes(data)[: len(data) // 2])
+            raise KeyboardInterrupt
+        return original(self, data)
+
+    BoltSocketBase.sendall = sendall
+    try:
+        yield
+    finally:
+        BoltSocketBase.sendall = original
+
+
 def _interrupt():
     raise KeyboardInterrupt
+
+
+def _queries(graph):
+    for _ in range(3):
+        graph.read("stats/list_datasets")
+        with graph.transaction() as tx:
+            tx.run("stats/list_datasets")
 
 
 def test_interrupt_behind_follows_cause_and_context():
@@ -83,15 +111,26 @@ def test_an_interrupt_in_a_driver_read_stays_an_interrupt_in_the_run_record(grap
     with pytest.raises(BaseException) as raised:
         with recorded_run(graph, summary, lambda: {"dataset": "none", "ok": 0}):
             with interrupt_at_read(k, _interrupt):
-                for _ in range(3):
-                    graph.read("stats/list_datasets")
-                    with graph.transaction() as tx:
-                        tx.run("stats/list_datasets")
+                _queries(graph)
     assert type(raised.value) is KeyboardInterrupt, repr(raised.value)
     assert time.monotonic() - t0 < PROMPT_S
     assert isinstance(graph.read("stats/list_datasets"), list)  # the pool still answers
     run = _run(graph, summary.run_id)
     assert (run["status"], run["error"]) == ("interrupted", "KeyboardInterrupt")
+
+
+@pytest.mark.parametrize("k", range(1, 5))
+def test_an_interrupt_in_a_half_sent_message_comes_out_at_once(graph, k):
+    """An interrupt that stops a write part way (the server waits for the rest of the message) also comes out at
+    once and unchanged (left to the driver, its rollback waited ~120 s for the server), and the pool answers."""
+    graph.read("stats/list_datasets")
+    t0 = time.monotonic()
+    with pytest.raises(BaseException) as raised:
+        with interrupt_at_write(k):
+            _queries(graph)
+    assert type(raised.value) is KeyboardInterrupt, repr(raised.value)
+    assert time.monotonic() - t0 < PROMPT_S
+    assert isinstance(graph.read("stats/list_datasets"), list)
 
 
 def test_the_run_record_is_tried_twice_and_a_lost_one_is_noted_on_the_first_error(graph):
@@ -151,9 +190,10 @@ def test_the_driver_fix_is_installed_once_and_its_log_filter_drops_only_interrup
 
     from kgplatform.db import interrupts
 
-    wrapped = Bolt.fetch_message
-    assert interrupts.install() and Bolt.fetch_message is wrapped  # Graph.open installed it; again is a no-op
-    assert getattr(wrapped, "__wrapped__", None) is not None
+    wrapped = Bolt.fetch_message, Bolt._send_all
+    assert interrupts.install() and (Bolt.fetch_message, Bolt._send_all) == wrapped  # Graph.open did; again: no-op
+    assert all(getattr(w, "__wrapped__", None) is not None for w in wrapped)
+    assert logging.getLogger("neo4j.io").filters.count(interrupts._not_an_interrupt) == 1
     record = lambda *args: logging.LogRecord("neo4j.io", logging.ERROR, __file__, 1,  # noqa: E731
                                              "[#%04X]  _: <CONNECTION> error: %s: %r", args, None)
     assert not interrupts._not_an_interrupt(record(1, "Failed to read", KeyboardInterrupt()))

@@ -1,4 +1,4 @@
-"""An interrupt inside the Neo4j driver's reply read drops the connection instead of leaving it out of step.
+"""An interrupt inside the Neo4j driver's socket read or write drops the connection instead of leaving it out of step.
 
 The official driver (5.x and 6.x) reads a reply message in two steps: a chunk's 2-byte size, then its bytes. When
 an ``OSError`` stops a read it marks the connection defunct and closes it. An interrupt (Ctrl-C's
@@ -12,7 +12,14 @@ before ``kgp`` could exit. The async driver already treats its cancellation that
 marks the connection defunct through the driver's own error path (it closes the socket and re-raises the
 interrupt unchanged), the same thing an ``OSError`` there does. The rollback and reset then skip the dead
 connection, the interrupt reaches the caller at once, and the pool opens a fresh connection for the next query.
-Idempotent; a driver without the method (a layout this was not written for) is left as it is.
+
+Writes have the same gap: an interrupt can stop ``sendall`` part way through a message; the server then waits for
+the rest and the driver's rollback for the server (~120 s as well). The send of the queued messages
+(``Bolt._send_all``) is wrapped the same way.
+
+The driver logs a dropped connection at ERROR; for an interrupt that line (on stderr when no logging is set up) is
+left out, since ``kgp`` says "interrupted" itself. Idempotent; a driver without these methods (a layout this was
+not written for) is left as it is.
 """
 from __future__ import annotations
 
@@ -31,31 +38,42 @@ def _not_an_interrupt(record: logging.LogRecord) -> bool:
     return not any(isinstance(a, (KeyboardInterrupt, SystemExit)) for a in args)
 
 
+def _dropping(method, set_defunct: str):
+    """``method`` of a Bolt connection, wrapped: an interrupt in it marks the connection defunct with
+    ``set_defunct`` (the driver's own path for a failed read or write)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (KeyboardInterrupt, SystemExit) as interrupt:
+            if not (self._defunct or self._closed):
+                # closes the connection and re-raises the interrupt itself (not an OSError: no error rewrite)
+                getattr(self, set_defunct)(interrupt)
+            raise
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+#: the connection's one-message read and its send of the queued messages, with the driver's handler for each
+_WRAPPED = (("fetch_message", "_set_defunct_read"), ("_send_all", "_set_defunct_write"))
+
+
 def install() -> bool:
-    """Wrap ``Bolt.fetch_message`` once; True when the wrap is (now) in place."""
+    """Wrap the connection's read and send once; True when the wraps are (now) in place."""
     try:
         from neo4j._sync.io import Bolt  # both 5.x (io/_bolt.py) and 6.x (io/_bolt/_base.py) export it here
     except ImportError:  # pragma: no cover - a driver layout this module was not written for
         log.debug("neo4j driver without neo4j._sync.io.Bolt: interrupt handling left to the driver")
         return False
-    fetch = getattr(Bolt, "fetch_message", None)
-    if fetch is None or not hasattr(Bolt, "_set_defunct_read"):  # pragma: no cover
-        log.debug("neo4j Bolt without fetch_message/_set_defunct_read: interrupt handling left to the driver")
+    if not all(hasattr(Bolt, m) and hasattr(Bolt, h) for m, h in _WRAPPED):  # pragma: no cover
+        log.debug("neo4j Bolt without %s: interrupt handling left to the driver", _WRAPPED)
         return False
-    if getattr(fetch, _MARK, False):
-        return True
-
-    @functools.wraps(fetch)
-    def fetch_message(self, *args, **kwargs):
-        try:
-            return fetch(self, *args, **kwargs)
-        except (KeyboardInterrupt, SystemExit) as interrupt:
-            if not (self._defunct or self._closed):
-                # closes the connection and re-raises the interrupt itself (not an OSError: no error rewrite)
-                self._set_defunct_read(interrupt)
-            raise
-
-    setattr(fetch_message, _MARK, True)
-    Bolt.fetch_message = fetch_message
-    logging.getLogger(_DRIVER_IO_LOG).addFilter(_not_an_interrupt)
+    for method, handler in _WRAPPED:
+        if not getattr(getattr(Bolt, method), _MARK, False):
+            setattr(Bolt, method, _dropping(getattr(Bolt, method), handler))
+    log_ = logging.getLogger(_DRIVER_IO_LOG)
+    if _not_an_interrupt not in log_.filters:
+        log_.addFilter(_not_an_interrupt)
     return True
