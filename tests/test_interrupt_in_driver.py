@@ -1,4 +1,5 @@
-"""An interrupt (Ctrl-C, or SIGTERM as `kgp` raises it) that lands inside the Neo4j driver while it reads a reply.
+"""An interrupt (Ctrl-C, or SIGTERM as `kgp` raises it) that lands inside the Neo4j driver while it reads a reply
+or sends a message.
 
 Left to itself, the driver keeps using the connection with its read position inside a message: its clean-up then
 fails on its own (the read buffer is still exported to the interrupted ``recv_into``, so the rollback's read raises

@@ -77,7 +77,7 @@ class Graph:
     def open(cls, info: ConnectionInfo, registry: QueryRegistry | None = None, *, retry_s: float = 30.0,
              **kw: Any) -> "Graph":
         """Connect (``retry_s``: the driver's retry budget for transient transaction failures)."""
-        interrupts.install()  # an interrupt in a reply read drops that connection (see kgplatform.db.interrupts)
+        interrupts.install()  # an interrupt in a driver read or write drops that connection (db/interrupts.py)
         auth = (info.user or "neo4j", info.password or "") if info.password is not None else None
         with translate_errors(info.uri):
             try:

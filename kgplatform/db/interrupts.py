@@ -47,7 +47,7 @@ def _dropping(method, set_defunct: str):
         try:
             return method(self, *args, **kwargs)
         except (KeyboardInterrupt, SystemExit) as interrupt:
-            if not (self._defunct or self._closed):
+            if not (self.defunct() or self.closed()):
                 # closes the connection and re-raises the interrupt itself (not an OSError: no error rewrite)
                 getattr(self, set_defunct)(interrupt)
             raise
