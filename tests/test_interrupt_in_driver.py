@@ -32,44 +32,39 @@ CLI_READS = range(1, 9)
 
 
 @contextlib.contextmanager
+def _at_call(method: str, k: int, on_kth):
+    """From now on, the ``k``-th call of ``BoltSocketBase.<method>`` runs ``on_kth(original, self, *args)`` instead."""
+    original = getattr(BoltSocketBase, method)
+    calls = [0]
+
+    def patched(self, *args):
+        calls[0] += 1
+        if calls[0] == k:
+            return on_kth(original, self, *args)
+        return original(self, *args)
+
+    setattr(BoltSocketBase, method, patched)
+    try:
+        yield
+    finally:
+        setattr(BoltSocketBase, method, original)
+
+
 def interrupt_at_read(k: int, raise_it):
     """From now on, the ``k``-th socket read of the driver runs ``raise_it()`` instead (as a signal handler that
     raises would, from inside ``recv_into``)."""
-    original = BoltSocketBase.recv_into
-    reads = [0]
-
-    def recv_into(self, buffer, nbytes):
-        reads[0] += 1
-        if reads[0] == k:
-            raise_it()
-        return original(self, buffer, nbytes)
-
-    BoltSocketBase.recv_into = recv_into
-    try:
-        yield
-    finally:
-        BoltSocketBase.recv_into = original
+    return _at_call("recv_into", k, lambda original, sock, *args: raise_it())
 
 
-@contextlib.contextmanager
 def interrupt_at_write(k: int):
     """From now on, the ``k``-th socket write of the driver sends half its bytes and then raises the interrupt (as
     a signal that lands while ``sendall`` is part way through a message would)."""
-    original = BoltSocketBase.sendall
-    writes = [0]
 
-    def sendall(self, data):
-        writes[0] += 1
-        if writes[0] == k:
-            original(self, bytes(data)[: len(data) // 2])
-            raise KeyboardInterrupt
-        return original(self, data)
+    def half_then_interrupt(original, sock, data):
+        original(sock, bytes(data)[: len(data) // 2])
+        raise KeyboardInterrupt
 
-    BoltSocketBase.sendall = sendall
-    try:
-        yield
-    finally:
-        BoltSocketBase.sendall = original
+    return _at_call("sendall", k, half_then_interrupt)
 
 
 def _interrupt():
