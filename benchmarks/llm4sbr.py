@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--convention", default="recbole")
     ap.add_argument("--with-recbole", default="")
     ap.add_argument("--recbole-epochs", action="append", default=[], help="MODEL=N")
+    ap.add_argument("--recbole-set", action="append", default=[],
+                    help="MODEL.KEY=value, a RecBole setting, e.g. sasrec.MAX_ITEM_LIST_LENGTH=20")
     ap.add_argument("--cache-rerun-users", type=int, default=0, help="also time a cache-hit re-run of N users")
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", default=None, help="folder for the runs and the partial results.json written after "
@@ -77,6 +79,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from kgplatform.models.options import parse_assignments as kv
+    from kgplatform.models.options import parse_model_assignments
 
     sets = kv(a.sets) | {"backbone": a.backbone}
     rows = _rows(a.rows, sets)
@@ -98,6 +101,7 @@ def main() -> None:
     train = {"epochs": a.epochs, "device": "cpu", "convention": a.convention,
              "cache_dir": settings.home / "candidates"} | kv(a.trains)
     rb_epochs = {k: int(v) for k, v in kv(a.recbole_epochs).items()}
+    rb_config = parse_model_assignments(a.recbole_set, "--recbole-set")
     command = "python benchmarks/llm4sbr.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="llm4sbr-") as tmp:
@@ -107,7 +111,7 @@ def main() -> None:
         doc = llm4sbr_experiment(data, rows, seeds=[int(s) for s in a.seeds.split(",")], train=train,
                                  out_dir=work, users=a.users, compare=compare,
                                  with_recbole=[m for m in a.with_recbole.split(",") if m],
-                                 recbole_epochs=rb_epochs, command=command, log=log)
+                                 recbole_epochs=rb_epochs, recbole_config=rb_config, command=command, log=log)
     doc["seconds"] = time.perf_counter() - t0
     doc["load_average_after"] = list(os.getloadavg())
     doc["backbone"] = a.backbone

@@ -28,15 +28,10 @@ def parse_assignments(values: list[str], flag: str = "--set") -> dict:
 
 
 def _parse_model_sets(values: list[str], flag: str) -> dict[str, dict]:
-    """``MODEL.key=value`` options → ``{model: {key: value}}``."""
-    out: dict[str, dict] = {}
-    for v in values:
-        head = v.split("=", 1)[0]
-        if "." not in head:
-            raise ConfigError(f"{flag} expects MODEL.key=value, got {v!r}")
-        model, rest = v.split(".", 1)
-        out.setdefault(model.strip(), {}).update(parse_assignments([rest]))
-    return out
+    """:func:`kgplatform.models.options.parse_model_assignments`, imported when called (it brings torch)."""
+    from ..models.options import parse_model_assignments
+
+    return parse_model_assignments(values, flag)
 
 
 def _seeds(seeds: str) -> list[int]:

@@ -32,6 +32,18 @@ def parse_assignments(values: Sequence[str], flag: str = "--set") -> dict[str, A
     return out
 
 
+
+def parse_model_assignments(values: Sequence[str], flag: str = "--set") -> dict[str, dict[str, Any]]:
+    """``["MODEL.key=value", …]`` → ``{model: {key: value}}`` (values as in :func:`parse_assignments`); an entry
+    without a ``MODEL.`` prefix is one :class:`~kgplatform.errors.ConfigError` naming ``flag``."""
+    out: dict[str, dict[str, Any]] = {}
+    for v in values:
+        if "." not in v.split("=", 1)[0]:
+            raise ConfigError(f"{flag} expects MODEL.key=value, got {v!r}")
+        model, rest = v.split(".", 1)
+        out.setdefault(model.strip(), {}).update(parse_assignments([rest], flag))
+    return out
+
 def _fail(cfg: Any, name: str, what: str, value: Any) -> TrainingError:
     model = type(cfg).__name__.removesuffix("Config")
     default = next((f.default for f in dataclasses.fields(cfg) if f.name == name), dataclasses.MISSING)

@@ -94,3 +94,17 @@ def test_a_given_instance_is_copied_not_modified():
     with pytest.raises(TrainingError, match="num_heads"):
         get_spec("sasrec").make_config(mine, num_heads=5)
     assert math.isclose(get_spec("ikgr").make_config(lam=0.3).lam, 0.3)
+
+
+def test_model_assignments_group_by_model_and_name_their_flag():
+    from kgplatform.errors import ConfigError
+    from kgplatform.models.options import parse_model_assignments
+
+    got = parse_model_assignments(["sasrec.MAX_ITEM_LIST_LENGTH=20", "sasrec.loss_type=CE", "pop.x=1.5"],
+                                  "--recbole-set")
+    assert got == {"sasrec": {"MAX_ITEM_LIST_LENGTH": 20, "loss_type": "CE"}, "pop": {"x": 1.5}}
+    assert parse_model_assignments([]) == {}
+    with pytest.raises(ConfigError, match="--recbole-set expects MODEL.key=value"):
+        parse_model_assignments(["MAX_ITEM_LIST_LENGTH=20"], "--recbole-set")
+    with pytest.raises(ConfigError, match="--recbole-set expects key=value"):
+        parse_model_assignments(["sasrec.MAX_ITEM_LIST_LENGTH"], "--recbole-set")

@@ -273,3 +273,20 @@ def test_the_experiment_reports_coverage_and_differences_on_the_inferred_users(t
     assert [m["model"] for m in alone["models"]] == ["llm4sbr:no_llm"]
     with pytest.raises(TrainingError, match="no session intents"):  # the covered users need inferences
         llm4sbr_experiment(bare, rows[1:], seeds=[0], train=train, out_dir=tmp_path / "n", log=lambda m: None)
+
+
+def test_the_experiment_passes_recbole_settings_on(tmp_path):
+    """``recbole_config`` reaches the RecBole jobs: a setting for a model not among ``with_recbole`` is refused
+    there, before anything trains (the check needs the RecBole venv of ``make setup-recbole``)."""
+    from kgplatform.eval import recbole as rb
+    from kgplatform.errors import ConfigError
+    from kgplatform.experiment.llm4sbr import llm4sbr_experiment
+
+    if not (rb.default_venv() / "bin" / "python").exists():
+        pytest.skip(f"no RecBole venv at {rb.default_venv()}")
+    bare = RecData(**{**_data(num_users=12).__dict__, "session_intents": None})
+    rows = plan_rows([], ["llm4sbr:no_llm"], model_options={"embedding_dim": 8, "max_seq_len": 8})
+    with pytest.raises(ConfigError, match="--recbole-set names gru4rec"):
+        llm4sbr_experiment(bare, rows, seeds=[0], train={"epochs": 1, "device": "cpu"}, out_dir=tmp_path,
+                           users="all", with_recbole=["sasrec"],
+                           recbole_config={"gru4rec": {"MAX_ITEM_LIST_LENGTH": 20}}, log=lambda m: None)
