@@ -274,8 +274,8 @@ class RecBoleJobs:
     at once — one thread each on a small machine — and the seconds-per-epoch ratio compares like with like."""
 
     def __init__(self, data: RecData, models: Sequence[str], work: Path, *, epochs: dict[str, int] | None = None,
-                 config: dict[str, dict] | None = None, seed: int = 2020, parallel: bool = True,
-                 train_once: bool = True, log: Callable[[str], None] = print) -> None:
+                 config: dict[str, dict] | None = None, pairs: dict[str, str] | None = None, seed: int = 2020,
+                 parallel: bool = True, train_once: bool = True, log: Callable[[str], None] = print) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from kgplatform.eval.recbole import ensure_recbole, run_recbole
@@ -287,7 +287,12 @@ class RecBoleJobs:
             raise ConfigError(f"--with-recbole: no RecBole counterpart for {', '.join(unknown)}",
                               hint="one of: " + ", ".join(RECBOLE_NAMES))
         check_recbole_config(config, models)
+        stray = sorted(set(pairs or {}) - set(models))
+        if stray:
+            raise ConfigError(f"RecBole pairing names {', '.join(stray)}, which is not in --with-recbole")
         self.data, self.log, self.seed, self.config = data, log, seed, {m: dict(o) for m, o in (config or {}).items()}
+        # RecBole model -> the name of our row its per-user figures are paired with (by default the same name)
+        self.pairs = {m: (pairs or {}).get(m, m) for m in models}
         atomic = save_recbole(data, work / "atomic")[0].parent
         self.jobs: list[tuple[str, str, str, Any]] = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recbole")
@@ -325,7 +330,9 @@ class RecBoleJobs:
                 for read in reads:
                     r = res if read == mode else res.extra[read]
                     proto = "full" if read == "full" else "sampled" + read[len("uni"):]
-                    row = _pair_with_recbole(self.data, by.get(m), m, read, proto, r, self.seed)
+                    row = _pair_with_recbole(self.data, by.get(self.pairs[m]), m, read, proto, r, self.seed)
+                    if "ours" in row:
+                        row["paired_with"] = self.pairs[m]
                     row["recbole_trained_for"] = mode
                     # the settings asked for, as RecBole's final config holds them
                     row["recbole_options"] = {k: res.config.get(k) for k in self.config.get(m, {})}
@@ -374,6 +381,7 @@ def run_comparison(
     with_recbole: Sequence[str] = (),
     recbole_epochs: dict[str, int] | None = None,
     recbole_config: dict[str, dict] | None = None,
+    recbole_pairs: dict[str, str] | None = None,
     recbole_parallel: bool = True,
     recbole_train_once: bool = True,
     command: str | None = None,
@@ -395,6 +403,9 @@ def run_comparison(
             with ``recbole_train_once`` (default) RecBole trains once per model with early stopping on full-ranking
             validation NDCG@10 (as our Trainer does) and that model is tested under both protocols; otherwise it
             trains once per protocol, early-stopping on that protocol's validation (RecBole's quick_start way).
+        recbole_pairs: RecBole model → the name of the row it is paired with, user by user (default: the row of
+            the same name, e.g. ``sasrec``); e.g. ``{"sasrec": "llm4sbr:no_llm"}`` pairs RecBole's SASRec with the
+            SASRec backbone of LLM4SBR's training. A RecBole model without its row is reported unpaired.
     """
     from kgplatform.experiment.report import write_report
 
@@ -416,7 +427,7 @@ def run_comparison(
             os.environ["OMP_NUM_THREADS"] = "1"  # inherited by RecBole's subprocesses
             torch.set_num_threads(1)
         jobs = RecBoleJobs(data, with_recbole, out_dir / "recbole", epochs=recbole_epochs, config=recbole_config,
-                           parallel=recbole_parallel,
+                           pairs=recbole_pairs, parallel=recbole_parallel,
                            train_once=recbole_train_once, log=log)
     for row in rows:
         cfg = TrainConfig(**(dict(train) | row.train_options | {"run_dir": out_dir / row.name.replace(":", "-")}))

@@ -72,12 +72,14 @@ def covered_users(data: RecData) -> Tensor:
 def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[int], train: dict[str, Any],
                        out_dir: Path, users: str = "covered", compare: Sequence[tuple[str, str]] = (),
                        with_recbole: Sequence[str] = (), recbole_epochs: dict[str, int] | None = None,
-                       recbole_config: dict[str, dict] | None = None, command: str | None = None,
+                       recbole_config: dict[str, dict] | None = None, recbole_pairs: dict[str, str] | None = None,
+                       command: str | None = None,
                        log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
     """Run the rows on ``data`` (``users="covered"``: cut to the users whose test prefix was inferred; ``"all"``:
     every user, with the differences also restricted to those users) and return the results document.
-    ``with_recbole`` / ``recbole_epochs`` / ``recbole_config``: RecBole counterparts as in
-    :func:`~kgplatform.experiment.compare.run_comparison` (e.g. ``{"sasrec": {"MAX_ITEM_LIST_LENGTH": 20}}``)."""
+    ``with_recbole`` / ``recbole_epochs`` / ``recbole_config`` / ``recbole_pairs``: RecBole counterparts as in
+    :func:`~kgplatform.experiment.compare.run_comparison` (e.g. ``{"sasrec": {"MAX_ITEM_LIST_LENGTH": 20}}``;
+    ``recbole_pairs={"sasrec": "llm4sbr:no_llm"}`` pairs RecBole's SASRec with the SASRec backbone alone)."""
     if users not in ("covered", "all"):
         raise ConfigError(f"users must be covered or all, got {users!r}")
     inferred = data.session_intents is not None  # rows that read no inference (the backbone, RecBole) need none
@@ -91,7 +93,7 @@ def llm4sbr_experiment(data: RecData, rows: Sequence[Row], *, seeds: Sequence[in
         log(f"[llm4sbr] {data.dataset}: the {data.num_users} users whose test prefix has an inference")
     result = run_comparison(data, rows, seeds=seeds, train=train, out_dir=out_dir, compare=compare,
                             with_recbole=with_recbole, recbole_epochs=recbole_epochs,
-                            recbole_config=recbole_config, command=command, log=log)
+                            recbole_config=recbole_config, recbole_pairs=recbole_pairs, command=command, log=log)
     doc = result.to_json()
     doc["users"] = users
     doc["coverage"] = inference_coverage(data) if inferred else None

@@ -89,3 +89,43 @@ def test_knowledge_pairs_are_also_measured_on_the_users_who_have_knowledge():
     has[:] = False
     has[1] = True
     assert knowledge_differences(rows, data) == []  # one user is too few for an interval
+
+
+def test_a_recbole_model_is_paired_with_the_row_named_for_it(tmp_path, monkeypatch):
+    """``recbole_pairs`` pairs a RecBole model's per-user figures with a row of another name (e.g. RecBole's
+    SASRec with LLM4SBR's SASRec backbone alone). RecBole itself is replaced by a fake that scores every user 0
+    here (the real runs are the slow tests above and tests/eval/test_recbole.py)."""
+    from kgplatform.experiment.compare import RECBOLE_NAMES
+
+    data = toy_data(num_users=30, num_items=60, num_groups=3, seq_len=6, seed=0, kg=False, intents=False)
+    users = [u.split(":", 1)[1] if ":" in u else u for u in data.user_ids]
+
+    def fake_run(atomic, dataset, model, *, mode="full", seed=2020, epochs=None, config=None, workdir=None,
+                 also_modes=()):
+        def one(m):
+            per = {"users": users, **{k: [0.0] * len(users) for k in ("NDCG@10", "HR@10")}}
+            return rb.RecBoleResult(model=model, mode=m, seed=seed, metrics={"test": {"NDCG@10": 0.0}},
+                                    per_user={"test": per}, seconds_per_epoch=1.0, epochs_run=1, best_epoch=1,
+                                    config=dict(config or {}), recbole_version="fake")
+        res = one(mode)
+        res.extra = {m: one(m) for m in also_modes}
+        return res
+
+    monkeypatch.setattr(rb, "ensure_recbole", lambda venv=None: "fake")
+    monkeypatch.setattr(rb, "run_recbole", fake_run)
+    assert "bpr" in RECBOLE_NAMES
+    train = {"device": "cpu", "convention": "recbole"}
+    res = run_comparison(data, plan_rows(["pop"]), seeds=[1], train=train, out_dir=tmp_path / "a",
+                         with_recbole=["bpr"], recbole_pairs={"bpr": "pop"}, log=lambda m: None, command="test")
+    full = next(r for r in res.recbole if r["protocol"] == "full")
+    ours = next(s for s in res.summaries if s.model_name == "pop")
+    assert full["paired_with"] == "pop" and full["differences"]["NDCG@10"]["users_paired"] == 30
+    # RecBole's side is 0 for every user, so the paired difference is our row's own mean
+    assert full["differences"]["NDCG@10"]["mean"] == pytest.approx(ours.stats["test"]["full"]["NDCG@10"][0])
+    # without a pairing, a RecBole model with no row of its name stays unpaired
+    res = run_comparison(data, plan_rows(["pop"]), seeds=[1], train=train, out_dir=tmp_path / "b",
+                         with_recbole=["bpr"], log=lambda m: None, command="test")
+    assert all("differences" not in r and "paired_with" not in r for r in res.recbole)
+    with pytest.raises(ConfigError, match="RecBole pairing names sasrec"):
+        run_comparison(data, plan_rows(["pop"]), seeds=[1], train=train, out_dir=tmp_path / "c",
+                       with_recbole=["bpr"], recbole_pairs={"sasrec": "pop"}, log=lambda m: None, command="test")
