@@ -32,7 +32,6 @@ def parse_assignments(values: Sequence[str], flag: str = "--set") -> dict[str, A
     return out
 
 
-
 def parse_model_assignments(values: Sequence[str], flag: str = "--set") -> dict[str, dict[str, Any]]:
     """``["MODEL.key=value", …]`` → ``{model: {key: value}}`` (values as in :func:`parse_assignments`); an entry
     without a ``MODEL.`` prefix is one :class:`~kgplatform.errors.ConfigError` naming ``flag``."""
@@ -43,6 +42,7 @@ def parse_model_assignments(values: Sequence[str], flag: str = "--set") -> dict[
         model, rest = v.split(".", 1)
         out.setdefault(model.strip(), {}).update(parse_assignments([rest], flag))
     return out
+
 
 def _fail(cfg: Any, name: str, what: str, value: Any) -> TrainingError:
     model = type(cfg).__name__.removesuffix("Config")
