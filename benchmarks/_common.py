@@ -84,3 +84,34 @@ def split_options(model: str, opts: dict) -> tuple[dict, dict]:
 
     fields = {f.name for f in dataclasses.fields(get_spec(model).config_cls)}
     return ({k: v for k, v in opts.items() if k in fields}, {k: v for k, v in opts.items() if k not in fields})
+
+
+def rerank_in_chunks(base, rows: list, out: Path, label: str, *, save_every: int = 5, extra: dict | None = None,
+                     log=lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
+    """Score ``rows`` with the LLM re-ranker (:func:`kgplatform.tune.evaluate_rerank`) a few users at a time,
+    saving the per-user metrics so far to ``out`` (``torch.save``) after each chunk, so a run cut short keeps the
+    users it finished; returns the last saved blob (``users``, ``metrics[aggregate][metric]``, ``seconds_per_user``,
+    ``candidates``, ``planned_users``, ``load_average`` and ``extra``)."""
+    import time
+
+    import torch
+
+    from kgplatform.tune import evaluate_rerank
+
+    done: list = []
+    seconds = 0.0
+    blob: dict = {}
+    for s in range(0, len(rows), save_every):
+        part = rows[s:s + save_every]
+        res = evaluate_rerank(base, part)
+        done.append(res)
+        seconds += res.seconds_per_user * len(part)
+        n = sum(len(r.users) for r in done)
+        log(f"{label}: {n}/{len(rows)} ({time.strftime('%H:%M:%S')})")
+        blob = {"users": [u for r in done for u in r.users],
+                "metrics": {g: {k: torch.cat([r.metrics[g][k] for r in done]) for k in done[0].metrics[g]}
+                            for g in done[0].metrics},
+                "seconds_per_user": seconds / n, "candidates": res.candidates, "planned_users": len(rows),
+                "load_average": os.getloadavg(), **(extra or {})}
+        torch.save(blob, out)
+    return blob

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from _common import rerank_in_chunks  # noqa: E402
 from kgplatform.data.devdata import _read_atomic, load_recbole_atomic  # noqa: E402
 from kgplatform.graph.instructions import instruction_examples, read_instructions, save_instructions  # noqa: E402
 
@@ -101,7 +102,7 @@ def cmd_tune(a) -> None:
 
 
 def cmd_eval(a) -> None:
-    from kgplatform.tune import evaluate_rerank, load_adapter, load_base, naive_scores, select_rows
+    from kgplatform.tune import load_adapter, load_base, naive_scores, select_rows
     from kgplatform.tune.rerank import candidate_scores
 
     work = Path(a.work)
@@ -125,21 +126,8 @@ def cmd_eval(a) -> None:
         log(f"reference naive scoring: {ref}")
     # scored in chunks, the per-user metrics saved after each, so a run cut short keeps the users it finished
     # (users are drawn by one seeded permutation: the first n of a smaller --users are among a larger one's)
-    done: list = []
-    seconds = 0.0
-    for s in range(0, len(rows), a.save_every):
-        part = rows[s:s + a.save_every]
-        res = evaluate_rerank(base, part)
-        done.append(res)
-        seconds += res.seconds_per_user * len(part)
-        n = sum(len(r.users) for r in done)
-        log(f"{a.which} {a.phase}: {n}/{len(rows)} ({time.strftime('%H:%M:%S')})")
-        blob = {"users": [u for r in done for u in r.users],
-                "metrics": {g: {k: torch.cat([r.metrics[g][k] for r in done]) for k in done[0].metrics[g]}
-                            for g in done[0].metrics},
-                "seconds_per_user": seconds / n, "candidates": res.candidates, "reference": ref,
-                "load_average": os.getloadavg(), "planned_users": len(rows)}
-        torch.save(blob, work / f"eval-{a.phase}-{a.which}.pt")
+    blob = rerank_in_chunks(base, rows, work / f"eval-{a.phase}-{a.which}.pt", f"{a.which} {a.phase}",
+                            save_every=a.save_every, extra={"reference": ref}, log=log)
     print(json.dumps({a.which: {g: {k: float(v.mean()) for k, v in m.items()} for g, m in blob["metrics"].items()},
                       "seconds_per_user": blob["seconds_per_user"], "reference": ref}, indent=2))
 

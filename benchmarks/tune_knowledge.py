@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -37,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from _common import rerank_in_chunks  # noqa: E402
 from kgplatform.graph.instructions import (  # noqa: E402
     example_knowledge, read_instructions, save_instructions, without_knowledge)
 
@@ -87,7 +86,7 @@ def cmd_prepare(a) -> None:
 
 
 def cmd_eval(a) -> None:
-    from kgplatform.tune import evaluate_rerank, load_adapter, load_base, rows_with_knowledge, select_rows
+    from kgplatform.tune import load_adapter, load_base, rows_with_knowledge, select_rows
 
     work = Path(a.work)
     adapter, shown = RUNS[a.run]
@@ -99,20 +98,7 @@ def cmd_eval(a) -> None:
     if adapter is not None:
         load_adapter(base, work / adapter)
     out = work / f"eval-{a.phase}-{a.run.replace(':', '-')}.pt"
-    done: list = []
-    seconds = 0.0
-    for s in range(0, len(rows), a.save_every):
-        part = rows[s:s + a.save_every]
-        res = evaluate_rerank(base, part)
-        done.append(res)
-        seconds += res.seconds_per_user * len(part)
-        n = sum(len(r.users) for r in done)
-        log(f"{a.run} {a.phase}: {n}/{len(rows)} ({time.strftime('%H:%M:%S')})")
-        blob = {"users": [u for r in done for u in r.users],
-                "metrics": {g: {k: torch.cat([r.metrics[g][k] for r in done]) for k in done[0].metrics[g]}
-                            for g in done[0].metrics},
-                "seconds_per_user": seconds / n, "planned_users": len(rows), "load_average": os.getloadavg()}
-        torch.save(blob, out)
+    blob = rerank_in_chunks(base, rows, out, f"{a.run} {a.phase}", save_every=a.save_every, log=log)
     print(json.dumps({a.run: {k: float(v.mean()) for k, v in blob["metrics"][a.score].items()},
                       "seconds_per_user": blob["seconds_per_user"]}, indent=2))
 
