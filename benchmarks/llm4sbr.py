@@ -108,13 +108,13 @@ def main() -> None:
         work = Path(a.work) if a.work else Path(tmp)
         names = [r.name for r in rows]
         compare = [(r, "llm4sbr:no_llm") for r in names if r != "llm4sbr:no_llm" and "llm4sbr:no_llm" in names]
+        with_recbole = [m for m in a.with_recbole.split(",") if m]
         # RecBole's counterpart of the backbone is paired, user by user, with the backbone alone
-        pairs = {a.backbone: "llm4sbr:no_llm"} if "llm4sbr:no_llm" in names else {}
+        pairs = ({a.backbone: "llm4sbr:no_llm"} if "llm4sbr:no_llm" in names and a.backbone in with_recbole
+                 else {})
         doc = llm4sbr_experiment(data, rows, seeds=[int(s) for s in a.seeds.split(",")], train=train,
-                                 out_dir=work, users=a.users, compare=compare,
-                                 with_recbole=[m for m in a.with_recbole.split(",") if m],
-                                 recbole_epochs=rb_epochs, recbole_config=rb_config,
-                                 recbole_pairs={m: r for m, r in pairs.items() if m in a.with_recbole.split(",")},
+                                 out_dir=work, users=a.users, compare=compare, with_recbole=with_recbole,
+                                 recbole_epochs=rb_epochs, recbole_config=rb_config, recbole_pairs=pairs,
                                  command=command, log=log)
     doc["seconds"] = time.perf_counter() - t0
     doc["load_average_after"] = list(os.getloadavg())
