@@ -11,6 +11,17 @@ Why a node rather than properties on ``User``: the knowledge is generated text w
 prompt version, run, input hash, status) and its own text vector; a node keeps that apart from the ingested
 profile, is replaced as a whole when a user is redone, and shows as one object in Neo4j Browser.
 
+Two **scopes**, each its own node per user:
+
+- ``training`` (the default; ``(:User)-[:HAS_KNOWLEDGE]->(:Knowledge {id: <user>})``): fused from the whole
+  training prefix. This is what models and the re-ranker read at validation and test time; it never holds a
+  validation or test item.
+- ``tuning`` (``(:User)-[:HAS_TUNING_KNOWLEDGE]->(:Knowledge {id: <user>#tuning, scope: 'tuning'})``): fused
+  from the training prefix **before the user's last training item**, the target of the user's instruction-tuning
+  example (:mod:`kgplatform.graph.instructions`). Shown in that example, it cannot name its own answer, just as
+  a test profile cannot name the test target. Users with fewer than two training items have no tuning example
+  and are left out.
+
 Resumable like intent extraction: a user whose knowledge has the same key (model | prompt version | input
 hash) is skipped (failed ones too, unless ``retry_failed``); each user is written in one transaction with its
 status as soon as it is done; answers are cached; ``shard=(i, n)`` splits the users between processes.
@@ -43,6 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: behaviour name for interactions without one
 NO_BEHAVIOR = "interacted"
+#: what a profile is fused from (see the module docstring)
+SCOPES = ("training", "tuning")
 _FREEBASE = "http://rdf.freebase.com/ns/"
 
 
@@ -62,6 +75,7 @@ class KnowledgeSummary:
     dropped_phrases: int = 0
     seconds: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
+    scope: str = "training"
 
     @property
     def users_per_s(self) -> float:
@@ -72,7 +86,7 @@ class KnowledgeSummary:
         return {**asdict(self), "users_per_s": round(self.users_per_s, 4)}
 
     def lines(self) -> list[str]:
-        return [f"knowledge ({self.model}, prompt {self.prompt_version}, run {self.run_id})",
+        return [f"knowledge ({self.scope} scope; {self.model}, prompt {self.prompt_version}, run {self.run_id})",
                 f"  considered {self.considered}: ok {self.ok}, failed {self.failed}, skipped {self.skipped}"
                 f" (+{self.skipped_failed} failed earlier); {self.llm_calls} LLM calls, {self.cached} cached;"
                 f" {self.users_per_s:.2f} users/s over {self.seconds:.1f}s"]
@@ -105,14 +119,22 @@ def item_facts(train: RecData) -> dict[int, list[str]]:
 
 
 def user_behaviors(data: RecData, split: Split, titles: dict[str, str],
-                   profiles: dict[str, str] | None = None) -> list[UserBehaviors]:
-    """Every user's training behaviours as text parts (nothing from validation or test: the training view)."""
+                   profiles: dict[str, str] | None = None, *, scope: str = "training") -> list[UserBehaviors]:
+    """Every user's training behaviours as text parts (nothing from validation or test: the training view).
+    With ``scope="tuning"`` each user's last training item is left out too, and users with fewer than two
+    training items are skipped (they have no tuning example)."""
+    if scope not in SCOPES:
+        raise ConfigError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     train = training_view(data, split)
     facts = item_facts(train)
     names = train.behavior_names
+    drop = 1 if scope == "tuning" else 0
     out = []
     for u, uid in enumerate(train.user_ids):
         lo, hi = int(train.seq_indptr[u]), int(train.seq_indptr[u + 1])
+        if drop and hi - lo < 2:
+            continue
+        hi -= drop
         items = train.seq_items[lo:hi].tolist()
         codes = train.seq_behavior[lo:hi].tolist() if train.seq_behavior is not None else [-1] * len(items)
         groups: dict[str, list[BehaviorItem]] = {}
@@ -124,6 +146,11 @@ def user_behaviors(data: RecData, split: Split, titles: dict[str, str],
     return out
 
 
+def knowledge_node_id(user: str, scope: str = "training") -> str:
+    """The ``(:Knowledge)`` id of a user's profile of a scope."""
+    return user if scope == "training" else f"{user}#{scope}"
+
+
 def _shard_of(uid: str, n: int) -> int:
     return zlib.crc32(uid.encode("utf-8")) % n
 
@@ -131,7 +158,8 @@ def _shard_of(uid: str, n: int) -> int:
 def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: int | None = None,
                       shard: tuple[int, int] | None = None, model: str | None = None, endpoint: str | None = None,
                       backend: LLMBackend | None = None, retry_failed: bool = False, redo: bool = False,
-                      use_cache: bool = True, ids: list[str] | None = None, log=None) -> KnowledgeSummary:
+                      use_cache: bool = True, ids: list[str] | None = None, scope: str = "training",
+                      log=None) -> KnowledgeSummary:
     """Fuse and store knowledge for a dataset's users (see the module docstring).
 
     Args:
@@ -139,7 +167,10 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
         shard: ``(i, n)``: only users whose id hashes (CRC-32) to ``i`` modulo ``n``; applied after ``limit``.
         ids: only these user ids (applied before ``limit``).
         redo: ask again for users already done with the same model, prompt and input.
+        scope: ``training`` or ``tuning`` (see the module docstring).
     """
+    if scope not in SCOPES:
+        raise ConfigError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     if limit is not None and limit < 0:
         raise ConfigError("limit must be >= 0")
     if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
@@ -149,7 +180,7 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
     split = leave_one_out(data)
     profiles = {r["id"]: user_text(r["props"] or {}) or "" for r in graph.read("knowledge/user_profiles",
                                                                                 dataset=dataset)}
-    everyone = user_behaviors(data, split, item_titles(graph, dataset), profiles)
+    everyone = user_behaviors(data, split, item_titles(graph, dataset), profiles, scope=scope)
     if ids is not None:
         wanted = set(ids)
         everyone = [b for b in everyone if b.user in wanted]
@@ -162,12 +193,12 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
     _, version = knowledge_prompt()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     summary = KnowledgeSummary(be.model_id, version, f"knowledge-{stamp}-{uuid.uuid4().hex[:6]}", dataset,
-                               considered=len(everyone))
-    existing = {r["id"]: r for r in graph.read("knowledge/existing", dataset=dataset)}
+                               considered=len(everyone), scope=scope)
+    existing = {r["id"]: r for r in graph.read("knowledge/existing", dataset=dataset, scope=scope)}
     todo = []
     for b in everyone:
         key = f"{be.model_id}|{version}|{input_hash(b)}"
-        prev = existing.get(b.user)
+        prev = existing.get(knowledge_node_id(b.user, scope))
         if prev is not None and prev["key"] == key and not redo:
             if prev["status"] == "ok":
                 summary.skipped += 1
@@ -191,17 +222,20 @@ def extract_knowledge(graph: Graph, settings: Settings, dataset: str, *, limit: 
             summary.failed += 1
             if len(summary.failures) < 50:
                 summary.failures.append({"id": k.user, "reason": k.error or ""})
-        graph.write("knowledge/merge_knowledge", run=summary.run_id, row={
-            "user": k.user, "dataset": dataset, "key": f"{k.model}|{k.prompt_version}|{k.input_hash}",
+        query = "knowledge/merge_knowledge" if scope == "training" else "knowledge/merge_tuning_knowledge"
+        graph.write(query, run=summary.run_id, row={
+            "user": k.user, "id": knowledge_node_id(k.user, scope), "scope": scope, "dataset": dataset,
+            "key": f"{k.model}|{k.prompt_version}|{k.input_hash}",
             "status": "ok" if k.ok else "failed", "error": k.error, "likes": k.likes, "dislikes": k.dislikes,
             "contexts": k.contexts, "leanings": k.leanings, "likesText": ", ".join(k.likes[:3]), "text": k.text,
             "model": k.model, "promptVersion": k.prompt_version, "inputHash": k.input_hash, "vector": vector})
         if log:
-            log(f"[knowledge] {k.user}: {'ok' if k.ok else 'failed'}"
+            log(f"[knowledge:{scope}] {k.user}: {'ok' if k.ok else 'failed'}"
                 f" ({summary.ok + summary.failed}/{len(todo)})")
 
     def run_props() -> dict[str, Any]:
-        return {"round": "knowledge", "model": summary.model, "promptVersion": summary.prompt_version,
+        return {"round": "knowledge", "scope": scope, "model": summary.model,
+                "promptVersion": summary.prompt_version,
                 "dataset": dataset, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
                 "seconds": round(summary.seconds, 3), "llmCalls": summary.llm_calls}
 
@@ -217,7 +251,7 @@ def knowledge_report(graph: Graph, dataset: str, *, top: int = 3, sample: int = 
     labels (DBpedia ``subject`` facts)."""
     from .agent.quality import UserKnowledge, item_rows, knowledge_quality, top_reference_words
 
-    status = {r["id"]: r["status"] for r in graph.read("knowledge/existing", dataset=dataset)}
+    status = {r["id"]: r["status"] for r in graph.read("knowledge/existing", dataset=dataset, scope="training")}
     profiles = {r["user"]: r for r in graph.read("knowledge/user_knowledge", dataset=dataset)}
     data, _ = export_recdata(graph, dataset, intents=False, text=False, progress=False)
     train = training_view(data, leave_one_out(data))
@@ -243,5 +277,5 @@ def knowledge_report(graph: Graph, dataset: str, *, top: int = 3, sample: int = 
             **knowledge_quality(users, sample=sample, seed=seed)}
 
 
-__all__ = ["KnowledgeSummary", "entity_name", "extract_knowledge", "item_facts", "knowledge_report",
-           "user_behaviors"]
+__all__ = ["SCOPES", "KnowledgeSummary", "entity_name", "extract_knowledge", "item_facts", "knowledge_node_id",
+           "knowledge_report", "user_behaviors"]

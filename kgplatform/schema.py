@@ -8,7 +8,8 @@ Model (see README "Graph model")::
     (:Item)-[:SATISFIES {kind: 'exact'|'related', ...}]->(:Intent {key, name})
     (:User)-[:HAS_INTENT {kind: 'exact'|'related', ...}]->(:Intent)
     (:User)-[:HAS_PERSONA]->(:Persona {id})
-    (:User)-[:HAS_KNOWLEDGE]->(:Knowledge {id, likes, dislikes, contexts, leanings, text, model, run, ...})
+    (:User)-[:HAS_KNOWLEDGE]->(:Knowledge {id, scope, likes, dislikes, contexts, leanings, text, model, run, ...})
+    (:User)-[:HAS_TUNING_KNOWLEDGE]->(:Knowledge {id: '<user>#tuning', scope: 'tuning', ...})
     (:User)-[:RECOMMENDED {rank, score, run}]->(:Item)
     (:Session|User)-[:INFERRED {view, prefixEnd, text, score, rank, weight, model, promptVersion, run}]->(:Item)
     (:Run {id, model, dataset, scoreKind, scoreLambda, ...})-[:INTENT_EMBEDDING {vector}]->(:Intent)
@@ -48,10 +49,11 @@ HAS_PERSONA = "HAS_PERSONA"
 RECOMMENDED = "RECOMMENDED"
 INTENT_EMBEDDING = "INTENT_EMBEDDING"
 HAS_KNOWLEDGE = "HAS_KNOWLEDGE"
+HAS_TUNING_KNOWLEDGE = "HAS_TUNING_KNOWLEDGE"
 INFERRED = "INFERRED"
 
 REL_TYPES = frozenset({INTERACTED, HAS_SESSION, CONTAINS, FACT, SATISFIES, HAS_INTENT, HAS_PERSONA, RECOMMENDED,
-                       INTENT_EMBEDDING, HAS_KNOWLEDGE, INFERRED})
+                       INTENT_EMBEDDING, HAS_KNOWLEDGE, HAS_TUNING_KNOWLEDGE, INFERRED})
 
 # Intent edge kinds
 EXACT = "exact"

@@ -12,7 +12,9 @@ from kgplatform.agent.llm import load_backend
 from kgplatform.agent.quality import content_words
 from kgplatform.agent.schemas import InvalidAnswer
 from kgplatform.data import leave_one_out
+from kgplatform.errors import ConfigError
 from kgplatform.graph.export import export_recdata, item_titles
+from kgplatform.graph.instructions import user_knowledge_texts
 from kgplatform.ingest import write_dataset
 from kgplatform.knowledge import entity_name, extract_knowledge, knowledge_report, user_behaviors
 
@@ -51,6 +53,50 @@ def test_prompts_hold_training_behaviours_only(tiny):
         # grouped by the typed feedback, most recent first
         assert set(b.groups) <= {"loved", "liked", "watched", "disliked"}
     assert checked > 100
+
+
+def test_tuning_scope_prompts_stop_before_the_last_training_item(tiny):
+    """The tuning-scope profile of a user is fused from the training prefix before the last training item (the
+    target of the user's instruction-tuning example), so it cannot name that answer."""
+    data, _ = export_recdata(tiny, DS, intents=False, text=False, progress=False)
+    split = leave_one_out(data)
+    titles = item_titles(tiny, DS)
+    full = {b.user: b for b in user_behaviors(data, split, titles)}
+    tuning = user_behaviors(data, split, titles, scope="tuning")
+    n_train = {data.user_ids[u]: int(split.train_len[u]) for u in range(data.num_users)}
+    assert {b.user for b in tuning} == {u for u, n in n_train.items() if n >= 2}
+    checked = 0
+    for b in tuning:
+        u = data.user_ids.index(b.user)
+        seq = data.sequence(u).tolist()
+        n = n_train[b.user]
+        assert b.total == n - 1 and sorted(b.titles) == sorted(titles[data.item_ids[i]] for i in seq[:n - 1])
+        answer = titles[data.item_ids[seq[n - 1]]]
+        if answer not in {titles[data.item_ids[i]] for i in seq[:n - 1]}:
+            assert answer not in render(b) and answer in render(full[b.user]), b.user
+            checked += 1
+    assert checked > 50
+    with pytest.raises(ConfigError, match="scope"):
+        user_behaviors(data, split, titles, scope="everything")
+
+
+def test_tuning_scope_knowledge_is_stored_apart(tiny, settings):
+    """Both scopes of one user live side by side: the tuning one never replaces or shadows what models read."""
+    be = scripted_backend(lambda prompt, k: GOOD)
+    first = extract_knowledge(tiny, settings, DS, limit=4, backend=be, use_cache=False)
+    tuned = extract_knowledge(tiny, settings, DS, limit=4, backend=be, use_cache=False, scope="tuning")
+    assert first.ok == 4 and tuned.ok == tuned.considered >= 3 and tuned.scope == "tuning"
+    assert len(tiny.read("knowledge/user_knowledge", dataset=DS)) == 4  # the training scope is unchanged
+    rows = tiny.driver.execute_query(
+        "MATCH (u:User)-[:HAS_TUNING_KNOWLEDGE]->(k:Knowledge) RETURN u.id AS u, k.id AS id, k.scope AS scope"
+    ).records
+    assert len(rows) == tuned.ok and all(r["id"] == f"{r['u']}#tuning" and r["scope"] == "tuning" for r in rows)
+    assert set(user_knowledge_texts(tiny, DS, "tuning")) == {r["u"] for r in rows}
+    # each scope resumes on its own
+    again = extract_knowledge(tiny, settings, DS, limit=4, backend=be, use_cache=False, scope="tuning")
+    assert (again.skipped, again.ok) == (tuned.ok, 0)
+    rep = knowledge_report(tiny, DS, sample=2)
+    assert (rep["users_ok"], rep["users_failed"]) == (4, 0)  # the report counts the training scope
 
 
 def test_entity_names_are_readable_or_left_out():

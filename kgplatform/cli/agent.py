@@ -80,6 +80,10 @@ def register(app: typer.Typer) -> None:
                                                            "holds (hallucination rate / genre agreement, examples) "
                                                            "instead of asking the LLM."),
         run: Optional[str] = typer.Option(None, "--run", help="--round sessions --report: only this run."),
+        scope: str = typer.Option("training", "--scope", help="--round knowledge: training (fused from the whole "
+                                  "training prefix; what models and the re-ranker read) or tuning (from the prefix "
+                                  "before each user's last training item, the answer of their instruction-tuning "
+                                  "example; see kgp export --train-knowledge)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """IKGR-style intent extraction: round 1 exact intents, round 2 related intents (resumable); fused user
@@ -92,6 +96,12 @@ def register(app: typer.Typer) -> None:
 
         if order not in ORDERS:
             raise ConfigError(f"--order must be one of {', '.join(ORDERS)}, got {order!r}")
+        from ..knowledge import SCOPES
+
+        if scope not in SCOPES:
+            raise ConfigError(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+        if scope != "training" and round_ != "knowledge":
+            raise ConfigError(f"--scope applies to --round knowledge, not --round {round_}")
         if order != "id" and round_ in ("knowledge", "sessions"):
             raise ConfigError(f"--order applies to rounds 1 and 2, not --round {round_}")
         if parallel is not None:
@@ -126,7 +136,7 @@ def register(app: typer.Typer) -> None:
             with open_graph(ctx) as graph:
                 ks = extract_knowledge(graph, settings(ctx), dataset, limit=limit, shard=shard_t, model=model,
                                        endpoint=endpoint, retry_failed=retry_failed, redo=redo,
-                                       use_cache=not no_cache)
+                                       use_cache=not no_cache, scope=scope)
             if as_json:
                 print_json(ks.to_dict())
             else:

@@ -62,6 +62,11 @@ def register(app: typer.Typer) -> None:
                                             "negatives of valid/test use it too)."),
         train_candidates: int = typer.Option(20, help="instructions only: candidates per training example "
                                                       "(the target + N-1 unseen items)."),
+        train_knowledge: str = typer.Option(
+            "training", "--train-knowledge", help="instructions only: the profiles training examples show: "
+            "training (fused from the whole training prefix, which holds the example's target) or tuning (fused "
+            "from the prefix before it: kgp extract --round knowledge --scope tuning). Valid/test always show the "
+            "training-scope profile."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Export a dataset's subgraph to PyTorch Geometric or RecBole atomic files."""
@@ -74,7 +79,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"unknown --graph {graph_kind!r} (train|serving)")
         if train_candidates < 2:
             raise ConfigError(f"--train-candidates must be >= 2, got {train_candidates}")
-        knowledge = None
+        if train_knowledge not in ("training", "tuning"):
+            raise ConfigError(f"--train-knowledge must be training or tuning, got {train_knowledge!r}")
+        knowledge = tuning = None
         with open_graph(ctx) as graph:
             data, rep = export_recdata(graph, dataset, kg=not no_kg, intents=not no_intents, since=since,
                                        until=until)
@@ -83,13 +90,18 @@ def register(app: typer.Typer) -> None:
                 from ..graph.instructions import user_knowledge_texts
 
                 knowledge = user_knowledge_texts(graph, dataset)
+                if train_knowledge == "tuning":
+                    tuning = user_knowledge_texts(graph, dataset, "tuning")
+                    if not tuning:
+                        raise ConfigError(f"--train-knowledge tuning: {dataset} has no tuning-scope knowledge",
+                                          hint=f"run kgp extract --round knowledge --scope tuning -d {dataset}")
         try:
             if fmt == "instructions":
                 from ..graph.instructions import instruction_examples, save_instructions
 
                 examples = instruction_examples(data, titles or {}, knowledge or {}, seed=seed,
                                                 train_candidates=train_candidates,
-                                                cache_dir=settings(ctx).home / "candidates")
+                                                cache_dir=settings(ctx).home / "candidates", train_knowledge=tuning)
                 files = save_instructions(examples, out)
             elif fmt == "pyg":
                 files = [save_pyg(data, out, graph=graph_kind, device=str(resolve_device(device)))]

@@ -18,9 +18,13 @@ Prefixes and candidates follow the leave-one-out split:
   evaluation); the candidates are the target plus the **stored 99 negatives** of the ``kgp`` convention (the
   same file every model is scored on), shuffled with a per-user seed.
 
-The knowledge itself comes from training interactions only. Training examples' targets are part of that
-training history, so a tuned model may find a training target mentioned in the knowledge; a validation or test
-target never is (``tests/graph/test_instructions.py``).
+The knowledge itself comes from training interactions only; a validation or test target is never in it
+(``tests/graph/test_instructions.py``). A training example's target, though, is the user's last *training* item,
+so the default (training-scope) profile may name it: a cue tuning can learn that points, at test time, at items
+already taken. ``train_knowledge`` (``kgp export --train-knowledge tuning``) gives the training examples the
+**tuning-scope** profiles instead (``kgp extract --round knowledge --scope tuning``), fused from the prefix before
+the example's target, so a training example is shown what a test example is: knowledge of the past only. A user
+without a tuning-scope profile then shows "(none yet)" in their training example.
 """
 from __future__ import annotations
 
@@ -69,8 +73,10 @@ def _train_negatives(data: RecData, u: int, n: int, gen: torch.Generator) -> lis
 
 def instruction_examples(data: RecData, titles: dict[str, str], knowledge: dict[str, str], *,
                          split: Split | None = None, seed: int = 2024, train_candidates: int = 20,
-                         cache_dir: Path | None = None) -> dict[str, list[dict[str, Any]]]:
-    """The examples of every phase (see the module docstring)."""
+                         cache_dir: Path | None = None,
+                         train_knowledge: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The examples of every phase (see the module docstring). ``knowledge`` maps a user id to the text shown in
+    validation and test examples, and in training examples too unless ``train_knowledge`` is given."""
     if train_candidates < 2:
         raise ConfigError(f"train_candidates must be >= 2, got {train_candidates}")
     split = split or leave_one_out(data)
@@ -83,8 +89,9 @@ def instruction_examples(data: RecData, titles: dict[str, str], knowledge: dict[
         order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed * 7919 + u)).tolist()
         shown = [pool[k] for k in order]
         uid = data.user_ids[u]
+        known = train_knowledge if phase == "train" and train_knowledge is not None else knowledge
         return {"instruction": INSTRUCTION,
-                "input": _input(knowledge.get(uid), [title(i) for i in prefix[-RECENT:]], [title(i) for i in shown]),
+                "input": _input(known.get(uid), [title(i) for i in prefix[-RECENT:]], [title(i) for i in shown]),
                 "output": title(target), "user": uid, "phase": phase, "target": data.item_ids[target],
                 "candidates": [data.item_ids[i] for i in shown]}
 
@@ -109,8 +116,12 @@ def instruction_examples(data: RecData, titles: dict[str, str], knowledge: dict[
     return out
 
 
-def user_knowledge_texts(graph: Graph, dataset: str) -> dict[str, str]:
-    return {r["user"]: r["text"] for r in graph.read("knowledge/user_knowledge", dataset=dataset) if r["text"]}
+def user_knowledge_texts(graph: Graph, dataset: str, scope: str = "training") -> dict[str, str]:
+    """User id → fused knowledge text of a scope (``training`` or ``tuning``, see :mod:`kgplatform.knowledge`)."""
+    if scope not in ("training", "tuning"):
+        raise ConfigError(f"knowledge scope must be training or tuning, got {scope!r}")
+    query = "knowledge/user_knowledge" if scope == "training" else "knowledge/user_tuning_knowledge"
+    return {r["user"]: r["text"] for r in graph.read(query, dataset=dataset) if r["text"]}
 
 
 def example_knowledge(row: dict[str, Any]) -> str | None:

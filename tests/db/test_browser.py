@@ -26,7 +26,7 @@ from kgplatform.errors import ConfigError
 #: labels and relationship types the platform writes, each styled with a colour and a caption
 LABELS = ("User", "Item", "Entity", "Intent", "Session", "Persona", "Knowledge", "Run", "Dataset")
 REL_TYPES = ("INTERACTED", "FACT", "SATISFIES", "HAS_INTENT", "HAS_SESSION", "CONTAINS", "HAS_PERSONA", "RECOMMENDED",
-             "INTENT_EMBEDDING", "HAS_KNOWLEDGE", "INFERRED")
+             "INTENT_EMBEDDING", "HAS_KNOWLEDGE", "HAS_TUNING_KNOWLEDGE", "INFERRED")
 EXPLAIN_QUERIES = ("shared_intents", "user_intents", "kg_paths", "similar_users", "user_history", "item_facts",
                    "persona_peers", "similar_content")
 

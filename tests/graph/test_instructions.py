@@ -83,6 +83,22 @@ def test_the_knowledge_line_is_read_and_blanked_with_all_else_equal(exported):
     assert example_knowledge({"input": "Recent items: a\nCandidates:"}) is None  # no knowledge line at all
 
 
+def test_training_examples_can_show_the_tuning_scope_profile(exported):
+    """``train_knowledge`` replaces the profile in training examples only; valid/test keep the training scope."""
+    data, titles = exported
+    split = leave_one_out(data)
+    a, b = data.user_ids[0], data.user_ids[1]
+    ex = instruction_examples(data, titles, {a: "likes: full", b: "likes: full b"}, split=split, seed=7,
+                              train_candidates=5, train_knowledge={a: "likes: before"})
+    for phase, rows in ex.items():
+        shown = {r["user"]: example_knowledge(r) for r in rows}
+        if phase == "train":
+            assert shown[a] == "likes: before" and shown.get(b, None) is None  # no tuning profile: none shown
+        else:
+            assert shown.get(a, "likes: full") == "likes: full" and shown.get(b, "likes: full b") == "likes: full b"
+    assert any(r["user"] == a for r in ex["test"]) and any(r["user"] == a for r in ex["train"])
+
+
 def test_a_corrupt_jsonl_names_its_line(tmp_path):
     good = {k: "x" for k in FIELDS[:6]} | {"candidates": ["x"]}
     p = tmp_path / "t.jsonl"
