@@ -4,9 +4,12 @@ knowledge line, and tuned with knowledge vs tuned without, on the same users and
 Run from the repository root (any dataset whose graph has ``kgp extract --round knowledge`` profiles)::
 
     kgp export -d amazon-beauty --format instructions --out DIR
-    python benchmarks/tune_knowledge.py prepare --data DIR --work W
+    kgp extract --round knowledge --scope tuning -d amazon-beauty               # optional: prefix-fused profiles
+    kgp export -d amazon-beauty --format instructions --train-knowledge tuning --out DIR2          # (optional)
+    python benchmarks/tune_knowledge.py prepare --data DIR --work W [--prefix-data DIR2]
     kgp tune -d amazon-beauty --data W/knowledge --out W/adapter-knowledge --steps 360 --lr 5e-4
     kgp tune -d amazon-beauty --data W/blank --out W/adapter-blank --steps 360 --lr 5e-4
+    kgp tune -d amazon-beauty --data W/prefix --out W/adapter-prefix --steps 360 --lr 5e-4        # (optional)
     python benchmarks/tune_knowledge.py eval --work W --run untuned --users 120     # one run per call
     ...                                                                              # (see RUNS)
     python benchmarks/tune_knowledge.py report --work W --out results/DATASET/tune-rerank-knowledge.json
@@ -16,6 +19,9 @@ the same examples with the knowledge line replaced by "(none yet)" (``W/blank/tr
 same users, targets and steps that differ only in that line. It also measures how often a training target's
 title shares a word with the user's knowledge, against a test target's: the profiles are fused from the whole
 training prefix, so they may name the training target (a cue tuning can learn) but never the test target.
+With ``--prefix-data`` (an export whose training examples show the tuning-scope profile, fused from the prefix
+before each example's answer) it writes a third set, ``W/prefix/train.jsonl``: the same users, targets and
+candidates, only the knowledge line fused without the answer, which removes that cue.
 ``eval`` scores the test (or validation) users who have a profile, drawn as ``kgp rerank-eval --only-knowledge
 --users N --seed S`` draws them, saving after every few users (a cut run keeps what it finished). ``report`` pairs
 the runs by user (95 % bootstrap intervals). Progress goes to stderr, figures to stdout.
@@ -47,6 +53,8 @@ RUNS = {
     "tuned": ("adapter-knowledge", True),
     "tuned:no_knowledge": ("adapter-knowledge", False),
     "tuned_blank": ("adapter-blank", False),
+    "tuned_prefix": ("adapter-prefix", True),
+    "tuned_prefix:no_knowledge": ("adapter-prefix", False),
 }
 PAIRS = [
     ("tuned", "untuned", "tuning on knowledge prompts vs the untuned model, both shown the knowledge"),
@@ -54,6 +62,12 @@ PAIRS = [
     ("untuned", "untuned:no_knowledge", "what the knowledge line adds to the untuned model"),
     ("tuned", "tuned_blank", "tuned with knowledge (shown it) vs tuned on the same examples without it"),
     ("tuned_blank", "untuned:no_knowledge", "tuning without knowledge vs the untuned model, neither shown it"),
+    ("tuned_prefix", "untuned", "tuning on prefix-fused knowledge vs the untuned model, both shown the knowledge"),
+    ("tuned_prefix", "tuned_prefix:no_knowledge", "what the knowledge line adds to the model tuned on prefix-fused "
+                                                  "knowledge"),
+    ("tuned_prefix", "tuned_blank", "tuned with prefix-fused knowledge (shown it) vs tuned on the same examples "
+                                    "without it"),
+    ("tuned_prefix", "tuned", "training examples showing knowledge fused before their answer vs fused with it"),
 ]
 METRICS = ("HR@1", "HR@10", "NDCG@10", "MRR")
 WORD = re.compile(r"[a-z0-9]{4,}")
@@ -77,10 +91,22 @@ def cmd_prepare(a) -> None:
     save_instructions({"train": [without_knowledge(r) for r in train], "valid": split["valid"],
                        "test": split["test"]}, work / "blank")
     test = [r for r in split["test"] if example_knowledge(r) is not None]
-    cue = {p: sum(_shares_word(example_knowledge(r), r["output"]) for r in rows) / len(rows)
-           for p, rows in (("train", train), ("test", test))}
-    doc = {"training_examples": len(train), "test_users_with_knowledge": len(test),
-           "target_title_shares_a_word_with_the_knowledge": cue}
+    sets = [("train", train), ("test", test)]
+    doc: dict = {"training_examples": len(train), "test_users_with_knowledge": len(test)}
+    if a.prefix_data:
+        prefix_all = {r["user"]: r for r in read_instructions(Path(a.prefix_data) / "train.jsonl")}
+        prefix = []
+        for r in train:
+            p = prefix_all.get(r["user"])
+            if p is None or without_knowledge(p) != without_knowledge(r):
+                raise SystemExit(f"Error: {a.prefix_data} does not hold {r['user']}'s training example as {src} "
+                                 "does, the knowledge line apart (export both with the same seed and data)")
+            prefix.append(p)
+        save_instructions({"train": prefix, "valid": split["valid"], "test": split["test"]}, work / "prefix")
+        sets.append(("train_prefix", [r for r in prefix if example_knowledge(r) is not None]))
+        doc["prefix_examples_with_knowledge"] = len(sets[-1][1])
+    doc["target_title_shares_a_word_with_the_knowledge"] = {
+        p: sum(_shares_word(example_knowledge(r), r["output"]) for r in rows) / len(rows) for p, rows in sets}
     (work / "prepare.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))
 
@@ -126,7 +152,7 @@ def cmd_report(a) -> None:
                  "intervals over users (2,000 resamples), differences paired by user",
                  "prepare": json.loads((work / "prepare.json").read_text())}
     doc["tuning"] = {}
-    for name in ("adapter-knowledge", "adapter-blank"):
+    for name in ("adapter-knowledge", "adapter-blank", "adapter-prefix"):
         meta_file = work / name / "tune.json"
         if meta_file.is_file():
             m = json.loads(meta_file.read_text())
@@ -162,6 +188,8 @@ def main() -> None:
     s = sub.add_parser("prepare")
     s.add_argument("--data", required=True, help="the folder of kgp export --format instructions")
     s.add_argument("--work", required=True)
+    s.add_argument("--prefix-data", default=None, help="the folder of kgp export --format instructions "
+                                                       "--train-knowledge tuning (writes W/prefix)")
     s = sub.add_parser("eval")
     s.add_argument("--work", required=True)
     s.add_argument("--run", choices=list(RUNS), required=True)

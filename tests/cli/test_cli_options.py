@@ -29,6 +29,12 @@ def _one_error(r, code: int, first: str) -> None:
      "Error: --order must be one of id, popular, got 'random'"),
     (["extract", "--round", "knowledge", "-d", TINY_NAME, "--order", "popular"],
      "Error: --order applies to rounds 1 and 2, not --round knowledge"),
+    (["extract", "--round", "knowledge", "-d", TINY_NAME, "--scope", "all"],
+     "Error: --scope must be one of training, tuning, got 'all'"),
+    (["extract", "--round", "sessions", "-d", TINY_NAME, "--scope", "tuning"],
+     "Error: --scope applies to --round knowledge, not --round sessions"),
+    (["export", "-d", TINY_NAME, "--format", "instructions", "--out", "never-written", "--train-knowledge", "x"],
+     "Error: --train-knowledge must be training or tuning, got 'x'"),
 ])
 def test_out_of_range_options_exit_2_before_connecting(neo4j_server, tmp_path, args, first):
     _one_error(kgp(neo4j_server, tmp_path, *args, env_extra=DOWN), 2, first)
@@ -55,3 +61,11 @@ def test_unknown_ids_exit_10_and_known_ones_work(tiny_graph, neo4j_server, tmp_p
         assert r.returncode == 0, r.stderr
         assert f'"item": "{TINY_NAME}:1"' in r.stdout
     assert graph_stats(tiny_graph) == before  # nothing written
+
+
+def test_instructions_with_tuning_knowledge_need_the_tuning_round(tiny_graph, neo4j_server, tmp_path):
+    out = tmp_path / "instructions"
+    _one_error(kgp(neo4j_server, tmp_path, "export", "-d", TINY_NAME, "--format", "instructions", "--out", str(out),
+                   "--train-knowledge", "tuning"), 2,
+               f"Error: --train-knowledge tuning: {TINY_NAME} has no tuning-scope knowledge")
+    assert not out.exists()
