@@ -21,6 +21,10 @@ Per guess, against the prefix's target (``seq[prefixEnd]``: the next item, never
 - ``hallucinated``: the best localised item is under the floor (0.7 unless ``--floor``);
 - ``seen_title``: the answer names a title of the prefix (grounding 1, best localised item under 1).
 
+For scale, ``last_item`` gives ``target_cosine`` and ``target_rr`` of a guess that is just the prefix's last
+item (its item vector in place of the answer's): what an LLM guess has to beat to add anything over the
+session's last click.
+
 Only the guesses both snapshots hold for the same (user, view, prefixEnd) are compared; each user's guesses are
 averaged, and B − A is paired by user. Progress goes to stderr, figures to stdout.
 """
@@ -76,30 +80,42 @@ def cmd_snapshot(a) -> None:
     log(f"{a.out}: {doc['guesses']} guesses of {doc['users']} users ({', '.join(doc['models'])})")
 
 
+def _target_sim(sims: np.ndarray, seq: list[int], end: int) -> tuple[float, float]:
+    """(cosine of the target, 1 / its rank among the items outside the prefix) for similarities ``sims``."""
+    target = seq[end]
+    t = float(sims[target])
+    others = np.ones(len(sims), dtype=bool)
+    others[[i for i in seq[:end] if i != target]] = False  # the prefix's items are left out, as in localisation
+    return t, 1.0 / (1 + int((sims[others] > t).sum()))
+
+
+def last_item(keys: list, data, item_vecs: np.ndarray) -> dict[str, np.ndarray]:
+    """``target_cosine`` / ``target_rr`` of the prefix's last item taken as the guess."""
+    out = {m: np.zeros(len(keys)) for m in ("target_cosine", "target_rr")}
+    for n, (user, _view, end) in enumerate(keys):
+        seq = data.sequence(data.user_ids.index(user)).tolist()
+        out["target_cosine"][n], out["target_rr"][n] = _target_sim(item_vecs @ item_vecs[seq[end - 1]], seq, end)
+    return out
+
+
 def measure(guesses: dict, keys: list, data, item_vecs: np.ndarray, encode, floor: float) -> dict[str, np.ndarray]:
     """Every measure of the module docstring for ``keys`` (rows in that order)."""
-    index = {iid: k for k, iid in enumerate(data.item_ids)}
     texts = [guesses[k]["text"] for k in keys]
     vecs = np.asarray(encode(texts), dtype=np.float64)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12)
     out = {m: np.zeros(len(keys)) for m in MEASURES}
     for n, (user, _view, end) in enumerate(keys):
-        u = data.user_ids.index(user)
-        seq = data.sequence(u).tolist()
+        seq = data.sequence(data.user_ids.index(user)).tolist()
         target = seq[end]
         g = guesses[(user, _view, end)]
-        sims = item_vecs @ vecs[n]
-        t = float(sims[target])
-        others = np.ones(len(sims), dtype=bool)
-        others[[i for i in seq[:end] if i != target]] = False  # the prefix's items are left out, as in localisation
+        t, rr = _target_sim(item_vecs @ vecs[n], seq, end)
         best = float(g["items"][0][1])
         grounding = float(g["grounding"]) if g["grounding"] is not None else best
         out["target_in_top_r"][n] = float(data.item_ids[target] in {i for i, _ in g["items"]})
         out["target_cosine"][n] = t
-        out["target_rr"][n] = 1.0 / (1 + int((sims[others] > t).sum()))
+        out["target_rr"][n] = rr
         out["hallucinated"][n] = float(best < floor)
         out["seen_title"][n] = float(grounding >= 1.0 and best < 1.0)
-        assert data.item_ids[target] in index
     return out
 
 
@@ -146,13 +162,22 @@ def cmd_compare(a) -> None:
            "chance": {"target_in_top_r": round(len(guesses["a"][keys[0]]["items"]) / data.num_items, 6),
                       "target_rr_uniform": round(float(np.mean(1.0 / np.arange(1, data.num_items + 1))), 6)},
            "measures": {}, "examples": []}
+    base = last_item(keys, data, item_vecs)
     for m in MEASURES:
         ua, ub = by_user(per["a"][m]), by_user(per["b"][m])
         doc["measures"][m] = {"a": bootstrap_interval(ua).to_dict(), "b": bootstrap_interval(ub).to_dict(),
                               "b_minus_a": paired_difference(ub, ua, names=(label["b"], label["a"])).to_dict()}
+        if m in base:
+            ul = by_user(base[m])
+            doc["measures"][m]["last_item"] = bootstrap_interval(ul).to_dict()
+            doc["measures"][m]["a_minus_last_item"] = paired_difference(ua, ul, names=(label["a"], "last item")
+                                                                        ).to_dict()
+            doc["measures"][m]["b_minus_last_item"] = paired_difference(ub, ul, names=(label["b"], "last item")
+                                                                        ).to_dict()
         d = doc["measures"][m]
         print(f"{m:<16} A {d['a']['mean']:.4f}  B {d['b']['mean']:.4f}  B − A {d['b_minus_a']['mean']:+.4f} "
-              f"[{d['b_minus_a']['low']:+.4f}, {d['b_minus_a']['high']:+.4f}]")
+              f"[{d['b_minus_a']['low']:+.4f}, {d['b_minus_a']['high']:+.4f}]"
+              + (f"  last item {d['last_item']['mean']:.4f}" if "last_item" in d else ""))
     step = max(1, len(keys) // a.examples)
     for n in range(0, len(keys), step)[: a.examples]:
         k = keys[n]
