@@ -196,6 +196,10 @@ def register(app: typer.Typer) -> None:
             [], "--recbole-set", help="MODEL.KEY=value: a RecBole setting for that model (repeatable), e.g. "
                                       "--recbole-set sasrec.MAX_ITEM_LIST_LENGTH=20; not the data, split, "
                                       "protocol or seed."),
+        recbole_pair: list[str] = typer.Option(
+            [], "--recbole-pair", help="MODEL=ROW: pair RecBole's MODEL user by user with our row ROW instead of the "
+                                       "row of its own name (repeatable), e.g. --recbole-pair "
+                                       "sasrec=llm4sbr:no_llm; without a row to pair with it is reported unpaired."),
         results: Optional[str] = typer.Option(
             None, "--results", help="Also save the report as results/<dataset>/<NAME>.json and .md in the checkout."),
         write_back: bool = typer.Option(False, "--write-back", help="Also write each model's first run back."),
@@ -213,11 +217,13 @@ def register(app: typer.Typer) -> None:
         rb_epochs = _parse_epochs(recbole_epochs, rb_models)
         rb_config = _parse_model_sets(recbole_set, "--recbole-set")
         check_recbole_config(rb_config, rb_models)
+        rb_pairs = _parse_recbole_pairs(recbole_pair, rb_models, [r.name for r in rows])
         if results is not None and (not results or "/" in results or results.startswith(".")):
             raise ConfigError(f"--results expects a plain file name, got {results!r}")
         _run(ctx, dataset, rows, _seeds(seeds), epochs=epochs, device=device, max_seconds=max_seconds,
              convention=convention, k=10, write_back=write_back, as_json=as_json, report=True, compare=pairs,
-             with_recbole=rb_models, recbole_epochs=rb_epochs, recbole_config=rb_config, results_name=results)
+             with_recbole=rb_models, recbole_epochs=rb_epochs, recbole_config=rb_config, recbole_pairs=rb_pairs,
+             results_name=results)
 
     @app.command()
     def runs(ctx: typer.Context, dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
@@ -567,6 +573,23 @@ def _parse_epochs(values: list[str], models: list[str]) -> dict[str, int]:
     return out
 
 
+def _parse_recbole_pairs(values: list[str], models: list[str], rows: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        m, sep, row = (x.strip() for x in v.partition("="))
+        if not sep or not m or not row:
+            raise ConfigError(f"--recbole-pair expects MODEL=ROW, got {v!r}")
+        if m not in models:
+            raise ConfigError(f"--recbole-pair names {m!r}, which is not in --with-recbole")
+        if row not in rows:
+            raise ConfigError(f"--recbole-pair names the row {row!r}, which is not a row here",
+                              hint="rows: " + ", ".join(rows))
+        if m in out:
+            raise ConfigError(f"--recbole-pair pairs {m!r} twice")
+        out[m] = row
+    return out
+
+
 def _new_folder(path: Path) -> Path:
     """Create ``path``, or ``path-2``, ``path-3``… if it exists (mkdir is atomic: never one folder for two runs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -582,7 +605,7 @@ def _new_folder(path: Path) -> Path:
 
 def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_seconds, convention: str, k: int,
          write_back: bool, as_json: bool, report: bool, compare=(), with_recbole=(), recbole_epochs=None,
-         recbole_config=None, results_name: str | None = None) -> None:
+         recbole_config=None, recbole_pairs=None, results_name: str | None = None) -> None:
     """Export the dataset once, run :func:`kgplatform.experiment.run_comparison`, print and save."""
     from ..eval.evaluate import check_convention
     from ..experiment import run_comparison
@@ -643,7 +666,8 @@ def _run(ctx, dataset: str, rows, seeds: list[int], *, epochs, device, max_secon
         out_dir = _new_folder(out_dir)  # two commands started in the same second must not share one
         result = run_comparison(data, rows, seeds=seeds, train=train, out_dir=out_dir, compare=compare,
                                 with_recbole=with_recbole, recbole_epochs=recbole_epochs,
-                                recbole_config=recbole_config, log=info, on_row=on_row)
+                                recbole_config=recbole_config, recbole_pairs=recbole_pairs, log=info,
+                                on_row=on_row)
     from ..experiment.report import differences_table, markdown_tables, recbole_table
 
     paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md", "plot": out_dir / "results.png"}

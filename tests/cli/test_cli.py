@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from kgplatform.errors import ConfigError
+
 from ..conftest import DBPEDIA, TINY
 from .inprocess import kgp_in_process
 
@@ -154,6 +156,11 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
         (["--with-recbole", "pop", "--recbole-set", "pop.epochs=3"], "Error: RecBole option(s) epochs cannot be set"),
         (["--recbole-set", "pop.train_batch_size=512"], "Error: --recbole-set names pop, which is not in"),
         (["--with-recbole", "pop", "--recbole-set", "pop=3"], "Error: --recbole-set expects MODEL.key=value"),
+        (["--with-recbole", "pop", "--recbole-pair", "pop"], "Error: --recbole-pair expects MODEL=ROW, got 'pop'"),
+        (["--recbole-pair", "pop=pop"], "Error: --recbole-pair names 'pop', which is not in --with-recbole"),
+        (["--with-recbole", "pop", "--recbole-pair", "pop=nope"], "Error: --recbole-pair names the row 'nope'"),
+        (["--with-recbole", "pop", "--recbole-pair", "pop=pop", "--recbole-pair", "pop=pop"],
+         "Error: --recbole-pair pairs 'pop' twice"),
     ):
         r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", *bad,
                      env_extra={"KGP_RECBOLE_VENV": str(tmp_path / "no-such-venv")})
@@ -166,6 +173,20 @@ def test_evaluate_per_model_options_and_ablation_rows(graph, neo4j_server, tmp_p
     assert r.returncode != 0 and r.stderr.startswith("Error: --train names sasrek, which is not being evaluated")
     r = kgp_here(neo4j_server, tmp_path, "runs", "--extract", "--json")
     assert r.returncode == 0 and all(x.get("kind") == "extract" for x in json.loads(r.stdout))
+    # --recbole-pair reaches the comparison (RecBole itself is not run here: the comparison is stopped on entry;
+    # tests/experiment/test_compare.py pairs by the given row)
+    seen: dict = {}
+
+    def stop(data, rows, **kw):
+        seen.update(kw)
+        raise ConfigError("stopped on entry")
+
+    monkeypatch.setattr("kgplatform.experiment.run_comparison", stop)
+    monkeypatch.setattr("kgplatform.eval.recbole.ensure_recbole", lambda: None)
+    r = kgp_here(neo4j_server, tmp_path, "evaluate", "-d", "cli-tiny-eval", "--models", "pop", "--seeds", "1",
+                 "--with-recbole", "bpr", "--recbole-pair", "bpr=pop")
+    assert r.returncode != 0 and "Error: stopped on entry" in r.stderr.splitlines(), r.stderr
+    assert seen["recbole_pairs"] == {"bpr": "pop"} and seen["with_recbole"] == ["bpr"]
 
 
 def test_bad_bytes_and_unclosed_quote_are_file_line_errors(graph, neo4j_server, tmp_path):
